@@ -1,0 +1,126 @@
+"""One error hierarchy for the whole product.
+
+Every error carries its fields and builds its (French) message in ``__str__``; each domain
+error also inherits the builtin it refines, so generic callers can still catch ``KeyError``
+or ``ValueError``. Errors become CLI lines, Contrôles rows or Excel error values only at the
+edges (CLI, workbook writer, xlwings adapter).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Likely intended spellings of ``word`` among ``candidates`` (case-insensitive)."""
+    by_lower: dict[str, str] = {}
+    for candidate in candidates:
+        by_lower.setdefault(candidate.lower(), candidate)
+    hits = difflib.get_close_matches(word.lower(), list(by_lower), n=n, cutoff=0.6)
+    return [by_lower[h] for h in hits]
+
+
+class CarbonClapError(Exception):
+    """Base class of every error this product raises on purpose."""
+
+    def __str__(self) -> str:  # pragma: no cover - subclasses override
+        return self.__class__.__name__
+
+
+class FactorNotFound(CarbonClapError, KeyError):
+    """An activity or factor reference that no loaded edition knows."""
+
+    def __init__(self, reference: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(reference)
+        self.reference = reference
+        self.suggestions = suggestions or []
+
+    def __str__(self) -> str:
+        msg = f"Facteur ou activité inconnu : « {self.reference} »"
+        if self.suggestions:
+            msg += " ; vouliez-vous dire " + " ou ".join(f"« {s} »" for s in self.suggestions) + " ?"
+        return msg
+
+
+class UnitMismatch(CarbonClapError, ValueError):
+    """A quantity's unit that cannot be converted into the factor's unit."""
+
+    def __init__(self, unit: str, factor_unit: str) -> None:
+        super().__init__(unit, factor_unit)
+        self.unit = unit
+        self.factor_unit = factor_unit
+
+    def __str__(self) -> str:
+        return (
+            f"Unité « {self.unit} » incompatible avec l'unité du facteur « {self.factor_unit} » : "
+            f"saisissez la quantité en {self.factor_unit} ou dans une unité convertible."
+        )
+
+
+class UnknownUnit(CarbonClapError, ValueError):
+    """A unit spelling the registry does not know."""
+
+    def __init__(self, unit: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(unit)
+        self.unit = unit
+        self.suggestions = suggestions or []
+
+    def __str__(self) -> str:
+        msg = f"Unité inconnue : « {self.unit} »"
+        if self.suggestions:
+            msg += " ; vouliez-vous dire " + " ou ".join(f"« {s} »" for s in self.suggestions) + " ?"
+        return msg
+
+
+class InputFileError(CarbonClapError, OSError):
+    """An input file that cannot be read (missing, wrong format, wrong columns)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path} : {self.reason}"
+
+
+class FactorDataError(CarbonClapError, ValueError):
+    """Shipped or source factor data that breaks its schema (a build or packaging bug)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(where, reason)
+        self.where = where
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"Données de facteurs invalides ({self.where}) : {self.reason}"
+
+
+class HostileFile(CarbonClapError, ValueError):
+    """A submitted file rejected before (or while) parsing: unsafe, broken or not a workbook.
+
+    ``code`` is a stable identifier (see docs/validation-codes.md); ``reason`` is one French
+    sentence that tells the submitter what is wrong and what to send instead.
+    """
+
+    def __init__(self, path: str, code: str, reason: str) -> None:
+        super().__init__(path, code, reason)
+        self.path = path
+        self.code = code
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path} : {self.reason} [{self.code}]"
+
+
+class WorkbookPatchError(CarbonClapError, ValueError):
+    """A workbook package that cannot be patched safely (the output is not written)."""
+
+    def __init__(self, part: str, reason: str) -> None:
+        super().__init__(part, reason)
+        self.part = part
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"Impossible d'écrire dans {self.part} : {self.reason}"

@@ -1,0 +1,222 @@
+"""The factor editions and the activity catalogue, loaded once per process.
+
+``load_edition()`` reads only the resolved catalogue (a few hundred activities, milliseconds);
+a source's full file (Base Empreinte: ~11,000 factors) is read the first time a direct
+reference such as ``BE:43642`` needs it. Data is found through ``importlib.resources`` in an
+installed wheel (``carbonclap_xl/_data/factors``) and in the source tree (``factors/``) in an
+editable install or a checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from carbonclap_xl.errors import FactorDataError, FactorNotFound, close_matches
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    key: str
+    dataset: str
+    edition: str
+    publisher: str
+    licence: str
+    attribution: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Factor:
+    id: str
+    label_fr: str
+    label_en: str
+    value: float  # kgCO2e per `unit`
+    unit: str
+    uncertainty_pct: float | None
+    source_id: str
+    category: str | None
+    status: str  # "valid" | "archived"
+    location: str | None
+    source_dataset: str
+    source_edition: str
+
+
+@dataclass(frozen=True)
+class Activity:
+    id: str
+    label_fr: str
+    label_en: str
+    postes: tuple[str, ...]
+    nature: str
+    unit: str  # the unit a producer types by default
+    note: str | None
+    factor: Factor
+
+
+def data_dir() -> Path:
+    """The folder holding the factor files, installed or in the source tree."""
+    packaged = resources.files("carbonclap_xl") / "_data" / "factors"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    tree = Path(__file__).resolve().parent.parent / "factors"
+    if tree.is_dir():
+        return tree
+    raise FactorDataError("factors/", "dossier des facteurs introuvable (installation incomplète)")
+
+
+_REF = re.compile(r"^\s*([A-Za-z0-9]+)\s*[:\s]\s*(\S.*?)\s*$")
+
+
+def parse_reference(text: str) -> tuple[str, str] | None:
+    """``"BE:43642"`` -> ``("BE", "43642")``; None when ``text`` is not a factor reference."""
+    m = _REF.match(text)
+    if not m or m.group(1).upper() not in _SOURCE_KEYS:
+        return None
+    return m.group(1).upper(), m.group(2)
+
+
+_SOURCE_KEYS = {"BE", "DESNZ", "EPA", "NGC", "HOTEL2020", "IMPACTCO2", "ACVNUM"}
+
+
+def fold(text: str) -> str:
+    """Case-, accent- and blank-insensitive form of a label, for matching what users type."""
+    s = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    s = re.sub(r"[\u2013\u2014-]+", "-", s)
+    return re.sub(r"\s+", " ", s).strip().lower()
+
+
+@dataclass
+class FactorEdition:
+    """One coherent set of factors: the catalogue and the sources it draws from."""
+
+    edition: str
+    sources: dict[str, SourceInfo]
+    activities: dict[str, Activity]
+    _root: Path
+    _by_label: dict[str, Activity] = field(default_factory=dict)
+    _full: dict[str, dict[str, Factor]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for act in self.activities.values():
+            self._by_label[fold(act.label_fr)] = act
+            self._by_label[fold(act.id)] = act
+
+    @property
+    def name(self) -> str:
+        """Human-readable edition, e.g. ``carbonclap 2026.11 (Base Empreinte 23.6, …)``."""
+        parts = ", ".join(f"{s.key} {s.edition}" for s in self.sources.values())
+        return f"{self.edition} ({parts})"
+
+    def attributions(self) -> list[str]:
+        return [f"{s.attribution} — {s.licence}" for s in self.sources.values()]
+
+    def activities_for(self, poste: str) -> list[Activity]:
+        return [a for a in self.activities.values() if poste in a.postes]
+
+    def activity(self, text: str) -> Activity | None:
+        """The catalogue activity whose French label or id is ``text`` (tolerant of case,
+        accents and blanks), or None."""
+        return self._by_label.get(fold(text))
+
+    def suggest(self, text: str, poste: str | None = None) -> list[str]:
+        """French labels close to ``text`` (those of ``poste`` first)."""
+        pool = self.activities_for(poste) if poste else list(self.activities.values())
+        labels = {fold(a.label_fr): a.label_fr for a in pool}
+        hits = close_matches(fold(text), labels, n=3)
+        if not hits and poste:
+            return self.suggest(text)
+        if not hits:  # a word the label contains, e.g. "avion"
+            words = [w for w in fold(text).split() if len(w) > 3]
+            hits = [k for k in labels if words and all(w in k for w in words)][:3]
+        return [labels[h] for h in hits]
+
+    def factor(self, reference: str) -> Factor:
+        """A factor by product id (``BE:43642``), from any source, archived included."""
+        parsed = parse_reference(reference)
+        if parsed is None:
+            raise FactorNotFound(reference)
+        key, ident = parsed
+        table = self._source_table(key)
+        found = table.get(f"{key}:{ident}")
+        if found is None:
+            raise FactorNotFound(reference, close_matches(f"{key}:{ident}", table, n=3))
+        return found
+
+    def _source_table(self, key: str) -> dict[str, Factor]:
+        if key not in self._full:
+            info = self.sources.get(key) or _all_sources(self._root).get(key)
+            if info is None:
+                raise FactorNotFound(f"{key}:")
+            self._full[key] = _read_source(self._root / info.path, info)
+        return self._full[key]
+
+    def search(self, text: str | None = None) -> list[Factor]:
+        """Every factor of every source (loads them all), optionally filtered by words."""
+        out: list[Factor] = []
+        for key in _all_sources(self._root):
+            out.extend(self._source_table(key).values())
+        if text:
+            words = fold(text).split()
+            out = [f for f in out
+                   if all(w in fold(f"{f.id} {f.label_fr} {f.label_en} {f.category}") for w in words)]
+        return out
+
+
+def _factor_from(record: dict[str, Any], info: SourceInfo) -> Factor:
+    return Factor(
+        id=record["id"], label_fr=record["label_fr"], label_en=record["label_en"],
+        value=float(record["value"]), unit=record["unit"],
+        uncertainty_pct=record["uncertainty_pct"], source_id=str(record["source_id"]),
+        category=record["category"], status=record["status"], location=record["location"],
+        source_dataset=info.dataset, source_edition=info.edition,
+    )
+
+
+def _info(doc: dict[str, Any], path: str) -> SourceInfo:
+    return SourceInfo(key=doc["source_key"], dataset=doc["dataset"], edition=doc["edition"],
+                      publisher=doc["publisher"], licence=doc["licence"],
+                      attribution=doc["attribution"], path=path)
+
+
+def _read_source(path: Path, info: SourceInfo) -> dict[str, Factor]:
+    with path.open(encoding="utf-8") as fh:
+        doc = json.load(fh)
+    cols = doc["columns"]
+    return {row[0]: _factor_from(dict(zip(cols, row, strict=True)), info) for row in doc["rows"]}
+
+
+@lru_cache(maxsize=4)
+def _all_sources(root: Path) -> dict[str, SourceInfo]:
+    """Every source edition shipped (read from the headers of the catalogue file)."""
+    with (root / "catalogue.resolved.json").open(encoding="utf-8") as fh:
+        doc = json.load(fh)
+    return {s["source_key"]: _info(s, s["path"]) for s in doc["all_sources"]}
+
+
+@lru_cache(maxsize=4)
+def load_edition(root: Path | None = None) -> FactorEdition:
+    """The shipped factor edition (cached: loaded once per process)."""
+    root = root or data_dir()
+    path = root / "catalogue.resolved.json"
+    try:
+        with path.open(encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise FactorDataError(str(path), str(exc)) from exc
+    sources = {s["source_key"]: _info(s, s["path"]) for s in doc["sources"]}
+    activities = {}
+    for a in doc["activities"]:
+        info = sources[a["factor"]["id"].split(":", 1)[0]]
+        activities[a["id"]] = Activity(
+            id=a["id"], label_fr=a["label_fr"], label_en=a["label_en"], postes=tuple(a["postes"]),
+            nature=a["nature"], unit=a["unit"], note=a["note"], factor=_factor_from(a["factor"], info),
+        )
+    return FactorEdition(edition=doc["edition"], sources=sources, activities=activities,
+                         _root=root)

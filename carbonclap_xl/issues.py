@@ -1,0 +1,207 @@
+"""Issues: every problem found in the user's data, with a stable code.
+
+Validation is lazy and complete: the engine, the workbook reader and the validator collect
+every issue into one list instead of stopping at the first. Each code has one severity and
+one French message template, defined once in ``CODES``; ``docs/issue-codes.md`` is generated
+from this table and a test checks it is up to date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+SEVERITY_FR = {Severity.ERROR: "erreur", Severity.WARNING: "avertissement", Severity.INFO: "info"}
+
+
+class Code(StrEnum):
+    # --- lines (engine)
+    POSTE_UNKNOWN = "POSTE_UNKNOWN"
+    ACTIVITY_MISSING = "ACTIVITY_MISSING"
+    ACTIVITY_UNKNOWN = "ACTIVITY_UNKNOWN"
+    ACTIVITY_WRONG_POSTE = "ACTIVITY_WRONG_POSTE"
+    FACTOR_REF_UNKNOWN = "FACTOR_REF_UNKNOWN"
+    FACTOR_ARCHIVED = "FACTOR_ARCHIVED"
+    FACTOR_UNCERTAINTY_DEFAULT = "FACTOR_UNCERTAINTY_DEFAULT"
+    NATURE_INFERRED = "NATURE_INFERRED"
+    QUANTITY_MISSING = "QUANTITY_MISSING"
+    QUANTITY_NOT_NUMBER = "QUANTITY_NOT_NUMBER"
+    QUANTITY_TEXT = "QUANTITY_TEXT"
+    QUANTITY_NEGATIVE = "QUANTITY_NEGATIVE"
+    QUANTITY_ABSURD = "QUANTITY_ABSURD"
+    UNIT_UNKNOWN = "UNIT_UNKNOWN"
+    UNIT_MISMATCH = "UNIT_MISMATCH"
+    DATA_SOURCE_UNKNOWN = "DATA_SOURCE_UNKNOWN"
+    # --- workbook structure (reader)
+    NOT_CARBONCLAP_WORKBOOK = "NOT_CARBONCLAP_WORKBOOK"
+    TEMPLATE_VERSION = "TEMPLATE_VERSION"
+    SHEET_MISSING = "SHEET_MISSING"
+    HEADER_CHANGED = "HEADER_CHANGED"
+    COLUMN_EXTRA = "COLUMN_EXTRA"
+    CELL_MERGED = "CELL_MERGED"
+    ROW_HIDDEN = "ROW_HIDDEN"
+    FORMULA_IN_INPUT = "FORMULA_IN_INPUT"
+    # --- submission (validator)
+    PRODUCTION_FIELD_MISSING = "PRODUCTION_FIELD_MISSING"
+    PRODUCTION_FIELD_INVALID = "PRODUCTION_FIELD_INVALID"
+    PHASE_EMPTY = "PHASE_EMPTY"
+    MATERIALITY_EMPTY = "MATERIALITY_EMPTY"
+    INTENSITY_IMPLAUSIBLE = "INTENSITY_IMPLAUSIBLE"
+    COMPUTED_STALE = "COMPUTED_STALE"
+    MACROS_FOUND = "MACROS_FOUND"
+    EXTERNAL_LINK = "EXTERNAL_LINK"
+    FORMULA_DDE = "FORMULA_DDE"
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    severity: Severity
+    title: str  # short French title, for the docs table
+    template: str  # French message; str.format fields come from the issue's context
+
+
+E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+CODES: dict[Code, CodeInfo] = {
+    Code.POSTE_UNKNOWN: CodeInfo(E, "Poste inconnu",
+        "Poste « {value} » inconnu : utilisez l'un de {choices}."),
+    Code.ACTIVITY_MISSING: CodeInfo(E, "Quantité sans activité",
+        "Une quantité est saisie sans activité : choisissez l'activité dans la liste."),
+    Code.ACTIVITY_UNKNOWN: CodeInfo(E, "Activité inconnue",
+        "Activité « {value} » inconnue{hint} : choisissez une activité de la liste ou citez un "
+        "facteur « BE:<identifiant> »."),
+    Code.ACTIVITY_WRONG_POSTE: CodeInfo(W, "Activité d'un autre poste",
+        "L'activité « {value} » relève du poste {expected}, pas de celui-ci : déplacez la ligne "
+        "sur la bonne feuille (elle est comptée ici en attendant)."),
+    Code.FACTOR_REF_UNKNOWN: CodeInfo(E, "Facteur introuvable",
+        "Le facteur « {value} » n'existe pas dans {edition}{hint} : vérifiez l'identifiant."),
+    Code.FACTOR_ARCHIVED: CodeInfo(W, "Facteur archivé",
+        "Le facteur « {value} » est archivé par sa source : préférez un facteur valide "
+        "(il est utilisé en attendant)."),
+    Code.FACTOR_UNCERTAINTY_DEFAULT: CodeInfo(I, "Incertitude du facteur non publiée",
+        "La source du facteur « {value} » ne publie pas d'incertitude : {default} % est "
+        "retenu par convention."),
+    Code.NATURE_INFERRED: CodeInfo(I, "Nature déduite",
+        "Le facteur « {value} » est cité directement : sa nature est déduite de sa catégorie "
+        "({expected})."),
+    Code.QUANTITY_MISSING: CodeInfo(W, "Activité sans quantité",
+        "L'activité « {value} » n'a de quantité dans aucune phase : saisissez la quantité "
+        "prévisionnelle ou définitive, ou supprimez la ligne."),
+    Code.QUANTITY_NOT_NUMBER: CodeInfo(E, "Quantité non numérique",
+        "La quantité « {value} » n'est pas un nombre : saisissez un nombre (ex. 1200,5)."),
+    Code.QUANTITY_TEXT: CodeInfo(W, "Quantité saisie comme texte",
+        "La quantité « {value} » est du texte, lue comme {expected} : saisissez un nombre."),
+    Code.QUANTITY_NEGATIVE: CodeInfo(E, "Quantité négative",
+        "La quantité {value} est négative : saisissez une quantité positive ou nulle."),
+    Code.QUANTITY_ABSURD: CodeInfo(E, "Quantité invraisemblable",
+        "La quantité {value} donne {expected} pour une seule ligne : vérifiez l'unité et les "
+        "zéros."),
+    Code.UNIT_UNKNOWN: CodeInfo(E, "Unité inconnue",
+        "Unité « {value} » inconnue{hint} : saisissez l'unité de l'activité ({expected})."),
+    Code.UNIT_MISMATCH: CodeInfo(E, "Unité incompatible",
+        "Unité « {value} » incompatible avec le facteur (par {expected}) : saisissez la "
+        "quantité en {expected} ou dans une unité convertible."),
+    Code.DATA_SOURCE_UNKNOWN: CodeInfo(W, "Source de la donnée inconnue",
+        "Source de la donnée « {value} » inconnue : choisissez {choices} (« estimation » "
+        "retenue en attendant)."),
+    Code.NOT_CARBONCLAP_WORKBOOK: CodeInfo(E, "Classeur non reconnu",
+        "Ce classeur n'est pas un classeur Carbon'Clap XL ({value}) : partez du modèle "
+        "« carbonclap-xl new »."),
+    Code.TEMPLATE_VERSION: CodeInfo(E, "Version du modèle",
+        "Version du modèle « {value} » non prise en charge (attendue : {expected}) : recopiez "
+        "vos lignes dans un modèle à jour."),
+    Code.SHEET_MISSING: CodeInfo(E, "Feuille absente",
+        "La feuille « {value} » est absente ou renommée : rétablissez-la depuis le modèle."),
+    Code.HEADER_CHANGED: CodeInfo(E, "En-tête modifié",
+        "L'en-tête « {value} » a été modifié (attendu : « {expected} ») : rétablissez-le."),
+    Code.COLUMN_EXTRA: CodeInfo(I, "Colonne ajoutée",
+        "La colonne « {value} » ne fait pas partie du modèle : elle est conservée mais ignorée."),
+    Code.CELL_MERGED: CodeInfo(W, "Cellules fusionnées",
+        "Les cellules {value} sont fusionnées dans le tableau : défusionnez-les, seule la "
+        "première cellule est lue."),
+    Code.ROW_HIDDEN: CodeInfo(I, "Ligne masquée",
+        "La ligne {value} est masquée mais elle est comptée : affichez-la pour la vérifier."),
+    Code.FORMULA_IN_INPUT: CodeInfo(I, "Formule dans une saisie",
+        "La cellule contient une formule ({value}) : sa dernière valeur calculée est lue."),
+    Code.PRODUCTION_FIELD_MISSING: CodeInfo(E, "Donnée de production manquante",
+        "« {expected} » n'est pas renseigné : le CNC l'exige pour le bilan {value}."),
+    Code.PRODUCTION_FIELD_INVALID: CodeInfo(E, "Donnée de production invalide",
+        "« {expected} » vaut « {value} » : {hint}"),
+    Code.PHASE_EMPTY: CodeInfo(E, "Phase soumise vide",
+        "Aucune quantité {value} alors que l'autre phase en a : remplissez la colonne de la "
+        "phase soumise."),
+    Code.MATERIALITY_EMPTY: CodeInfo(W, "Poste significatif vide",
+        "Aucune émission de nature « {value} » ({expected}) : un bilan complet en compte "
+        "presque toujours ; vérifiez qu'aucune ligne n'a été oubliée."),
+    Code.INTENSITY_IMPLAUSIBLE: CodeInfo(W, "Intensité invraisemblable",
+        "{value} : hors de la plage observée ({expected}) ; vérifiez les quantités et les unités."),
+    Code.COMPUTED_STALE: CodeInfo(W, "Cellule calculée périmée",
+        "La valeur calculée {value} diffère du recalcul ({expected}) : le classeur a été "
+        "modifié à la main ou n'a pas été recalculé ; relancez « Recalculer »."),
+    Code.MACROS_FOUND: CodeInfo(I, "Macros présentes",
+        "Le classeur contient des macros ({value}) : elles n'ont pas été exécutées."),
+    Code.EXTERNAL_LINK: CodeInfo(W, "Lien externe",
+        "Le classeur contient un lien vers un autre fichier ({value}) : il n'a pas été suivi ; "
+        "remplacez-le par des valeurs."),
+    Code.FORMULA_DDE: CodeInfo(E, "Formule dangereuse",
+        "La formule « {value} » appelle un programme externe (DDE) : elle n'a pas été évaluée ; "
+        "supprimez-la."),
+}
+
+
+@dataclass(frozen=True)
+class Issue:
+    code: Code
+    severity: Severity
+    message: str
+    line: int | None = None  # 0-based index of the input line, when about one line
+    field: str | None = None  # the input column concerned (model.LINE_COLUMNS)
+    value: str | None = None  # the value found, as text
+    sheet: str | None = None
+    cell: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["code"] = str(self.code)
+        d["severity"] = str(self.severity)
+        return d
+
+    def located(self, sheet: str | None, cell: str | None) -> Issue:
+        return Issue(self.code, self.severity, self.message, self.line, self.field, self.value,
+                     sheet, cell)
+
+
+def make_issue(code: Code, *, value: Any = None, line: int | None = None,
+               field: str | None = None, sheet: str | None = None, cell: str | None = None,
+               **context: Any) -> Issue:
+    """An issue whose message is the code's template filled with ``value`` and ``context``."""
+    info = CODES[code]
+    text_value = "" if value is None else str(value)
+    fields = {"value": text_value, "hint": "", "expected": "", "choices": "", "edition": "",
+              "default": ""}
+    fields.update({k: ("" if v is None else v) for k, v in context.items()})
+    return Issue(code, info.severity, info.template.format(**fields), line, field,
+                 None if value is None else text_value, sheet, cell)
+
+
+def hint_from(suggestions: list[str]) -> str:
+    """`` ; vouliez-vous dire « a » ou « b » ?``-style hint, empty when nothing is close."""
+    if not suggestions:
+        return ""
+    return " (vouliez-vous dire " + " ou ".join(f"« {s} »" for s in suggestions) + " ?)"
+
+
+def codes_markdown() -> str:
+    """The table of docs/issue-codes.md."""
+    rows = ["| code | gravité | titre | message (modèle) |", "|---|---|---|---|"]
+    for code, info in CODES.items():
+        template = info.template.replace("|", "\\|")
+        rows.append(f"| `{code}` | {SEVERITY_FR[info.severity]} | {info.title} | {template} |")
+    return "\n".join(rows) + "\n"

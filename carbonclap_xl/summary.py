@@ -1,0 +1,51 @@
+"""Plain-text summaries of a result, for the terminal (French first)."""
+
+from __future__ import annotations
+
+from carbonclap_xl.engine import INDICATORS, EngineResult
+from carbonclap_xl.issues import SEVERITY_FR, Issue, Severity
+from carbonclap_xl.model import NATURE_BY_ID, POSTES
+
+
+def tonnes(kg: float) -> str:
+    return f"{kg / 1000:,.2f}".replace(",", "\u202f").replace(".", ",")
+
+
+def format_issue(issue: Issue, where: str | None = None) -> str:
+    place = where or ""
+    if not place:
+        if issue.sheet:
+            place = f"{issue.sheet}!{issue.cell}" if issue.cell else issue.sheet
+        elif issue.line is not None:
+            place = f"ligne {issue.line}" + (f", {issue.field}" if issue.field else "")
+    prefix = f"{place} : " if place else ""
+    return f"{SEVERITY_FR[issue.severity]} [{issue.code}] {prefix}{issue.message}"
+
+
+def summary_text(result: EngineResult, title: str | None = None, max_issues: int = 20) -> str:
+    lines: list[str] = []
+    if title:
+        lines.append(title)
+    t, u = result.total_kg, result.uncertainty_kg
+    lines.append(f"{'Poste':<52}{'prévisionnel':>14}{'définitif':>14}  (tCO2e)")
+    for p in POSTES:
+        v = result.by_poste[p.id]
+        lines.append(f"{p.label_fr:<52}{tonnes(v.forecast):>14}{tonnes(v.final):>14}")
+    lines.append(f"{'TOTAL':<52}{tonnes(t.forecast):>14}{tonnes(t.final):>14}")
+    lines.append(f"{'incertitude (±)':<52}{tonnes(u.forecast):>14}{tonnes(u.final):>14}")
+    natures = [(NATURE_BY_ID[k].label_fr, v) for k, v in result.by_nature.items()
+               if v.forecast or v.final]
+    if natures:
+        lines.append("Par nature :")
+        for label, v in natures:
+            lines.append(f"  {label:<50}{tonnes(v.forecast):>14}{tonnes(v.final):>14}")
+    for key, v in result.indicators.items():
+        label = INDICATORS[key][0]
+        lines.append(f"{label:<52}{v.forecast:>14,.2f}{v.final:>14,.2f}".replace(",", "\u202f"))
+    errors = sum(i.severity is Severity.ERROR for i in result.issues)
+    warnings = sum(i.severity is Severity.WARNING for i in result.issues)
+    lines.append(f"{len(result.lines)} lignes, {result.excluded_lines} non comptées ; "
+                 f"{errors} erreur(s), {warnings} avertissement(s).")
+    lines.append(f"Facteurs : {result.edition.name}")
+    lines.extend(f"  {a}" for a in result.edition.attributions())
+    return "\n".join(lines)

@@ -1,0 +1,213 @@
+"""The unit registry: one table, created once, no I/O.
+
+A unit is a dimension and a scale to that dimension's base unit. The table accepts the
+spellings of Base Empreinte (``passager.km``, ``t.km``, ``kWh PCI``, ``keuro (2023) HT``,
+``litre``, ``tonne``, ``repas``, ``unité``), DESNZ (``tonne.km``, ``kWh (Net CV)``, ``Room per
+night``) and what people type (``km``, ``L``, ``m³``, ``MWh``, ``€``, ``k€``, ``t``, ``nuit``).
+
+Why not pint: building a pint registry costs ~0.3 s per process, and the Excel button starts
+a fresh interpreter per click; the few dozen units of this domain fit in one table that
+tests enumerate exhaustively.
+
+Conventions (documented in docs/methodology.md):
+- ``km`` typed against a per ``passager.km`` or per ``véhicule.km`` factor is read as
+  passenger-km or vehicle-km: the line's quantity is the distance summed over the persons
+  (or vehicles) the factor counts. Miles convert the same way.
+- ``€`` without HT/TTC is read as excluding VAT (budget lines are HT); ``€ TTC`` is a unit of
+  its own and does not convert into the HT ratios.
+- Energy on a lower heating value (``kWh PCI``) and on a higher one (``kWh PCS``) are distinct
+  dimensions, and plain ``kWh`` converts into neither.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from carbonclap_xl.errors import UnitMismatch, UnknownUnit, close_matches
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A parsed unit: ``quantity_in_base = quantity × scale``."""
+
+    symbol: str  # canonical spelling, as shown to users
+    dimension: str
+    scale: float
+
+
+# canonical symbol -> (dimension, scale to base, spellings). Spellings are matched after
+# normalise(): lower case, ³/² -> 3/2, blanks folded, "kgco2e/" prefix removed.
+_TABLE: dict[str, tuple[str, float, tuple[str, ...]]] = {
+    # energy, base kWh
+    "Wh": ("energy", 1e-3, ("wh",)),
+    "kWh": ("energy", 1.0, ("kwh", "kw.h", "kwh elec", "kwh électrique")),
+    "MWh": ("energy", 1e3, ("mwh",)),
+    "GWh": ("energy", 1e6, ("gwh",)),
+    "MJ": ("energy", 1 / 3.6, ("mj",)),
+    "GJ": ("energy", 1e3 / 3.6, ("gj",)),
+    # energy on the lower heating value, base kWh PCI
+    "kWh PCI": ("energy_pci", 1.0, ("kwh pci", "kwh_pci", "kwh (net cv)", "kwh (net)", "kwhpci")),
+    "MWh PCI": ("energy_pci", 1e3, ("mwh pci", "mwh_pci")),
+    "MJ PCI": ("energy_pci", 1 / 3.6, ("mj pci",)),
+    "GJ PCI": ("energy_pci", 1e3 / 3.6, ("gj pci",)),
+    "tep PCI": ("energy_pci", 11_630.0, ("tep pci", "tep")),
+    # energy on the higher heating value, base kWh PCS
+    "kWh PCS": ("energy_pcs", 1.0, ("kwh pcs", "kwh_pcs", "kwh (gross cv)", "kwhpcs")),
+    "MWh PCS": ("energy_pcs", 1e3, ("mwh pcs", "mwh_pcs")),
+    "GJ PCS": ("energy_pcs", 1e3 / 3.6, ("gj pcs",)),
+    # volume, base litre
+    "mL": ("volume", 1e-3, ("ml",)),
+    "cL": ("volume", 1e-2, ("cl",)),
+    "L": ("volume", 1.0, ("l", "litre", "litres", "liter", "liters", "lt")),
+    "hL": ("volume", 100.0, ("hl",)),
+    "m3": ("volume", 1e3, ("m3", "m 3", "cubic metres", "cubic meters", "mètre cube", "metre cube")),
+    "million L": ("volume", 1e6, ("million litres", "millions de litres")),
+    # mass, base kg
+    "g": ("mass", 1e-3, ("g", "gramme", "grammes")),
+    "kg": ("mass", 1.0, ("kg", "kilo", "kilos", "kilogramme", "kilogrammes", "kg de poids net",
+                         "kg net weight", "kg (net weight)", "kg de biodéchets", "kg de déchets")),
+    "t": ("mass", 1e3, ("t", "tonne", "tonnes", "ton", "tons", "tonne de déchets",
+                        "tonnes de déchets", "tonne produites", "tonnes produites")),
+    # distance, base km
+    "m": ("length", 1e-3, ("m", "mètre", "mètres", "metre", "metres")),
+    "km": ("length", 1.0, ("km", "kilomètre", "kilomètres", "kilometre", "kilometres")),
+    "mi": ("length", 1.609344, ("mi", "mile", "miles")),
+    # distance counted per person, base passenger.km
+    "passager.km": ("passenger_distance", 1.0, (
+        "passager.km", "passagers.km", "passenger.km", "km.passenger", "passenger km", "pkm",
+        "p.km", "peq.km", "personne.km", "km.personne", "voyageur.km", "km.passager",
+    )),
+    # distance counted per vehicle, base vehicle.km
+    "véhicule.km": ("vehicle_distance", 1.0, (
+        "véhicule.km", "vehicule.km", "vehicle.km", "km.vehicle", "km.véhicule", "vkm",
+        "voiture.km",
+    )),
+    # freight, base t.km
+    "kg.km": ("mass_distance", 1e-3, ("kg.km",)),
+    "t.km": ("mass_distance", 1.0, ("t.km", "tonne.km", "tonnes.km", "tkm", "t km")),
+    "m3.km": ("volume_distance", 1.0, ("m3.km",)),
+    # money, base k€ excluding VAT
+    "€": ("money_eur", 1e-3, (
+        "€", "eur", "euro", "euros", "€ ht", "eur ht", "euro ht", "euros ht", "euro_ht", "€ht",
+    )),
+    "k€": ("money_eur", 1.0, ("k€", "keur", "keuro", "keuros", "k€ ht", "keuro ht", "k€ (ht)",
+                              "keuro (ht)", "k€ht", "milliers d'euros")),
+    "M€": ("money_eur", 1e3, ("m€", "meur", "m€ ht")),
+    "€ TTC": ("money_eur_ttc", 1e-3, ("€ ttc", "eur ttc", "euro ttc", "euros ttc")),
+    "k€ TTC": ("money_eur_ttc", 1.0, ("k€ ttc", "keuro ttc")),
+    "USD": ("money_usd", 1.0, ("usd", "$", "us$", "usd_2022", "usd 2022", "dollar", "dollars")),
+    "kUSD": ("money_usd", 1e3, ("kusd", "k$")),
+    "£": ("money_gbp", 1.0, ("£", "gbp")),
+    # counts
+    "unité": ("count", 1.0, ("unité", "unite", "unités", "unites", "unit", "units", "u", "pièce",
+                             "pièces", "piece", "pieces", "pcs", "pce", "appareil", "appareils",
+                             "équipement", "equipement", "article", "articles", "item", "items")),
+    "repas": ("meal", 1.0, ("repas", "meal", "meals", "couvert", "couverts", "plateau repas")),
+    "nuit": ("night", 1.0, ("nuit", "nuits", "nuitée", "nuitées", "nuitee", "nuitees", "night",
+                            "nights", "room per night", "chambre.nuit", "nuit.chambre")),
+    "h": ("time", 1.0, ("h", "heure", "heures", "hour", "hours", "hr", "per fte working hour")),
+    "min": ("time", 1 / 60, ("min", "minute", "minutes")),
+    "jour": ("day", 1.0, ("jour", "jours", "j", "day", "days")),
+    "personne": ("person", 1.0, ("personne", "personnes", "person", "persons", "pers")),
+    # data, base GB
+    "Mo": ("data", 1e-3, ("mo", "mb")),
+    "Go": ("data", 1.0, ("go", "gb")),
+    "To": ("data", 1e3, ("to", "tb")),
+    "Go.an": ("data_time", 1.0, ("go.an", "gb.an", "gb.year", "go/an", "gb/an", "gb.yr")),
+    "To.an": ("data_time", 1e3, ("to.an", "tb.an", "tb.year", "to/an", "tb/an")),
+    # area, base m2
+    "m2": ("area", 1.0, ("m2", "m 2", "mètre carré", "metre carre", "m2 shon")),
+}
+
+# Distances typed per person or per vehicle: km converts into these dimensions (see module doc).
+_DISTANCE_INTO = {"passenger_distance", "vehicle_distance"}
+
+_PREFIX = re.compile(r"^kg\s*co2e?\s*(?:/|par|per)\s*", re.IGNORECASE)
+# "keuro (2023) HT", "k€ (2022)", "euro (2019) ht": the euro year is dropped (no deflation).
+_MONEY_YEAR = re.compile(r"\s*\((?:19|20)\d\d\)\s*")
+
+
+def normalise(text: str) -> str:
+    """The spelling used for lookups: lower case, compatibility forms folded, blanks folded."""
+    s = unicodedata.normalize("NFKC", str(text)).strip()
+    s = _PREFIX.sub("", s).lower()
+    s = _MONEY_YEAR.sub(" ", s)
+    s = s.replace("²", "2").replace("³", "3").replace("·", ".").replace("×", ".")
+    s = re.sub(r"\s*\.\s*", ".", s)
+    s = re.sub(r"\s+", " ", s).strip()
+    return s
+
+
+@lru_cache(maxsize=1)
+def _aliases() -> dict[str, Unit]:
+    table: dict[str, Unit] = {}
+    for symbol, (dimension, scale, spellings) in _TABLE.items():
+        unit = Unit(symbol, dimension, scale)
+        for spelling in (symbol, *spellings):
+            key = normalise(spelling)
+            if key in table and table[key] != unit:
+                raise AssertionError(f"unit spelling {spelling!r} is ambiguous")
+            table[key] = unit
+    return table
+
+
+def known_spellings() -> list[str]:
+    """Every spelling the registry accepts (normalised), for docs and suggestions."""
+    return sorted(_aliases())
+
+
+@lru_cache(maxsize=4096)
+def find(text: str) -> Unit | None:
+    """The unit spelled ``text``, or None."""
+    return _aliases().get(normalise(text))
+
+
+def _suggest(text: str) -> list[str]:
+    """Canonical symbols of the spellings closest to ``text``."""
+    aliases = _aliases()
+    symbols = [aliases[s].symbol for s in close_matches(normalise(text), aliases, n=6)]
+    return list(dict.fromkeys(symbols))[:3]
+
+
+def parse(text: str) -> Unit:
+    """The unit spelled ``text``; raises UnknownUnit with the closest spellings."""
+    unit = find(text)
+    if unit is None:
+        raise UnknownUnit(str(text), _suggest(text))
+    return unit
+
+
+def factor_unit(text: str) -> Unit:
+    """A factor's unit, never failing: an unknown denominator becomes a dimension of its own.
+
+    Base Empreinte has units such as ``kgCO2e/100 feuilles A4``; a user who types the same
+    spelling can still use that factor, and nothing else converts into it.
+    """
+    unit = find(text)
+    if unit is not None:
+        return unit
+    key = normalise(text)
+    return Unit(key, f"other:{key}", 1.0)
+
+
+@lru_cache(maxsize=4096)
+def conversion(unit_text: str, factor_unit_text: str) -> float:
+    """The number that turns a quantity in ``unit_text`` into ``factor_unit_text``.
+
+    Raises UnknownUnit when ``unit_text`` is spelled unlike anything known (and unlike the
+    factor's own unit), UnitMismatch when the two measure different things.
+    """
+    target = factor_unit(factor_unit_text)
+    source = find(unit_text)
+    if source is None:
+        if normalise(unit_text) == normalise(factor_unit_text):
+            return 1.0
+        raise UnknownUnit(str(unit_text), _suggest(unit_text))
+    if source.dimension == target.dimension:
+        return source.scale / target.scale
+    if source.dimension == "length" and target.dimension in _DISTANCE_INTO:
+        return source.scale / target.scale
+    raise UnitMismatch(str(unit_text), target.symbol)

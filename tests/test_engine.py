@@ -1,0 +1,190 @@
+"""The engine on tiny hand-checkable fixtures (a factor of 2, a quantity of 3)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from carbonclap_xl.engine import compute, parse_number
+from carbonclap_xl.factordb import FactorEdition
+from carbonclap_xl.issues import Code, Severity
+from carbonclap_xl.model import ProductionInfo
+
+
+def line(**kw: object) -> dict[str, object]:
+    base: dict[str, object] = {"poste": "lieux", "activity": "Gazole", "quantity_forecast": None,
+                               "quantity_final": None, "unit": "L", "data_source": "facture",
+                               "comment": ""}
+    base.update(kw)
+    return base
+
+
+def codes(result) -> list[str]:
+    return [str(i.code) for i in result.issues]
+
+
+def test_factor_two_quantity_three(edition: FactorEdition) -> None:
+    r = compute([line(quantity_forecast=3, quantity_final=4)], edition)
+    assert r.total_kg.forecast == pytest.approx(6.0)
+    assert r.total_kg.final == pytest.approx(8.0)
+    row = r.lines.iloc[0]
+    assert row["factor_id"] == "BE:1" and row["factor_value"] == 2.0
+    assert row["source_edition"] == "0.1" and row["source_dataset"] == "Test dataset"
+    # u = sqrt(10² + 5²) % for a factor at 10 % and an invoice at 5 %
+    assert row["uncertainty_pct"] == pytest.approx(math.sqrt(125))
+    assert r.uncertainty_kg.forecast == pytest.approx(6.0 * math.sqrt(125) / 100)
+    assert r.issues == []
+
+
+def test_blank_phase_does_not_count(edition: FactorEdition) -> None:
+    r = compute([line(quantity_forecast=3), line(quantity_final=5)], edition)
+    assert r.total_kg.forecast == pytest.approx(6.0)
+    assert r.total_kg.final == pytest.approx(10.0)
+
+
+def test_unit_conversions(edition: FactorEdition) -> None:
+    r = compute([
+        line(quantity_forecast=2, unit="m3"),  # 2000 L × 2
+        line(activity="Électricité", quantity_forecast=3, unit="MWh"),  # 3000 kWh × 0.5
+        line(poste="transport", activity="Train", quantity_forecast=100, unit="km"),
+        line(poste="decors", activity="Achats de services", quantity_forecast=2500, unit="€"),
+    ], edition)
+    assert list(r.lines["co2e_forecast_kg"]) == pytest.approx([4000.0, 1500.0, 1.0, 250.0])
+    assert r.by_poste["lieux"].forecast == pytest.approx(5500.0)
+    assert r.by_nature["energie"].forecast == pytest.approx(5500.0)
+    assert r.by_nature["transport_personnes"].forecast == pytest.approx(1.0)
+    assert r.by_nature["achats"].forecast == pytest.approx(250.0)
+
+
+def test_total_uncertainty_is_quadratic_sum(edition: FactorEdition) -> None:
+    r = compute([line(quantity_forecast=3), line(quantity_forecast=3, data_source="estimation")],
+                edition)
+    u1 = 6.0 * math.sqrt(10**2 + 5**2) / 100
+    u2 = 6.0 * math.sqrt(10**2 + 30**2) / 100
+    assert r.uncertainty_kg.forecast == pytest.approx(math.sqrt(u1**2 + u2**2))
+
+
+def test_missing_factor_uncertainty_uses_stated_default(edition: FactorEdition) -> None:
+    r = compute([line(activity="Électricité", quantity_forecast=2, unit="kWh")] * 2, edition)
+    assert r.lines["uncertainty_pct"].iloc[0] == pytest.approx(math.sqrt(50**2 + 5**2))
+    infos = [i for i in r.issues if i.code is Code.FACTOR_UNCERTAINTY_DEFAULT]
+    assert len(infos) == 1 and infos[0].severity is Severity.INFO
+
+
+def test_unknown_activity_suggests_and_excludes(edition: FactorEdition) -> None:
+    r = compute([line(activity="Gazol", quantity_forecast=3)], edition)
+    (issue,) = r.issues
+    assert issue.code is Code.ACTIVITY_UNKNOWN and issue.line == 0 and issue.field == "activity"
+    assert issue.message == (
+        "Activité « Gazol » inconnue (vouliez-vous dire « Gazole » ?) : choisissez une activité "
+        "de la liste ou citez un facteur « BE:<identifiant> »."
+    )
+    assert r.total_kg.forecast == 0.0 and r.excluded_lines == 1
+    assert r.lines["status"].iloc[0] == "error"
+
+
+def test_unit_mismatch_message(edition: FactorEdition) -> None:
+    r = compute([line(quantity_forecast=3, unit="kg")], edition)
+    (issue,) = r.issues
+    assert issue.code is Code.UNIT_MISMATCH and issue.field == "unit"
+    assert issue.message == (
+        "Unité « kg » incompatible avec le facteur (par L) : saisissez la quantité en L ou dans "
+        "une unité convertible."
+    )
+    assert math.isnan(r.lines["co2e_forecast_kg"].iloc[0])
+
+
+def test_quantity_rules(edition: FactorEdition) -> None:
+    r = compute([
+        line(quantity_forecast="1 200,5"),
+        line(quantity_forecast="abc"),
+        line(quantity_forecast=-3),
+        line(quantity_forecast=1e12),
+        line(activity="", quantity_forecast=3),
+        line(quantity_forecast=None),
+        line(quantity_forecast="12 L", unit=""),
+    ], edition)
+    found = {(i.line, str(i.code)) for i in r.issues}
+    assert (0, "QUANTITY_TEXT") in found
+    assert (1, "QUANTITY_NOT_NUMBER") in found
+    assert (2, "QUANTITY_NEGATIVE") in found
+    assert (3, "QUANTITY_ABSURD") in found
+    assert (4, "ACTIVITY_MISSING") in found
+    assert (5, "QUANTITY_MISSING") in found
+    assert r.lines["co2e_forecast_kg"].iloc[0] == pytest.approx(2401.0)
+    assert r.lines["co2e_forecast_kg"].iloc[6] == pytest.approx(24.0)
+
+
+def test_absurd_line_total(edition: FactorEdition) -> None:
+    r = compute([line(quantity_forecast=3_000_000, unit="m3")], edition)  # 6e9 kg
+    assert Code.QUANTITY_ABSURD in {i.code for i in r.issues}
+    assert r.total_kg.forecast == 0.0
+
+
+def test_wrong_poste_warns_but_counts(edition: FactorEdition) -> None:
+    r = compute([line(poste="decors", quantity_forecast=3)], edition)
+    assert codes(r) == ["ACTIVITY_WRONG_POSTE"]
+    assert r.by_poste["decors"].forecast == pytest.approx(6.0)
+
+
+def test_data_source_unknown_defaults_to_estimation(edition: FactorEdition) -> None:
+    r = compute([line(quantity_forecast=3, data_source="ouï-dire")], edition)
+    assert codes(r) == ["DATA_SOURCE_UNKNOWN"]
+    assert r.lines["uncertainty_pct"].iloc[0] == pytest.approx(math.sqrt(10**2 + 30**2))
+
+
+def test_indicators(edition: FactorEdition) -> None:
+    info = ProductionInfo(budget_keur=3.0, shooting_days=2, episodes=3, duration_min=30)
+    r = compute([line(quantity_forecast=3000, quantity_final=1500)], edition, info)  # 6 t / 3 t
+    assert r.indicators["tco2e_per_hour"].forecast == pytest.approx(12.0)
+    assert r.indicators["kgco2e_per_keur"].final == pytest.approx(1000.0)
+    assert r.indicators["tco2e_per_shooting_day"].forecast == pytest.approx(3.0)
+    assert r.indicators["tco2e_per_episode"].final == pytest.approx(1.0)
+
+
+def test_blank_lines_are_ignored(edition: FactorEdition) -> None:
+    r = compute([line(activity="", unit="", data_source=""), line(quantity_forecast=1)], edition)
+    assert r.issues == [] and r.total_kg.forecast == pytest.approx(2.0)
+
+
+def test_json_is_serialisable(edition: FactorEdition) -> None:
+    import json
+
+    r = compute([line(quantity_forecast=3), line(activity="?", quantity_forecast=1)], edition)
+    doc = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert doc["total_kgco2e"] == {"forecast": 6.0, "final": 0.0}
+    assert doc["lines"][1]["co2e_forecast_kg"] is None
+    assert set(doc["by_poste"]) >= {"lieux", "transport", "postprod"}
+
+
+def test_vectorised_on_many_lines(edition: FactorEdition) -> None:
+    frame = pd.DataFrame([line(quantity_forecast=i % 7) for i in range(20_000)])
+    r = compute(frame, edition)
+    assert r.total_kg.forecast == pytest.approx(2.0 * sum(i % 7 for i in range(20_000)))
+
+
+@pytest.mark.parametrize(("text", "value", "unit"), [
+    ("1 200,5", 1200.5, None), ("1200.5", 1200.5, None), ("1,200.5", 1200.5, None),
+    ("1.200,5", 1200.5, None), ("12 km", 12.0, "km"), ("3,5 L", 3.5, "L"),
+    ("1\u202f000", 1000.0, None), ("abc", None, None), ("", None, None), ("-4", -4.0, None),
+])
+def test_parse_number(text: str, value: float | None, unit: str | None) -> None:
+    assert parse_number(text) == (value, unit)
+
+
+def test_engine_imports_no_io_layer() -> None:
+    code = ("import sys, carbonclap_xl.engine, carbonclap_xl.factordb;"
+            "bad=[m for m in ('openpyxl','xlwings','python_calamine','lxml') if m in sys.modules];"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_package_import_is_light() -> None:
+    code = "import sys, carbonclap_xl; print('pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,122 @@
+"""The shipped factor data against its sources, and the catalogue's coverage."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from carbonclap_xl import factorbuild
+from carbonclap_xl.errors import FactorNotFound
+from carbonclap_xl.factordb import load_edition
+from carbonclap_xl.model import NATURE_IDS, POSTE_IDS
+
+SOURCE_DIR = factorbuild.DEFAULT_SOURCE_DIR
+ID = "Identifiant de l'élément"
+needs_sources = pytest.mark.skipif(not SOURCE_DIR.is_dir(),
+                                   reason=f"shared factor sources not at {SOURCE_DIR}")
+
+
+@needs_sources
+def test_rebuild_from_sources_finds_no_difference() -> None:
+    files = factorbuild.build(SOURCE_DIR, factorbuild.DEFAULT_OUT_DIR)
+    assert len(files) == 2 * len(factorbuild.SOURCES) + 1
+    for path, text in files.items():
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run make factors"
+
+
+@needs_sources
+def test_official_semicolon_latin1_export_builds_the_same(tmp_path: Path) -> None:
+    """ADEME's own CSV: ';'-separated, cp1252, decimal commas."""
+    src = SOURCE_DIR / "base_carbone_v23.6_all_rows.csv"
+    with src.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    numeric = {i for i, h in enumerate(rows[0])
+               if h in ("Total poste non décomposé", "Incertitude", "CO2f", "CH4f", "N2O")}
+    official = tmp_path / "official.csv"
+    with official.open("w", encoding="cp1252", errors="replace", newline="") as fh:
+        writer = csv.writer(fh, delimiter=";")
+        for n, row in enumerate(rows):
+            writer.writerow([c.replace(".", ",") if n and i in numeric else c
+                             for i, c in enumerate(row)])
+    source = factorbuild.SOURCE_BY_KEY["BE"]
+    ours = {f["id"]: f for f in source.read(SOURCE_DIR, source)}
+    theirs = source.read(tmp_path, factorbuild.Source(**{**source.__dict__,
+                                                         "input_file": "official.csv"}))
+    assert len(theirs) == len(ours)
+    for f in theirs:
+        assert f["value"] == ours[f["id"]]["value"]
+        assert f["uncertainty_pct"] == ours[f["id"]]["uncertainty_pct"]
+
+
+@needs_sources
+def test_every_valid_base_empreinte_factor_is_reachable() -> None:
+    with (SOURCE_DIR / "base_carbone_v23.6_all_rows.csv").open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["Type Ligne"] == "Elément"
+                and r["Type de l'élément"] == "Facteur d'émission"]
+    edition = load_edition()
+    valid = [r for r in rows if r["Statut de l'élément"].startswith("Valide")]
+    archived = [r for r in rows if r["Statut de l'élément"] == "Archivé"]
+    assert len(valid) > 6000
+    for r in valid:
+        f = edition.factor("BE:" + r[ID])
+        assert f.status == "valid"
+        assert f.value == pytest.approx(float(r["Total poste non décomposé"]))
+    for r in archived[:200]:
+        assert edition.factor("BE:" + r[ID]).status == "archived"
+
+
+@pytest.mark.parametrize(("ref", "value", "unit"), [
+    ("BE:43642", 0.0519, "kWh"),  # electricity France mix 2024
+    ("BE:14015", 3.16, "litre"),  # GNR, the generator fuel
+    ("BE:25775", 3.10, "litre"),  # road diesel B7
+])
+def test_reference_values_from_the_source_readme(ref: str, value: float, unit: str) -> None:
+    f = load_edition().factor(ref)
+    assert f.value == pytest.approx(value, abs=0.005) and f.unit == unit
+    assert f.source_dataset.startswith("ADEME Base Empreinte") and f.source_edition == "23.6"
+
+
+def test_unknown_reference_suggests_close_ids() -> None:
+    with pytest.raises(FactorNotFound) as info:
+        load_edition().factor("BE:436420")
+    assert "BE:43642" in info.value.suggestions
+
+
+def test_catalogue_covers_every_poste_and_nature() -> None:
+    edition = load_edition()
+    for poste in POSTE_IDS:
+        assert len(edition.activities_for(poste)) >= 8, poste
+    natures = {a.nature for a in edition.activities.values()}
+    assert natures == set(NATURE_IDS)
+    assert len({a.label_fr for a in edition.activities.values()}) == len(edition.activities)
+
+
+def test_air_travel_offers_both_contrail_variants() -> None:
+    labels = [a.label_fr.lower() for a in load_edition().activities.values()
+              if a.nature == "transport_personnes"]
+    with_contrails = [x for x in labels if "avion" in x and "avec traînées" in x]
+    without = [x for x in labels if "avion" in x and "sans traînées" in x]
+    assert with_contrails and len(with_contrails) == len(without)
+
+
+def test_every_catalogue_unit_converts_into_its_factor() -> None:
+    from carbonclap_xl.units import conversion
+
+    for act in load_edition().activities.values():
+        assert conversion(act.unit, act.factor.unit) > 0, act.id
+
+
+def test_attribution_is_in_the_factors_readme() -> None:
+    readme = (factorbuild.DEFAULT_OUT_DIR / "README.md").read_text(encoding="utf-8")
+    for source in factorbuild.SOURCES:
+        assert source.attribution in readme
+        assert source.licence in readme
+
+
+def test_generated_files_say_so() -> None:
+    for source in factorbuild.SOURCES:
+        head = (factorbuild.DEFAULT_OUT_DIR / source.folder / f"{source.edition}.yaml").read_text(
+            encoding="utf-8")[:600]
+        assert "do not edit" in head and factorbuild.GENERATOR in head
