@@ -92,6 +92,7 @@ _TABLE: dict[str, tuple[str, float, tuple[str, ...]]] = {
     # money, base k€ excluding VAT
     "€": ("money_eur", 1e-3, (
         "€", "eur", "euro", "euros", "€ ht", "eur ht", "euro ht", "euros ht", "euro_ht", "€ht",
+        "euro dépensé", "euros dépensés",
     )),
     "k€": ("money_eur", 1.0, ("k€", "keur", "keuro", "keuros", "k€ ht", "keuro ht", "k€ (ht)",
                               "keuro (ht)", "k€ht", "milliers d'euros")),

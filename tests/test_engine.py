@@ -171,6 +171,7 @@ def test_vectorised_on_many_lines(edition: FactorEdition) -> None:
     ("1 200,5", 1200.5, None), ("1200.5", 1200.5, None), ("1,200.5", 1200.5, None),
     ("1.200,5", 1200.5, None), ("12 km", 12.0, "km"), ("3,5 L", 3.5, "L"),
     ("1\u202f000", 1000.0, None), ("abc", None, None), ("", None, None), ("-4", -4.0, None),
+    ("03/01/2024", None, None), ("2024-01-03", None, None), ("5 k€", 5.0, "k€"),
 ])
 def test_parse_number(text: str, value: float | None, unit: str | None) -> None:
     assert parse_number(text) == (value, unit)

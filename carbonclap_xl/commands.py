@@ -1,0 +1,82 @@
+"""Workbook commands of the CLI: ``new``, ``process`` (and ``validate``, see validate.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from carbonclap_xl.cli import EXIT_ISSUES, EXIT_OK, _emit_json, _say
+from carbonclap_xl.errors import InputFileError
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from carbonclap_xl.csvio import read_lines_csv
+    from carbonclap_xl.template import build_template, fill, save
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise InputFileError(str(out), "existe déjà : choisissez un autre nom avec -o, ou "
+                                       "--force pour le remplacer")
+    if out.suffix.lower() != ".xlsx":
+        raise InputFileError(str(out), "le modèle s'enregistre en .xlsx")
+    wb = build_template()
+    lines = read_lines_csv(Path(args.from_csv)) if args.from_csv else None
+    for warning in fill(wb, lines):
+        print(f"avertissement : {warning}", file=sys.stderr)
+    save(wb, out)
+    count = 0 if lines is None else len(lines)
+    print(f"Classeur créé : {out}" + (f" ({count} ligne(s) reprises)" if count else ""))
+    return EXIT_OK
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from carbonclap_xl.pipeline import process_workbook, write_processed
+    from carbonclap_xl.safety import inspect_package
+    from carbonclap_xl.summary import format_issue, summary_text
+
+    path = Path(args.workbook)
+    if not path.is_file():
+        raise InputFileError(str(path), "fichier introuvable")
+    inspect_package(path)  # refuses hostile or broken packages before any parser sees them
+    processed = process_workbook(path)
+    written = None
+    if processed.data.is_carbonclap:
+        written, backup = write_processed(processed, path,
+                                          Path(args.output) if args.output else None,
+                                          in_place=args.in_place)
+    if args.json:
+        _emit_json(processed.to_dict(), args.json)
+    for issue in processed.issues:
+        print(format_issue(issue), file=sys.stderr)
+    title = processed.data.production.title or path.name
+    _say(summary_text(processed.result, title=f"Bilan carbone — {title}"), args.json)
+    if written:
+        _say(f"Résultats écrits dans : {written}"
+             + (f" (sauvegarde : {backup})" if args.in_place else ""), args.json)
+    return EXIT_ISSUES if processed.has_errors else EXIT_OK
+
+
+def register(sub: Any) -> None:
+    new = sub.add_parser("new", help="créer un classeur vierge (ou pré-rempli depuis un CSV)")
+    new.add_argument("-o", "--output", default="CarbonClap.xlsx", metavar="FICHIER")
+    new.add_argument("--from", dest="from_csv", metavar="LIGNES.csv",
+                     help="pré-remplir avec les lignes d'un CSV (format de « compute »)")
+    new.add_argument("--force", action="store_true", help="remplacer le fichier s'il existe")
+    new.set_defaults(func=cmd_new)
+
+    proc = sub.add_parser("process", help="calculer un classeur rempli et écrire les résultats")
+    proc.add_argument("workbook", metavar="CLASSEUR")
+    proc.add_argument("-o", "--output", metavar="SORTIE",
+                      help="classeur résultat (défaut : <nom>-calcule.xlsx à côté)")
+    proc.add_argument("--in-place", action="store_true",
+                      help="écrire dans le classeur lui-même (une sauvegarde est gardée)")
+    proc.add_argument("--json", metavar="FICHIER|-", help="écrire le résultat en JSON")
+    proc.set_defaults(func=cmd_process)
+
+    try:
+        from carbonclap_xl import validate
+    except ImportError:
+        return
+    validate.register(sub)

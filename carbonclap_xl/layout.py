@@ -1,0 +1,187 @@
+"""The workbook layout: every sheet, column, cell, named range and dropdown, defined once.
+
+The template generator, the headless reader and writer, the validator, the xlwings adapter and
+the docs all derive from this module. Changing a position here and regenerating the template
+(`make template`) is the only way to change the workbook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carbonclap_xl.model import DATA_SOURCES, NATURES, POSTES, Poste
+
+TEMPLATE_VERSION = "1.0"
+SUPPORTED_TEMPLATE_VERSIONS = ("1.0",)
+WORKBOOK_MARKER = "Carbon'Clap XL"  # Production!A1: identifies our workbooks
+
+SHEET_README = "Lisez-moi"
+SHEET_PRODUCTION = "Production"
+SHEET_SYNTHESE = "Synthèse"
+SHEET_CONTROLES = "Contrôles"
+SHEET_FACTEURS = "Facteurs"
+POSTE_SHEETS: dict[str, str] = {p.id: p.sheet for p in POSTES}
+SHEET_ORDER: tuple[str, ...] = (SHEET_README, SHEET_PRODUCTION, *POSTE_SHEETS.values(),
+                                SHEET_SYNTHESE, SHEET_CONTROLES, SHEET_FACTEURS)
+
+
+def col_letter(index: int) -> str:
+    """1 -> A, 27 -> AA."""
+    out = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def col_index(letters: str) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+# --------------------------------------------------------------------------- poste sheets
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # the engine field it holds (model.LINE_COLUMNS or engine.RESULT_COLUMNS)
+    header: str  # French header, exactly as in the template
+    width: float
+    computed: bool
+    number_format: str = "General"
+    help: str = ""
+
+    @property
+    def letter(self) -> str:
+        return col_letter(LINE_COLUMNS_LAYOUT.index(self) + 1)
+
+
+LINE_COLUMNS_LAYOUT: tuple[Column, ...] = (
+    Column("activity", "Activité", 58, False, "@",
+           "Choisissez dans la liste, ou citez un facteur « BE:<identifiant> »."),
+    Column("quantity_forecast", "Quantité prévisionnelle", 16, False, "#,##0.00",
+           "Quantité du devis (bilan prévisionnel)."),
+    Column("quantity_final", "Quantité définitive", 16, False, "#,##0.00",
+           "Quantité réelle (bilan définitif)."),
+    Column("unit", "Unité", 12, False, "@", "Vide = unité de l'activité."),
+    Column("data_source", "Source de la donnée", 18, False, "@",
+           "facture, relevé, devis, estimation, hypothèse."),
+    Column("comment", "Commentaire", 30, False, "@", "Texte libre, conservé."),
+    Column("factor_value", "Facteur (kgCO2e/unité)", 14, True, "0.0000"),
+    Column("factor_unit", "Unité du facteur", 14, True, "@"),
+    Column("co2e_forecast_kg", "Émissions prévisionnelles (kgCO2e)", 18, True, "#,##0.0"),
+    Column("co2e_final_kg", "Émissions définitives (kgCO2e)", 18, True, "#,##0.0"),
+    Column("uncertainty_pct", "Incertitude (%)", 12, True, "0"),
+    Column("factor_id", "Référence du facteur", 16, True, "@"),
+    Column("source", "Source du facteur", 40, True, "@"),
+    Column("status", "Statut", 12, True, "@"),
+)
+COLUMN_BY_KEY: dict[str, Column] = {c.key: c for c in LINE_COLUMNS_LAYOUT}
+INPUT_COLUMNS = tuple(c for c in LINE_COLUMNS_LAYOUT if not c.computed)
+COMPUTED_COLUMNS = tuple(c for c in LINE_COLUMNS_LAYOUT if c.computed)
+POSTE_TITLE_CELL = "A1"
+POSTE_HELP_CELL = "A2"
+HEADER_ROW = 4
+FIRST_DATA_ROW = 5
+PREPARED_ROWS = 500  # rows with dropdowns in the template; lines below are still read
+LAST_PREPARED_ROW = FIRST_DATA_ROW + PREPARED_ROWS - 1
+MAX_LINE_ROWS = 100_000  # beyond this row nothing is read (reported)
+
+
+def cell(column_key: str, row: int) -> str:
+    return f"{COLUMN_BY_KEY[column_key].letter}{row}"
+
+
+# --------------------------------------------------------------------------- Production
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str  # model.ProductionInfo attribute, or "template_version"
+    label: str
+    row: int
+    kind: str  # text | number | date | choice | computed
+    choices: tuple[str, ...] = ()
+    required: bool = False  # CNC: required for the submission of either phase
+    help: str = ""
+
+    @property
+    def cell(self) -> str:
+        return f"{PRODUCTION_VALUE_COLUMN}{self.row}"
+
+
+WORK_TYPES: tuple[str, ...] = ("Long métrage", "Court métrage", "Téléfilm", "Série",
+                               "Documentaire", "Animation", "Publicité", "Clip", "Autre")
+PHASE_CHOICES: dict[str, str] = {"Prévisionnel": "forecast", "Définitif": "final"}
+PRODUCTION_VALUE_COLUMN = "B"
+PRODUCTION_FIELDS: tuple[Field, ...] = (
+    Field("title", "Titre de l'œuvre", 4, "text", required=True),
+    Field("work_type", "Type d'œuvre", 5, "choice", WORK_TYPES, required=True),
+    Field("producer", "Société de production", 6, "text"),
+    Field("phase", "Phase soumise", 7, "choice", tuple(PHASE_CHOICES), required=True),
+    Field("budget_keur", "Budget total (k€ HT)", 8, "number", required=True),
+    Field("shooting_days", "Jours de tournage", 9, "number"),
+    Field("episodes", "Nombre d'épisodes", 10, "number"),
+    Field("duration_min", "Durée du programme fini (minutes)", 11, "number"),
+    Field("start_date", "Début du tournage", 12, "date", required=True),
+    Field("end_date", "Fin du tournage", 13, "date", required=True),
+    Field("factor_edition", "Édition des facteurs (écrite au calcul)", 15, "computed"),
+    Field("template_version", "Version du modèle", 16, "computed"),
+)
+FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in PRODUCTION_FIELDS}
+PRODUCTION_MARKER_CELL = "A1"
+
+
+# --------------------------------------------------------------------------- Synthèse
+
+SYN_POSTE_HEADER_ROW = 6
+SYN_POSTE_FIRST_ROW = 7
+SYN_POSTE_TOTAL_ROW = SYN_POSTE_FIRST_ROW + len(POSTES)
+SYN_POSTE_UNCERTAINTY_ROW = SYN_POSTE_TOTAL_ROW + 1
+SYN_NATURE_HEADER_ROW = SYN_POSTE_UNCERTAINTY_ROW + 3
+SYN_NATURE_FIRST_ROW = SYN_NATURE_HEADER_ROW + 1
+SYN_NATURE_TOTAL_ROW = SYN_NATURE_FIRST_ROW + len(NATURES)
+SYN_INDICATOR_HEADER_ROW = SYN_NATURE_TOTAL_ROW + 3
+SYN_INDICATOR_FIRST_ROW = SYN_INDICATOR_HEADER_ROW + 1
+SYN_EDITION_CELL = "A3"
+SYN_ATTRIBUTION_CELL = "A4"
+SYN_HEADERS: tuple[str, ...] = ("", "Prévisionnel (tCO2e)", "Définitif (tCO2e)", "Écart (tCO2e)",
+                                "Écart (%)", "Part prév. (%)", "Part déf. (%)",
+                                "Incertitude prév. (±t)", "Incertitude déf. (±t)")
+SYN_LAST_COLUMN = col_letter(len(SYN_HEADERS))
+SYN_INDICATOR_COUNT = 4
+
+
+# --------------------------------------------------------------------------- Contrôles
+
+CTRL_HEADER_ROW = 4
+CTRL_FIRST_ROW = 5
+CTRL_HEADERS: tuple[str, ...] = ("Gravité", "Code", "Feuille", "Cellule", "Valeur", "Message")
+CTRL_WIDTHS: tuple[float, ...] = (14, 26, 14, 10, 30, 110)
+CTRL_SUMMARY_CELL = "A2"
+
+
+# --------------------------------------------------------------------------- Facteurs
+
+FACT_HEADER_ROW = 4
+FACT_FIRST_ROW = 5
+FACT_HEADERS: tuple[str, ...] = ("Activité", "Identifiant", "Postes", "Nature", "Unité",
+                                 "Facteur (kgCO2e/unité)", "Unité du facteur", "Incertitude (%)",
+                                 "Référence", "Source", "Note")
+FACT_WIDTHS: tuple[float, ...] = (58, 26, 30, 22, 10, 14, 16, 12, 16, 40, 60)
+# dropdown lists, one column each, to the right of the catalogue
+LIST_FIRST_COLUMN = len(FACT_HEADERS) + 3
+
+
+def list_name(poste: Poste | str) -> str:
+    """Named range of a poste's activity labels, e.g. ``Liste_transport``."""
+    return f"Liste_{poste if isinstance(poste, str) else poste.id}"
+
+
+LIST_DATA_SOURCES = "Liste_sources"
+LIST_WORK_TYPES = "Liste_types"
+LIST_PHASES = "Liste_phases"
+NAME_TEMPLATE_VERSION = "CC_VERSION_MODELE"
+DATA_SOURCE_CHOICES: tuple[str, ...] = tuple(d.id for d in DATA_SOURCES)

@@ -1,0 +1,82 @@
+"""One pipeline for every front door: read a workbook, compute, locate issues, write.
+
+The CLI (``process``), the validator and the xlwings adapter all call these functions, so a
+workbook gives the same numbers in the same cells whichever door it came through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from carbonclap_xl.engine import EngineResult, compute
+from carbonclap_xl.errors import InputFileError
+from carbonclap_xl.factordb import FactorEdition, load_edition
+from carbonclap_xl.issues import Issue, Severity
+from carbonclap_xl.reader import WorkbookData, locate, read_workbook
+
+
+@dataclass
+class Processed:
+    data: WorkbookData
+    result: EngineResult
+    issues: list[Issue]  # structure issues + engine issues, all located by sheet and cell
+
+    @property
+    def has_errors(self) -> bool:
+        return any(i.severity is Severity.ERROR for i in self.issues)
+
+    def to_dict(self) -> dict:
+        doc = self.result.to_dict()
+        doc["issues"] = [i.to_dict() for i in self.issues]
+        doc["counts"]["errors"] = sum(i.severity is Severity.ERROR for i in self.issues)
+        doc["counts"]["warnings"] = sum(i.severity is Severity.WARNING for i in self.issues)
+        doc["workbook"] = {"path": str(self.data.path),
+                           "template_version": self.data.template_version,
+                           "production": {k: v for k, v in vars(self.data.production).items()}}
+        return doc
+
+
+def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None) -> Processed:
+    edition = edition or load_edition()
+    result = compute(data.lines, edition, data.production)
+    lines = result.lines
+    engine_issues = [locate(i, lines) for i in result.issues]
+    return Processed(data, result, [*data.issues, *engine_issues])
+
+
+def process_workbook(path: Path, edition: FactorEdition | None = None) -> Processed:
+    return compute_workbook(read_workbook(path), edition)
+
+
+def default_output(path: Path) -> Path:
+    return path.with_name(f"{path.stem}-calcule{path.suffix}")
+
+
+def backup_path(path: Path) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return path.with_name(f"{path.stem}.sauvegarde-{stamp}{path.suffix}")
+
+
+def write_processed(processed: Processed, src: Path, dst: Path | None,
+                    in_place: bool = False) -> tuple[Path, Path | None]:
+    """Write the results; returns (output path, backup path). Never overwrites the source
+    unless ``in_place``, and then only after a backup copy, atomically."""
+    from carbonclap_xl.writer import write_results
+
+    src = Path(src)
+    backup = None
+    if in_place:
+        dst = src
+        backup = backup_path(src)
+        shutil.copy2(src, backup)
+    else:
+        dst = Path(dst) if dst else default_output(src)
+        if dst.exists() and os.path.samefile(dst, src):
+            raise InputFileError(str(dst), "la sortie serait le fichier d'entrée : utilisez "
+                                           "--in-place (une sauvegarde est gardée) ou -o AUTRE")
+    write_results(src, dst, processed.data, processed.result, processed.issues)
+    return dst, backup

@@ -1,0 +1,249 @@
+"""Read a filled workbook headlessly: values with python-calamine, structure from the XML.
+
+The reader never evaluates anything: it reads the values a spreadsheet cached, the XML
+structure (hidden rows, merges, formulas) and reports every deviation from ``layout`` as an
+issue located by sheet and cell. Sheets whose headers were changed are not read (and so
+never written): the user's data there is left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import python_calamine
+
+from carbonclap_xl import layout as L
+from carbonclap_xl.errors import InputFileError
+from carbonclap_xl.issues import Code, Issue, make_issue
+from carbonclap_xl.model import LINE_COLUMNS, Phase, ProductionInfo
+from carbonclap_xl.sheetscan import SheetScan, scan_sheet, split_ref
+from carbonclap_xl.xlsx.package import sheet_parts
+
+READ_COLUMNS = len(L.LINE_COLUMNS_LAYOUT)
+
+
+@dataclass
+class WorkbookData:
+    path: Path
+    sheet_names: list[str]
+    production: ProductionInfo
+    production_raw: dict[str, Any]
+    lines: pd.DataFrame  # LINE_COLUMNS + "sheet", "row" (+ "read_<computed key>" values)
+    issues: list[Issue]
+    template_version: str | None = None
+    is_carbonclap: bool = True
+    sheets_read: set[str] = field(default_factory=set)  # poste sheets whose lines were read
+    last_rows: dict[str, int] = field(default_factory=dict)  # sheet -> last row holding data
+    scans: dict[str, SheetScan] = field(default_factory=dict)
+    control_rows: int = 0  # rows currently filled on Contrôles
+
+
+def _blank(v: Any) -> bool:
+    return v is None or v == "" or (isinstance(v, float) and math.isnan(v))
+
+
+def _as_text(v: Any) -> str:
+    if isinstance(v, dt.datetime | dt.date):
+        return v.strftime("%d/%m/%Y")
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _cell_value(rows: list[list[Any]], ref: str) -> Any:
+    col, row = split_ref(ref)
+    r, c = row - 1, L.col_index(col) - 1
+    if r < len(rows) and c < len(rows[r]):
+        v = rows[r][c]
+        return None if _blank(v) else v
+    return None
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or _blank(v):
+        return None
+    if isinstance(v, int | float):
+        return float(v)
+    from carbonclap_xl.engine import parse_number
+
+    value, _unit = parse_number(str(v))
+    return value
+
+
+def _date(v: Any) -> str | None:
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, str) and v.strip():
+        for fmt in ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y"):
+            try:
+                return dt.datetime.strptime(v.strip(), fmt).date().isoformat()
+            except ValueError:
+                continue
+    return None
+
+
+def production_info(raw: dict[str, Any]) -> ProductionInfo:
+    phase = raw.get("phase")
+    phase_id = L.PHASE_CHOICES.get(str(phase).strip().capitalize()) if phase else None
+    return ProductionInfo(
+        title=None if _blank(raw.get("title")) else str(raw["title"]).strip(),
+        work_type=None if _blank(raw.get("work_type")) else str(raw["work_type"]).strip(),
+        producer=None if _blank(raw.get("producer")) else str(raw["producer"]).strip(),
+        phase=Phase(phase_id) if phase_id else None,
+        budget_keur=_number(raw.get("budget_keur")),
+        shooting_days=_number(raw.get("shooting_days")),
+        episodes=_number(raw.get("episodes")),
+        duration_min=_number(raw.get("duration_min")),
+        start_date=_date(raw.get("start_date")),
+        end_date=_date(raw.get("end_date")),
+        factor_edition=None if _blank(raw.get("factor_edition")) else str(raw["factor_edition"]),
+    )
+
+
+def _open_values(path: Path) -> python_calamine.CalamineWorkbook:
+    try:
+        return python_calamine.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own untyped errors
+        raise InputFileError(str(path), f"classeur illisible ({type(exc).__name__}: {exc}) ; "
+                                        "enregistrez-le à nouveau au format .xlsx") from None
+
+
+def read_workbook(path: Path) -> WorkbookData:
+    """Everything the engine and the writer need from a workbook on disk."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(str(path), "fichier introuvable")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            parts = sheet_parts(zf)
+            xml = {name: zf.read(part) for name, part in parts.items()
+                   if name in L.POSTE_SHEETS.values() or name == L.SHEET_PRODUCTION}
+    except zipfile.BadZipFile:
+        raise InputFileError(str(path), "ce n'est pas un classeur .xlsx/.xlsm (zip illisible)")\
+            from None
+    book = _open_values(path)
+    names = list(book.sheet_names)
+    issues: list[Issue] = []
+    empty = pd.DataFrame(columns=[*LINE_COLUMNS, "sheet", "row"])
+
+    def values(sheet: str) -> list[list[Any]]:
+        return book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+
+    # identify the workbook
+    prod_rows = values(L.SHEET_PRODUCTION) if L.SHEET_PRODUCTION in names else []
+    marker = _cell_value(prod_rows, L.PRODUCTION_MARKER_CELL) if prod_rows else None
+    if marker != L.WORKBOOK_MARKER:
+        found = (f"feuille « {L.SHEET_PRODUCTION} » absente" if not prod_rows
+                 else f"{L.SHEET_PRODUCTION}!{L.PRODUCTION_MARKER_CELL} vaut « {marker or ''} »")
+        issues.append(make_issue(Code.NOT_CARBONCLAP_WORKBOOK, value=found,
+                                 sheet=L.SHEET_PRODUCTION, cell=L.PRODUCTION_MARKER_CELL))
+        return WorkbookData(path, names, ProductionInfo(), {}, empty, issues,
+                            is_carbonclap=False)
+    version_field = L.FIELD_BY_KEY["template_version"]
+    version = _cell_value(prod_rows, version_field.cell)
+    version_text = None if version is None else _as_text(version)
+    if version_text not in L.SUPPORTED_TEMPLATE_VERSIONS:
+        issues.append(make_issue(Code.TEMPLATE_VERSION, value=version_text or "vide",
+                                 sheet=L.SHEET_PRODUCTION, cell=version_field.cell,
+                                 expected=", ".join(L.SUPPORTED_TEMPLATE_VERSIONS)))
+    raw = {f.key: _cell_value(prod_rows, f.cell) for f in L.PRODUCTION_FIELDS}
+    data = WorkbookData(path, names, production_info(raw), raw, empty, issues,
+                        template_version=version_text)
+
+    for sheet in L.SHEET_ORDER:
+        if sheet not in names:
+            issues.append(make_issue(Code.SHEET_MISSING, value=sheet, sheet=sheet))
+    frames = []
+    for poste, sheet in L.POSTE_SHEETS.items():
+        if sheet not in names:
+            continue
+        scan = scan_sheet(xml[sheet]) if sheet in xml else SheetScan()
+        data.scans[sheet] = scan
+        frame = _read_poste_sheet(values(sheet), poste, sheet, scan, issues)
+        if frame is not None:
+            data.sheets_read.add(sheet)
+            data.last_rows[sheet] = int(frame.attrs["last_row"])
+            frames.append(frame)
+    if L.SHEET_CONTROLES in names:
+        data.control_rows = max(0, len(values(L.SHEET_CONTROLES)) - L.CTRL_FIRST_ROW + 1)
+    if frames:
+        data.lines = pd.concat(frames, ignore_index=True)
+    return data
+
+
+def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: SheetScan,
+                      issues: list[Issue]) -> pd.DataFrame | None:
+    header = rows[L.HEADER_ROW - 1] if len(rows) >= L.HEADER_ROW else []
+    changed = False
+    for i, column in enumerate(L.LINE_COLUMNS_LAYOUT):
+        found = header[i] if i < len(header) else ""
+        if str(found).strip() != column.header:
+            changed = changed or not column.computed
+            issues.append(make_issue(Code.HEADER_CHANGED, value=found, expected=column.header,
+                                     sheet=sheet, cell=f"{column.letter}{L.HEADER_ROW}"))
+    if changed:
+        return None
+    for i in range(READ_COLUMNS, len(header)):
+        if not _blank(header[i]):
+            issues.append(make_issue(Code.COLUMN_EXTRA, value=header[i], sheet=sheet,
+                                     cell=f"{L.col_letter(i + 1)}{L.HEADER_ROW}"))
+    for ref in scan.merged:
+        first, _, last = ref.partition(":")
+        _c1, _r1 = split_ref(first)
+        _c2, r2 = split_ref(last or first)
+        if r2 >= L.FIRST_DATA_ROW:
+            issues.append(make_issue(Code.CELL_MERGED, value=ref, sheet=sheet, cell=first))
+    records = []
+    keys = [c.key for c in L.LINE_COLUMNS_LAYOUT]
+    last_row = L.FIRST_DATA_ROW - 1
+    for r in range(L.FIRST_DATA_ROW - 1, min(len(rows), L.MAX_LINE_ROWS)):
+        row = rows[r]
+        cells = (row + [""] * READ_COLUMNS)[:READ_COLUMNS]
+        if all(_blank(v) for v in cells):
+            continue
+        last_row = r + 1
+        inputs = cells[: len(L.INPUT_COLUMNS)]
+        if all(_blank(v) for v in inputs):
+            continue  # computed leftovers of a deleted line: cleared on write
+        rec: dict[str, Any] = {"poste": poste, "sheet": sheet, "row": r + 1}
+        for key, v in zip(keys, cells, strict=True):
+            if key in LINE_COLUMNS:
+                if key.startswith("quantity_") and isinstance(v, dt.date | dt.datetime | dt.time):
+                    v = _as_text(v)  # a date is not a quantity: the engine reports it
+                rec[key] = None if _blank(v) else v
+            else:
+                rec[f"read_{key}"] = None if _blank(v) else v
+        records.append(rec)
+        if r + 1 in scan.hidden_rows:
+            issues.append(make_issue(Code.ROW_HIDDEN, value=r + 1, sheet=sheet, cell=f"A{r + 1}"))
+        for column in L.INPUT_COLUMNS:
+            ref = f"{column.letter}{r + 1}"
+            if ref in scan.formulas:
+                issues.append(make_issue(Code.FORMULA_IN_INPUT, value=f"={scan.formulas[ref]}",
+                                         sheet=sheet, cell=ref))
+    if len(rows) > L.MAX_LINE_ROWS:
+        last_row = len(rows)
+    frame = pd.DataFrame.from_records(records, columns=[*LINE_COLUMNS, "sheet", "row",
+                                                        *[f"read_{c.key}" for c in
+                                                          L.COMPUTED_COLUMNS]])
+    frame.attrs["last_row"] = last_row
+    return frame
+
+
+def locate(issue: Issue, lines: pd.DataFrame) -> Issue:
+    """An engine issue (line index, field) located at its sheet and cell."""
+    if issue.line is None or issue.sheet is not None:
+        return issue
+    sheet = lines.at[issue.line, "sheet"]
+    row = int(lines.at[issue.line, "row"])
+    column = L.COLUMN_BY_KEY.get(issue.field or "activity", L.COLUMN_BY_KEY["activity"])
+    return Issue(issue.code, issue.severity, issue.message, row, issue.field, issue.value,
+                 sheet, f"{column.letter}{row}")

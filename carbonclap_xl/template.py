@@ -1,0 +1,411 @@
+"""Generate the standard workbook (``workbook/CarbonClap.xlsx``) from ``layout``.
+
+    python -m carbonclap_xl.template            # template + examples (make template)
+
+openpyxl writes fresh files well (EXCEL-FACTS.md): the template is born here, and after that
+the product only patches cells surgically (``xlsx.patch``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from carbonclap_xl import layout as L
+from carbonclap_xl.factordb import FactorEdition, load_edition
+from carbonclap_xl.model import NATURES, POSTE_BY_ID, POSTES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = REPO_ROOT / "workbook" / "CarbonClap.xlsx"
+EXAMPLES_DIR = REPO_ROOT / "workbook" / "examples"
+
+GREEN = "1F6F43"
+INPUT_FILL = PatternFill("solid", fgColor="FFF9E5")
+COMPUTED_FILL = PatternFill("solid", fgColor="EEF3F0")
+HEADER_FILL = PatternFill("solid", fgColor=GREEN)
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+TITLE_FONT = Font(bold=True, size=14, color=GREEN)
+THIN = Side(style="thin", color="B7C9BE")
+UNLOCKED = Protection(locked=False)
+
+
+def _header(ws: Worksheet, row: int, headers: tuple[str, ...], widths: tuple[float, ...]) -> None:
+    for i, (text, width) in enumerate(zip(headers, widths, strict=True), start=1):
+        c = ws.cell(row=row, column=i, value=text)
+        c.font, c.fill = HEADER_FONT, HEADER_FILL
+        c.alignment = Alignment(wrap_text=True, vertical="center")
+        c.border = Border(bottom=THIN)
+        ws.column_dimensions[L.col_letter(i)].width = width
+    ws.row_dimensions[row].height = 32
+
+
+def _print_setup(ws: Worksheet, header_row: int, landscape: bool = True) -> None:
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"{header_row}:{header_row}"
+    ws.oddFooter.center.text = "&A — page &P / &N"
+
+
+def _protect(ws: Worksheet) -> None:
+    """UI protection only (no password): computed cells cannot be typed over by mistake."""
+    ws.protection.sheet = True
+    ws.protection.formatColumns = False
+    ws.protection.formatRows = False
+    ws.protection.insertRows = False
+    ws.protection.deleteRows = False
+    ws.protection.sort = False
+    ws.protection.autoFilter = False
+
+
+def _readme(ws: Worksheet, edition: FactorEdition) -> None:
+    ws.column_dimensions["A"].width = 120
+    lines = [
+        ("Carbon'Clap XL — bilan carbone de votre production", TITLE_FONT),
+        ("", None),
+        ("Comment remplir ce classeur", Font(bold=True)),
+        ("1. Feuille « Production » : titre, type d'œuvre, phase soumise, budget, dates, "
+         "jours de tournage, épisodes, durée.", None),
+        ("2. Une feuille par poste du devis (Bureaux, Lieux, Décors, HMC, Transports, Régie, "
+         "Technique, Postprod) : une ligne par activité.", None),
+        ("   Colonne Activité : choisissez dans la liste, ou citez un facteur Base Empreinte par "
+         "son identifiant, ex. « BE:43642 ».", None),
+        ("   Quantité prévisionnelle = devis (bilan prévisionnel) ; quantité définitive = coût "
+         "final (bilan définitif). Une phase vide ne compte pas la ligne.", None),
+        ("   Unité : vide = unité de l'activité ; les unités convertibles sont acceptées (MWh, m³, "
+         "k€, t…). Pour les facteurs en passager.km, saisissez le total des km × personnes.", None),
+        ("   Source de la donnée : facture (±5 %), relevé (±5 %), devis (±10 %), estimation "
+         "(±30 %), hypothèse (±50 %).", None),
+        ("3. Cliquez « Recalculer » (onglet Carbon'Clap) ou lancez « carbonclap-xl process "
+         "classeur.xlsx » : les colonnes grisées, « Synthèse » et « Contrôles » sont écrites.",
+         None),
+        ("   Ne tapez pas dans les colonnes grisées : elles sont recalculées à chaque fois.", None),
+        ("4. Lisez « Contrôles » : chaque ligne nomme la feuille, la cellule et la correction.",
+         None),
+        ("", None),
+        ("Les deux phases (obligation CNC depuis le 31 mars 2023)", Font(bold=True)),
+        ("Bilan prévisionnel : déposé avec le devis. Bilan définitif : déposé avec le coût final. "
+         "Le même classeur porte les deux, côte à côte.", None),
+        ("", None),
+        ("Méthode", Font(bold=True)),
+        ("Émissions = quantité × facteur d'émission (après conversion d'unité). Incertitude "
+         "d'une ligne = √(u facteur² + u donnée²) ; totale = √Σ(E·u)².", None),
+        ("", None),
+        (f"Facteurs d'émission : {edition.name}", Font(bold=True)),
+        *((a, None) for a in edition.attributions()),
+        ("", None),
+        (f"Version du modèle : {L.TEMPLATE_VERSION}", Font(italic=True, color="666666")),
+    ]
+    for i, (text, font) in enumerate(lines, start=1):
+        c = ws.cell(row=i, column=1, value=text)
+        c.alignment = Alignment(wrap_text=True, vertical="top")
+        if font:
+            c.font = font
+    _protect(ws)
+
+
+def _production(ws: Worksheet) -> None:
+    ws[L.PRODUCTION_MARKER_CELL] = L.WORKBOOK_MARKER
+    ws[L.PRODUCTION_MARKER_CELL].font = TITLE_FONT
+    ws["A2"] = "Données de la production (exigées par le CNC pour chaque bilan)"
+    ws.column_dimensions["A"].width = 42
+    ws.column_dimensions["B"].width = 40
+    ws.column_dimensions["C"].width = 60
+    for f in L.PRODUCTION_FIELDS:
+        ws.cell(row=f.row, column=1, value=f.label + (" *" if f.required else "")).font = Font(
+            bold=f.required)
+        value = ws[f.cell]
+        if f.kind == "computed":
+            value.fill = COMPUTED_FILL
+        else:
+            value.fill = INPUT_FILL
+            value.protection = UNLOCKED
+            value.border = Border(bottom=THIN)
+        if f.kind == "number":
+            value.number_format = "#,##0.##"
+        if f.kind == "date":
+            value.number_format = "dd/mm/yyyy"
+        if f.key == "template_version":
+            value.value = L.TEMPLATE_VERSION
+    ws.cell(row=L.FIELD_BY_KEY["phase"].row, column=3,
+            value="Prévisionnel (avec le devis) ou Définitif (avec le coût final)")
+    ws.cell(row=L.FIELD_BY_KEY["duration_min"].row, column=3,
+            value="Durée totale du programme fini, tous épisodes confondus")
+    for f in L.PRODUCTION_FIELDS:
+        if f.kind == "choice":
+            name = L.LIST_WORK_TYPES if f.key == "work_type" else L.LIST_PHASES
+            dv = DataValidation(type="list", formula1=name, allow_blank=True,
+                                showErrorMessage=True, errorTitle=f.label,
+                                error="Choisissez une valeur de la liste.")
+            dv.add(f.cell)
+            ws.add_data_validation(dv)
+        if f.kind == "number":
+            dv = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0",
+                                allow_blank=True, showErrorMessage=True, errorTitle=f.label,
+                                error="Saisissez un nombre positif.")
+            dv.add(f.cell)
+            ws.add_data_validation(dv)
+    _protect(ws)
+
+
+def _poste_sheet(ws: Worksheet, poste_id: str) -> None:
+    poste = POSTE_BY_ID[poste_id]
+    ws[L.POSTE_TITLE_CELL] = f"{poste.label_fr} — chapitre du devis {poste.devis_chapter}"
+    ws[L.POSTE_TITLE_CELL].font = TITLE_FONT
+    ws[L.POSTE_HELP_CELL] = ("Une ligne par activité. Colonnes jaunes : saisie ; colonnes grisées "
+                             "écrites par le calcul.")
+    _header(ws, L.HEADER_ROW, tuple(c.header for c in L.LINE_COLUMNS_LAYOUT),
+            tuple(c.width for c in L.LINE_COLUMNS_LAYOUT))
+    for column in L.LINE_COLUMNS_LAYOUT:
+        dim = ws.column_dimensions[column.letter]
+        dim.number_format = column.number_format
+        if column.computed:
+            dim.fill = COMPUTED_FILL
+        else:
+            dim.protection = UNLOCKED
+        if column.help:
+            ws.cell(row=L.HEADER_ROW - 1, column=L.col_index(column.letter),
+                    value=column.help).alignment = Alignment(wrap_text=True, vertical="bottom")
+    ws.row_dimensions[L.HEADER_ROW - 1].height = 30
+    last = L.LAST_PREPARED_ROW
+    act = L.COLUMN_BY_KEY["activity"].letter
+    dv = DataValidation(type="list", formula1=L.list_name(poste_id), allow_blank=True,
+                        showErrorMessage=True, errorStyle="warning",
+                        errorTitle="Activité hors liste",
+                        error="Choisissez une activité de la liste, ou citez un facteur "
+                              "« BE:<identifiant> ». Continuer quand même ?",
+                        showInputMessage=True, promptTitle="Activité",
+                        prompt="Liste du poste, ou BE:<identifiant>")
+    dv.add(f"{act}{L.FIRST_DATA_ROW}:{act}{last}")
+    ws.add_data_validation(dv)
+    src = L.COLUMN_BY_KEY["data_source"].letter
+    dv2 = DataValidation(type="list", formula1=L.LIST_DATA_SOURCES, allow_blank=True,
+                         showErrorMessage=True, errorStyle="warning",
+                         error="Choisissez facture, relevé, devis, estimation ou hypothèse.")
+    dv2.add(f"{src}{L.FIRST_DATA_ROW}:{src}{last}")
+    ws.add_data_validation(dv2)
+    qty = f"{L.COLUMN_BY_KEY['quantity_forecast'].letter}{L.FIRST_DATA_ROW}:" \
+          f"{L.COLUMN_BY_KEY['quantity_final'].letter}{last}"
+    dv3 = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0",
+                         allow_blank=True, showErrorMessage=True, errorStyle="warning",
+                         error="Saisissez un nombre positif (sans unité).")
+    dv3.add(qty)
+    ws.add_data_validation(dv3)
+    ws.freeze_panes = f"B{L.FIRST_DATA_ROW}"
+    ws.auto_filter.ref = f"A{L.HEADER_ROW}:{L.COMPUTED_COLUMNS[-1].letter}{L.HEADER_ROW}"
+    _print_setup(ws, L.HEADER_ROW)
+    _protect(ws)
+
+
+def _synthese(ws: Worksheet) -> None:
+    ws["A1"] = "Synthèse du bilan carbone"
+    ws["A1"].font = TITLE_FONT
+    ws["A2"] = "Écrite par le calcul (Recalculer, ou carbonclap-xl process)."
+    widths = (44, *([16] * (len(L.SYN_HEADERS) - 1)))
+    _header(ws, L.SYN_POSTE_HEADER_ROW, ("Poste", *L.SYN_HEADERS[1:]), widths)
+    for i, p in enumerate(POSTES):
+        ws.cell(row=L.SYN_POSTE_FIRST_ROW + i, column=1, value=p.label_fr)
+    ws.cell(row=L.SYN_POSTE_TOTAL_ROW, column=1, value="Total").font = Font(bold=True)
+    ws.cell(row=L.SYN_POSTE_UNCERTAINTY_ROW, column=1, value="Incertitude totale (±tCO2e)")
+    _header(ws, L.SYN_NATURE_HEADER_ROW, ("Nature", *L.SYN_HEADERS[1:]), widths)
+    for i, n in enumerate(NATURES):
+        ws.cell(row=L.SYN_NATURE_FIRST_ROW + i, column=1, value=n.label_fr)
+    ws.cell(row=L.SYN_NATURE_TOTAL_ROW, column=1, value="Total").font = Font(bold=True)
+    _header(ws, L.SYN_INDICATOR_HEADER_ROW, ("Indicateur", "Prévisionnel", "Définitif"),
+            widths[:3])
+    for row in range(L.SYN_POSTE_FIRST_ROW, L.SYN_INDICATOR_FIRST_ROW + L.SYN_INDICATOR_COUNT):
+        for col in range(2, len(L.SYN_HEADERS) + 1):
+            c = ws.cell(row=row, column=col)
+            c.number_format = "0.0" if col in (5, 6, 7) else "#,##0.00"
+            c.fill = COMPUTED_FILL
+    for first, last, title, anchor in (
+        (L.SYN_POSTE_FIRST_ROW, L.SYN_POSTE_TOTAL_ROW - 1, "Émissions par poste (tCO2e)", "K6"),
+        (L.SYN_NATURE_FIRST_ROW, L.SYN_NATURE_TOTAL_ROW - 1, "Émissions par nature (tCO2e)",
+         "K24"),
+    ):
+        chart = BarChart()
+        chart.type = "bar"
+        chart.title = title
+        chart.y_axis.title = "tCO2e"
+        chart.height, chart.width = 8.5, 17
+        data = Reference(ws, min_col=2, max_col=3, min_row=first - 1 if first ==
+                         L.SYN_POSTE_FIRST_ROW else L.SYN_NATURE_HEADER_ROW, max_row=last)
+        chart.add_data(data, titles_from_data=True)
+        chart.set_categories(Reference(ws, min_col=1, min_row=first, max_row=last))
+        ws.add_chart(chart, anchor)
+    _print_setup(ws, L.SYN_POSTE_HEADER_ROW)
+    _protect(ws)
+
+
+def _controles(ws: Worksheet) -> None:
+    ws["A1"] = "Contrôles : à corriger avant dépôt"
+    ws["A1"].font = TITLE_FONT
+    _header(ws, L.CTRL_HEADER_ROW, L.CTRL_HEADERS, L.CTRL_WIDTHS)
+    ws.column_dimensions["F"].alignment = Alignment(wrap_text=True)
+    ws.freeze_panes = f"A{L.CTRL_FIRST_ROW}"
+    ws.auto_filter.ref = f"A{L.CTRL_HEADER_ROW}:F{L.CTRL_HEADER_ROW}"
+    _print_setup(ws, L.CTRL_HEADER_ROW)
+    _protect(ws)
+
+
+def _facteurs(ws: Worksheet, wb: Workbook, edition: FactorEdition) -> None:
+    ws["A1"] = "Catalogue des activités et facteurs (lecture seule)"
+    ws["A1"].font = TITLE_FONT
+    ws["A2"] = f"Édition : {edition.name}. " + " ; ".join(edition.attributions())
+    _header(ws, L.FACT_HEADER_ROW, L.FACT_HEADERS, L.FACT_WIDTHS)
+    acts = sorted(edition.activities.values(), key=lambda a: a.label_fr)
+    for r, a in enumerate(acts, start=L.FACT_FIRST_ROW):
+        f = a.factor
+        values = (a.label_fr, a.id, ", ".join(a.postes), a.nature, a.unit, f.value, f.unit,
+                  f.uncertainty_pct, f.id, f"{f.source_dataset} {f.source_edition}", a.note)
+        for c, v in enumerate(values, start=1):
+            ws.cell(row=r, column=c, value=v)
+    ws.freeze_panes = f"B{L.FACT_FIRST_ROW}"
+    ws.auto_filter.ref = (f"A{L.FACT_HEADER_ROW}:{L.col_letter(len(L.FACT_HEADERS))}"
+                          f"{L.FACT_FIRST_ROW + len(acts) - 1}")
+    lists: list[tuple[str, str, list[str]]] = [
+        (L.list_name(p), p.sheet, sorted(a.label_fr for a in edition.activities_for(p.id)))
+        for p in POSTES
+    ]
+    lists += [(L.LIST_DATA_SOURCES, "Sources", list(L.DATA_SOURCE_CHOICES)),
+              (L.LIST_WORK_TYPES, "Types d'œuvre", list(L.WORK_TYPES)),
+              (L.LIST_PHASES, "Phases", list(L.PHASE_CHOICES))]
+    for i, (name, title, values) in enumerate(lists):
+        col = L.LIST_FIRST_COLUMN + i
+        letter = L.col_letter(col)
+        head = ws.cell(row=L.FACT_HEADER_ROW, column=col, value=title)
+        head.font, head.fill = HEADER_FONT, HEADER_FILL
+        ws.column_dimensions[letter].width = 30
+        for r, v in enumerate(values, start=L.FACT_FIRST_ROW):
+            ws.cell(row=r, column=col, value=v)
+        ref = (f"'{L.SHEET_FACTEURS}'!${letter}${L.FACT_FIRST_ROW}:${letter}$"
+               f"{L.FACT_FIRST_ROW + len(values) - 1}")
+        wb.defined_names[name] = DefinedName(name, attr_text=ref)
+    _protect(ws)
+
+
+def build_template(edition: FactorEdition | None = None) -> Workbook:
+    edition = edition or load_edition()
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name in L.SHEET_ORDER:
+        wb.create_sheet(name)
+    _readme(wb[L.SHEET_README], edition)
+    _production(wb[L.SHEET_PRODUCTION])
+    for poste_id, sheet in L.POSTE_SHEETS.items():
+        _poste_sheet(wb[sheet], poste_id)
+    _synthese(wb[L.SHEET_SYNTHESE])
+    _controles(wb[L.SHEET_CONTROLES])
+    _facteurs(wb[L.SHEET_FACTEURS], wb, edition)
+    version_ref = f"'{L.SHEET_PRODUCTION}'!$B${L.FIELD_BY_KEY['template_version'].row}"
+    wb.defined_names[L.NAME_TEMPLATE_VERSION] = DefinedName(L.NAME_TEMPLATE_VERSION,
+                                                            attr_text=version_ref)
+    wb.active = 1
+    wb.properties.creator = "carbonclap_xl"
+    wb.properties.title = "Carbon'Clap XL"
+    wb.properties.created = dt.datetime(2026, 1, 1)
+    wb.properties.modified = dt.datetime(2026, 1, 1)
+    return wb
+
+
+def fill(wb: Workbook, lines: pd.DataFrame | None = None,
+         production: Mapping[str, Any] | None = None,
+         edition: FactorEdition | None = None) -> list[str]:
+    """Write lines and production data as given (even invalid ones, so the user can fix them
+    in the spreadsheet); a catalogue activity cited by id is written as its dropdown label.
+    Returns the warnings about lines that could not be placed."""
+    edition = edition or load_edition()
+    warnings: list[str] = []
+    ws_prod = wb[L.SHEET_PRODUCTION]
+    for key, value in (production or {}).items():
+        field = L.FIELD_BY_KEY.get(key)
+        if field is None or field.kind == "computed":
+            warnings.append(f"donnée de production inconnue ignorée : {key}")
+            continue
+        if field.key == "phase" and value in ("forecast", "final"):
+            value = {v: k for k, v in L.PHASE_CHOICES.items()}[value]
+        if field.kind == "date" and isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = dt.date.fromisoformat(value)
+        ws_prod[field.cell] = value
+    if lines is None:
+        return warnings
+    next_row = {p: L.FIRST_DATA_ROW for p in L.POSTE_SHEETS}
+    for n, row in enumerate(lines.to_dict(orient="records"), start=2):
+        poste = str(row.get("poste") or "").strip().lower()
+        if poste not in L.POSTE_SHEETS:
+            warnings.append(f"ligne {n} : poste « {row.get('poste')} » inconnu, ligne non "
+                            "placée (postes : " + ", ".join(L.POSTE_SHEETS) + ")")
+            continue
+        ws = wb[L.POSTE_SHEETS[poste]]
+        r = next_row[poste]
+        next_row[poste] += 1
+        for column in L.INPUT_COLUMNS:
+            value = row.get(column.key)
+            if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
+                continue
+            if column.key == "activity" and isinstance(value, str):
+                known = edition.activity(value)
+                value = known.label_fr if known else value
+            if column.key.startswith("quantity_"):
+                try:
+                    value = float(value)
+                    value = int(value) if value.is_integer() else value
+                except (TypeError, ValueError):
+                    pass  # kept as typed: the engine reports it at processing
+            target = ws[f"{column.letter}{r}"]
+            target.value = value
+            if isinstance(value, str) and value.startswith("="):
+                target.data_type = "s"  # text that looks like a formula stays text
+    return warnings
+
+
+def save(wb: Workbook, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    wb.save(tmp)
+    tmp.replace(path)
+
+
+def build_examples(edition: FactorEdition | None = None) -> list[Path]:
+    """workbook/examples/<name>.xlsx from <name>.csv and <name>.production.yaml."""
+    import yaml
+
+    from carbonclap_xl.csvio import read_lines_csv
+
+    out = []
+    for csv_path in sorted(EXAMPLES_DIR.glob("*.csv")):
+        meta_path = csv_path.with_suffix(".production.yaml")
+        production = yaml.safe_load(meta_path.read_text(encoding="utf-8")) if meta_path.exists() \
+            else {}
+        wb = build_template(edition)
+        fill(wb, read_lines_csv(csv_path), production, edition)
+        target = csv_path.with_suffix(".xlsx")
+        save(wb, target)
+        out.append(target)
+    return out
+
+
+def main() -> int:
+    save(build_template(), TEMPLATE_PATH)
+    print(f"écrit : {TEMPLATE_PATH}")
+    for path in build_examples():
+        print(f"écrit : {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

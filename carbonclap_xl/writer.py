@@ -1,0 +1,166 @@
+"""Write the engine's results into a workbook, surgically.
+
+Owned cells only: the computed columns of the poste sheets that were read, the computed
+Production fields, the Synthèse figures and the Contrôles rows. Every other cell and every
+other part of the package comes back byte-identical (``xlsx.patch``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from carbonclap_xl import layout as L
+from carbonclap_xl.engine import STATUS_FR, EngineResult
+from carbonclap_xl.issues import SEVERITY_FR, Issue, Severity
+from carbonclap_xl.model import NATURES, POSTES
+from carbonclap_xl.reader import WorkbookData
+from carbonclap_xl.xlsx.patch import CellValue, patch_workbook
+
+Writes = dict[str, dict[str, CellValue]]
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+def _str(v: Any) -> str | None:
+    """Text of a result cell; None for blanks and pandas' NaN."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+        return None
+    return str(v)
+
+
+def _source_text(row: dict[str, Any]) -> str | None:
+    if not _str(row.get("source_dataset")):
+        return None
+    return f"{row['source_dataset']} {row['source_edition']} #{row['source_id']}"
+
+
+def line_values(row: dict[str, Any]) -> dict[str, CellValue]:
+    """The computed cells of one result line, keyed by layout column key."""
+    status = _str(row.get("status"))
+    return {
+        "factor_value": _num(row.get("factor_value")),
+        "factor_unit": _str(row.get("factor_unit")),
+        "co2e_forecast_kg": _num(row.get("co2e_forecast_kg")),
+        "co2e_final_kg": _num(row.get("co2e_final_kg")),
+        "uncertainty_pct": _num(row.get("uncertainty_pct")),
+        "factor_id": _str(row.get("factor_id")),
+        "source": _source_text(row),
+        "status": STATUS_FR.get(status) if status else None,
+    }
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return None if not whole else 100.0 * part / whole
+
+
+def synthese_writes(result: EngineResult) -> dict[str, CellValue]:
+    cells: dict[str, CellValue] = {
+        L.SYN_EDITION_CELL: f"Facteurs : {result.edition.name} — carbonclap_xl "
+                            f"{result.product_version}",
+        L.SYN_ATTRIBUTION_CELL: " ; ".join(result.edition.attributions()),
+    }
+    total = result.total_kg
+
+    def block(first_row: int, items: list[tuple[str, Any]], total_row: int) -> None:
+        for i, (_key, v) in enumerate(items):
+            r = first_row + i
+            diff = v.final - v.forecast
+            cells.update({
+                f"B{r}": v.forecast / 1000, f"C{r}": v.final / 1000, f"D{r}": diff / 1000,
+                f"E{r}": _pct(diff, v.forecast), f"F{r}": _pct(v.forecast, total.forecast),
+                f"G{r}": _pct(v.final, total.final),
+            })
+        diff = total.final - total.forecast
+        cells.update({
+            f"B{total_row}": total.forecast / 1000, f"C{total_row}": total.final / 1000,
+            f"D{total_row}": diff / 1000, f"E{total_row}": _pct(diff, total.forecast),
+            f"F{total_row}": 100.0 if total.forecast else None,
+            f"G{total_row}": 100.0 if total.final else None,
+            f"H{total_row}": result.uncertainty_kg.forecast / 1000,
+            f"I{total_row}": result.uncertainty_kg.final / 1000,
+        })
+
+    block(L.SYN_POSTE_FIRST_ROW, [(p.id, result.by_poste[p.id]) for p in POSTES],
+          L.SYN_POSTE_TOTAL_ROW)
+    u = result.uncertainty_kg
+    cells[f"B{L.SYN_POSTE_UNCERTAINTY_ROW}"] = u.forecast / 1000
+    cells[f"C{L.SYN_POSTE_UNCERTAINTY_ROW}"] = u.final / 1000
+    block(L.SYN_NATURE_FIRST_ROW, [(n.id, result.by_nature[n.id]) for n in NATURES],
+          L.SYN_NATURE_TOTAL_ROW)
+    from carbonclap_xl.engine import INDICATORS
+
+    for i, (key, (label, _attr)) in enumerate(INDICATORS.items()):
+        r = L.SYN_INDICATOR_FIRST_ROW + i
+        v = result.indicators.get(key)
+        cells[f"A{r}"] = label
+        cells[f"B{r}"] = v.forecast if v else None
+        cells[f"C{r}"] = v.final if v else None
+    return cells
+
+
+def controles_writes(issues: list[Issue], previous_rows: int) -> tuple[dict[str, CellValue],
+                                                                        list[str]]:
+    cells: dict[str, CellValue] = {}
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    ranked = sorted(issues, key=lambda i: order[i.severity])
+    for n, issue in enumerate(ranked):
+        r = L.CTRL_FIRST_ROW + n
+        cells.update({
+            f"A{r}": SEVERITY_FR[issue.severity], f"B{r}": str(issue.code),
+            f"C{r}": issue.sheet, f"D{r}": issue.cell,
+            f"E{r}": None if issue.value is None else str(issue.value)[:500],
+            f"F{r}": issue.message,
+        })
+    errors = sum(i.severity is Severity.ERROR for i in issues)
+    warnings = sum(i.severity is Severity.WARNING for i in issues)
+    cells[L.CTRL_SUMMARY_CELL] = (f"{errors} erreur(s), {warnings} avertissement(s), "
+                                  f"{len(issues) - errors - warnings} info(s)")
+    clear = []
+    if previous_rows > len(ranked):
+        clear.append(f"A{L.CTRL_FIRST_ROW + len(ranked)}:F{L.CTRL_FIRST_ROW + previous_rows}")
+    return cells, clear
+
+
+def result_writes(data: WorkbookData, result: EngineResult,
+                  issues: list[Issue]) -> tuple[Writes, dict[str, list[str]]]:
+    """Every owned cell to write, and the ranges to clear first."""
+    writes: Writes = {}
+    clear: dict[str, list[str]] = {}
+    first, last = L.COMPUTED_COLUMNS[0].letter, L.COMPUTED_COLUMNS[-1].letter
+    for sheet in data.sheets_read:
+        end = max(data.last_rows.get(sheet, 0), L.FIRST_DATA_ROW)
+        clear[sheet] = [f"{first}{L.FIRST_DATA_ROW}:{last}{end}"]
+        writes[sheet] = {}
+    records = result.lines.to_dict(orient="records")
+    for row in records:
+        sheet = row.get("sheet")
+        if sheet not in writes:
+            continue
+        for key, value in line_values(row).items():
+            writes[sheet][f"{L.COLUMN_BY_KEY[key].letter}{int(row['row'])}"] = value
+    if L.SHEET_PRODUCTION in data.sheet_names:
+        writes[L.SHEET_PRODUCTION] = {L.FIELD_BY_KEY["factor_edition"].cell: result.edition.name}
+    if L.SHEET_SYNTHESE in data.sheet_names:
+        writes[L.SHEET_SYNTHESE] = synthese_writes(result)
+    if L.SHEET_CONTROLES in data.sheet_names:
+        cells, ctrl_clear = controles_writes(issues, data.control_rows)
+        writes[L.SHEET_CONTROLES] = cells
+        if ctrl_clear:
+            clear[L.SHEET_CONTROLES] = ctrl_clear
+    return writes, clear
+
+
+def write_results(src: Path, dst: Path, data: WorkbookData, result: EngineResult,
+                  issues: list[Issue]) -> None:
+    writes, clear = result_writes(data, result, issues)
+    patch_workbook(src, dst, writes, clear)

@@ -1,0 +1,847 @@
+"""Write a few owned cells into a user's .xlsx/.xlsm and leave the rest of the package alone.
+
+openpyxl's load-then-save rewrites every part and loses what it does not model (x14 data
+validations, shapes, the ribbon relationship, cached values). :func:`patch_workbook` instead
+edits the XML of the sheets it writes to, in place, and copies every other zip member byte for
+byte (same name, order, compression method and timestamp).
+
+Behaviour in one table (see the function docstring for details):
+
+========================  =====================================================================
+value                     cell written as
+========================  =====================================================================
+``str``                   inline string (``t="inlineStr"``): ``sharedStrings.xml`` untouched;
+                          characters XML cannot carry and literal ``_xHHHH_`` escaped as Excel does
+``int`` / ``float``       number ``<v>``, shortest repr that round-trips; NaN/inf refused
+``bool``                  ``t="b"``
+``None``                  value and formula removed; the element stays if it carries a style
+========================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import re
+import shutil
+import struct
+import tempfile
+import zipfile
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+from lxml import etree
+
+from carbonclap_xl.errors import WorkbookPatchError, close_matches
+from carbonclap_xl.xlsx.package import (
+    REL_CALC_CHAIN,
+    drop_part,
+    find_member,
+    local_name,
+    parse_xml,
+    read_rels,
+    serialize_xml,
+    sheet_parts,
+    workbook_part,
+)
+
+CellValue = str | int | float | bool | None
+
+MAX_ROW = 1_048_576
+MAX_COL = 16_384
+MAX_TEXT_LENGTH = 32_767  # Excel's limit for the text of one cell
+_EXACT_INT_LIMIT = 2**53  # beyond this, an int is not exactly representable as a double
+
+_XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
+_CELL_RE = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
+_COL_RE = re.compile(r"^\$?([A-Za-z]{1,3})$")
+_ROW_RE = re.compile(r"^\$?([0-9]{1,7})$")
+# Excel escapes characters XML cannot carry as _xHHHH_, so a literal "_xHHHH_" must itself be
+# escaped (as _x005F_xHHHH_) to read back unchanged.
+_LITERAL_ESCAPE_RE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
+_XML_ILLEGAL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_TRUE = ("1", "true")
+
+
+# --------------------------------------------------------------------------- references
+
+
+@lru_cache(maxsize=4096)
+def column_letters(index: int) -> str:
+    """1 -> 'A', 28 -> 'AB', 16384 -> 'XFD'."""
+    letters = ""
+    while index > 0:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+@lru_cache(maxsize=4096)
+def column_index(letters: str) -> int:
+    """'A' -> 1, 'ab' -> 28, 'XFD' -> 16384."""
+    index = 0
+    for char in letters.upper():
+        index = index * 26 + ord(char) - 64
+    return index
+
+
+def _cell_ref(row: int, col: int) -> str:
+    return f"{column_letters(col)}{row}"
+
+
+def _parse_cell(ref: str) -> tuple[int, int] | None:
+    """'B7' -> (7, 2); None unless ``ref`` is one cell inside Excel's grid ('$' allowed)."""
+    match = _CELL_RE.match(ref)
+    if match is None:
+        return None
+    col, row = column_index(match.group(1)), int(match.group(2))
+    if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL):
+        return None
+    return row, col
+
+
+@dataclass(frozen=True)
+class _Area:
+    """A rectangle of cells, bounds included."""
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    def __contains__(self, cell: tuple[int, int]) -> bool:
+        row, col = cell
+        return self.top <= row <= self.bottom and self.left <= col <= self.right
+
+    def union(self, other: _Area) -> _Area:
+        return _Area(
+            min(self.top, other.top),
+            min(self.left, other.left),
+            max(self.bottom, other.bottom),
+            max(self.right, other.right),
+        )
+
+    def __str__(self) -> str:
+        first = _cell_ref(self.top, self.left)
+        if (self.top, self.left) == (self.bottom, self.right):
+            return first
+        return f"{first}:{_cell_ref(self.bottom, self.right)}"
+
+
+def _parse_area(text: str) -> _Area | None:
+    """'A5:F2000', 'B3', whole columns 'A:C' or whole rows '5:10'; None if malformed."""
+    first, sep, last = text.strip().partition(":")
+    if not sep:
+        cell = _parse_cell(first)
+        return None if cell is None else _Area(cell[0], cell[1], cell[0], cell[1])
+    a, b = _parse_cell(first), _parse_cell(last)
+    if a is not None and b is not None:
+        return _Area(min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1]))
+    col_a, col_b = _COL_RE.match(first), _COL_RE.match(last)
+    if col_a and col_b:
+        left, right = sorted((column_index(col_a.group(1)), column_index(col_b.group(1))))
+        return _Area(1, left, MAX_ROW, right) if right <= MAX_COL else None
+    row_a, row_b = _ROW_RE.match(first), _ROW_RE.match(last)
+    if row_a and row_b:
+        top, bottom = sorted((int(row_a.group(1)), int(row_b.group(1))))
+        return _Area(top, 1, bottom, MAX_COL) if top >= 1 and bottom <= MAX_ROW else None
+    return None
+
+
+def _where(sheet: str, ref: str | None = None) -> str:
+    """How a message names a sheet or a cell: Bilan, 'Saisie 2024'!B7."""
+    quoted = (
+        sheet
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", sheet)
+        else ("'" + sheet.replace("'", "''") + "'")
+    )
+    if ref is None:
+        return f"feuille {quoted}"
+    return f"{quoted}!{ref}"
+
+
+# --------------------------------------------------------------------------- values
+
+
+class _Encoded(NamedTuple):
+    """A value ready for the XML: the cell's ``t`` attribute (None for a number) and its text."""
+
+    type: str | None
+    text: str
+
+
+def _escape_text(text: str) -> str:
+    text = _LITERAL_ESCAPE_RE.sub(r"_x005F_\1", text)
+    return _XML_ILLEGAL_RE.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+
+
+def _encode(value: object, sheet: str, cell: tuple[int, int]) -> _Encoded | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return _Encoded("b", "1" if value else "0")
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT_LENGTH:
+            raise WorkbookPatchError(
+                _where(sheet, _cell_ref(*cell)),
+                f"texte de {len(value)} caractères, Excel en accepte {MAX_TEXT_LENGTH} au plus",
+            )
+        return _Encoded("inlineStr", _escape_text(value))
+    if isinstance(value, numbers.Integral):
+        integer = int(value)
+        if abs(integer) <= _EXACT_INT_LIMIT:
+            return _Encoded(None, str(integer))
+        try:
+            value = float(integer)
+        except OverflowError:
+            raise WorkbookPatchError(
+                _where(sheet, _cell_ref(*cell)),
+                f"nombre {integer} hors de la plage des nombres d'Excel",
+            ) from None
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if not math.isfinite(number):
+            raise WorkbookPatchError(
+                _where(sheet, _cell_ref(*cell)),
+                f"valeur {number!r} : Excel n'accepte que des nombres finis (ni NaN ni infini)",
+            )
+        return _Encoded(None, repr(number))
+    raise WorkbookPatchError(
+        _where(sheet, _cell_ref(*cell)),
+        f"type {type(value).__name__} non pris en charge : écrivez un texte, un nombre, un booléen "
+        "ou None (une date s'écrit comme son numéro de série Excel)",
+    )
+
+
+@dataclass
+class _SheetPlan:
+    cells: dict[tuple[int, int], _Encoded | None]
+    clear: list[_Area]
+    _index: tuple[list[int], dict[int, list[int]]] | None = None
+
+    def touches(self, cell: tuple[int, int]) -> bool:
+        """True when the patch overwrites or clears ``cell`` (its value and formula go)."""
+        return cell in self.cells or any(cell in area for area in self.clear)
+
+    def written_rows(self) -> tuple[list[int], dict[int, list[int]]]:
+        """The rows the plan writes to, ascending, and each row's columns, ascending."""
+        if self._index is None:
+            by_row: dict[int, list[int]] = {}
+            for number, col in sorted(self.cells):
+                by_row.setdefault(number, []).append(col)
+            self._index = (list(by_row), by_row)
+        return self._index
+
+
+def _plan(
+    writes: Mapping[str, Mapping[str, CellValue]],
+    clear: Mapping[str, Sequence[str]] | None,
+) -> dict[str, _SheetPlan]:
+    """Validate every reference and value before any file is opened."""
+    plans: dict[str, _SheetPlan] = {}
+    for sheet, ranges in (clear or {}).items():
+        if isinstance(ranges, str):
+            ranges = [ranges]
+        areas: list[_Area] = []
+        for text in ranges:
+            area = _parse_area(text) if isinstance(text, str) else None
+            if area is None:
+                raise WorkbookPatchError(
+                    _where(sheet),
+                    f"plage à effacer invalide « {text} » (attendu par exemple « A5:F2000 »)",
+                )
+            areas.append(area)
+        plans.setdefault(sheet, _SheetPlan({}, [])).clear.extend(areas)
+    for sheet, cells in writes.items():
+        plan = plans.setdefault(sheet, _SheetPlan({}, []))
+        for ref, value in cells.items():
+            cell = _parse_cell(ref) if isinstance(ref, str) else None
+            if cell is None:
+                raise WorkbookPatchError(
+                    _where(sheet),
+                    f"référence de cellule invalide « {ref} » (attendu par exemple « B7 », "
+                    f"colonnes A à XFD, lignes 1 à {MAX_ROW})",
+                )
+            if cell in plan.cells:
+                raise WorkbookPatchError(_where(sheet, ref), "cellule écrite deux fois")
+            plan.cells[cell] = _encode(value, sheet, cell)
+    return plans
+
+
+# --------------------------------------------------------------------------- formulas
+
+_REF_CELL_RE = re.compile(r"^(\$?)([A-Za-z]{1,3})(\$?)([0-9]{1,7})$")
+_REF_COL_RE = re.compile(r"^(\$?)([A-Za-z]{1,3})$")
+_REF_ROW_RE = re.compile(r"^(\$?)([0-9]{1,7})$")
+
+
+def _shift_row(absolute: str, row: int, delta: int) -> str | None:
+    if absolute:
+        return f"${row}"
+    row += delta
+    return str(row) if 1 <= row <= MAX_ROW else None
+
+
+def _shift_col(absolute: str, col: int, delta: int) -> str | None:
+    if absolute:
+        return "$" + column_letters(col)
+    col += delta
+    return column_letters(col) if 1 <= col <= MAX_COL else None
+
+
+def _translate_reference(text: str, d_row: int, d_col: int) -> str | None:
+    """Shift the relative parts of one reference token; None when it would leave the grid."""
+    prefix, bang, ref = text.rpartition("!")
+    if "[" in ref or "]" in ref:
+        return text  # structured reference (Table1[Col]): position-independent text
+    spill = ref.endswith("#")
+    if spill:
+        ref = ref[:-1]
+    pieces = ref.split(":")
+    rows = [m for m in map(_REF_ROW_RE.match, pieces) if m]
+    cols = [m for m in map(_REF_COL_RE.match, pieces) if m and column_index(m.group(2)) <= MAX_COL]
+    out: list[str | None] = []
+    if len(pieces) == 2 and len(rows) == 2:  # whole rows, 3:5
+        out = [_shift_row(m.group(1), int(m.group(2)), d_row) for m in rows]
+    elif len(pieces) == 2 and len(cols) == 2:  # whole columns, A:C
+        out = [_shift_col(m.group(1), column_index(m.group(2)), d_col) for m in cols]
+    else:
+        for piece in pieces:
+            m = _REF_CELL_RE.match(piece)
+            col = column_index(m.group(2)) if m else 0
+            row = int(m.group(4)) if m else 0
+            if m is None or not (1 <= col <= MAX_COL and 1 <= row <= MAX_ROW):
+                out.append(piece)  # a defined name (names outside the grid are legal)
+                continue
+            new_col = _shift_col(m.group(1), col, d_col)
+            new_row = _shift_row(m.group(3), row, d_row)
+            out.append(None if new_col is None or new_row is None else new_col + new_row)
+    if any(piece is None for piece in out):
+        return None
+    return prefix + bang + ":".join(p for p in out if p is not None) + ("#" if spill else "")
+
+
+def translate_formula(formula: str, d_row: int, d_col: int) -> str | None:
+    """The formula ``formula`` (as stored in ``<f>``, no leading '=') moved by ``d_row`` rows and
+    ``d_col`` columns, relative references shifted as Excel's fill does; None when the formula
+    cannot be tokenised losslessly or a reference would leave the grid."""
+    from openpyxl.formula.tokenizer import Token, Tokenizer, TokenizerError
+
+    try:
+        tokens = Tokenizer("=" + formula).items
+    except TokenizerError:
+        return None
+    if "".join(token.value for token in tokens) != formula:
+        return None
+    out: list[str] = []
+    for token in tokens:
+        if token.type == Token.OPERAND and token.subtype == Token.RANGE:
+            shifted = _translate_reference(token.value, d_row, d_col)
+            if shifted is None:
+                return None
+            out.append(shifted)
+        else:
+            out.append(token.value)
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- one sheet
+
+
+class _Row:
+    """A ``<row>`` element with its ``<c>`` children indexed by column (kept sorted)."""
+
+    __slots__ = ("cells", "cols", "element")
+
+    def __init__(self, element: etree._Element) -> None:
+        self.element = element
+        self.cols: list[int] = []
+        self.cells: list[etree._Element] = []
+
+
+class _SheetPatcher:
+    def __init__(self, sheet: str, part: str, tree: etree._ElementTree) -> None:
+        self.sheet = sheet
+        self.part = part
+        self.root = tree.getroot()
+        if local_name(self.root) != "worksheet":
+            raise WorkbookPatchError(
+                _where(sheet), f"{part} n'est pas une feuille de calcul (feuille graphique ?)"
+            )
+        ns = etree.QName(self.root).namespace
+        self.tag: Callable[[str], str] = (lambda n: f"{{{ns}}}{n}") if ns else (lambda n: n)
+        sheet_data = self.root.find(self.tag("sheetData"))
+        if sheet_data is None:
+            raise WorkbookPatchError(part, "élément <sheetData> absent")
+        self.sheet_data = sheet_data
+        self.changed = False
+        self.formulas_removed = False
+        self.extent: list[int] | None = None  # top, left, bottom, right of the written cells
+        self._row_tag = self.tag("row")
+        self._c_tag = self.tag("c")
+        self._f_tag = self.tag("f")
+        self._v_tag = self.tag("v")
+        self._is_tag = self.tag("is")
+        self._t_tag = self.tag("t")
+        self._rows: dict[int, etree._Element] = {}
+        self._indexed: dict[int, _Row] = {}
+        previous = 0
+        for element in sheet_data.iterchildren(self._row_tag):
+            r = element.get("r")
+            if r is None:
+                number = previous + 1
+                element.set("r", str(number))
+            elif r.isascii() and r.isdigit() and 1 <= int(r) <= MAX_ROW:
+                number = int(r)
+            else:
+                raise WorkbookPatchError(part, f"numéro de ligne invalide « {r} »")
+            if number <= previous:
+                raise WorkbookPatchError(part, f"ligne {number} en double ou hors d'ordre")
+            self._rows[number] = element
+            previous = number
+        self._row_numbers = list(self._rows)
+        self._col_min: list[int] = []
+        self._col_max: list[int] = []
+        self._col_style: list[str | None] = []
+        col_specs: list[tuple[int, int, str | None]] = []
+        for cols in self.root.iterchildren(self.tag("cols")):
+            for col in cols.iterchildren(self.tag("col")):
+                with suppress(TypeError, ValueError):
+                    col_specs.append((int(col.get("min")), int(col.get("max")), col.get("style")))
+        for low, high, style in sorted(col_specs):
+            self._col_min.append(low)
+            self._col_max.append(high)
+            self._col_style.append(style)
+
+    # -- indexing
+
+    def _index(self, number: int) -> _Row:
+        row = self._indexed.get(number)
+        if row is not None:
+            return row
+        row = _Row(self._rows[number])
+        previous = 0
+        suffix = str(number)
+        for cell in row.element.iterchildren(self._c_tag):
+            r = cell.get("r")
+            if r is None:
+                col = previous + 1
+                cell.set("r", _cell_ref(number, col))
+            else:
+                letters = r[: len(r) - len(suffix)]
+                if not (
+                    r.endswith(suffix)
+                    and 1 <= len(letters) <= 3
+                    and letters.isascii()
+                    and letters.isalpha()
+                    and (col := column_index(letters)) <= MAX_COL
+                ):
+                    raise WorkbookPatchError(
+                        self.part, f"référence « {r} » invalide dans la ligne {number}"
+                    )
+            if col <= previous:
+                raise WorkbookPatchError(
+                    self.part, f"cellule {_cell_ref(number, col)} en double ou hors d'ordre"
+                )
+            row.cols.append(col)
+            row.cells.append(cell)
+            previous = col
+        self._indexed[number] = row
+        return row
+
+    def _position(self, cell: etree._Element) -> tuple[int, int]:
+        r = cell.get("r")
+        if r is None:  # r is optional: index the row, which writes it
+            row = cell.getparent()
+            self._index(int(row.get("r")))
+            r = cell.get("r")
+        parsed = _parse_cell(r)
+        if parsed is None:
+            raise WorkbookPatchError(self.part, f"référence de cellule invalide « {r} »")
+        return parsed
+
+    def _new_row(self, number: int) -> _Row:
+        element = etree.SubElement(self.sheet_data, self._row_tag)
+        element.set("r", str(number))
+        at = bisect_left(self._row_numbers, number)
+        if at < len(self._row_numbers):
+            self._rows[self._row_numbers[at]].addprevious(element)
+        self._row_numbers.insert(at, number)
+        self._rows[number] = element
+        row = _Row(element)
+        self._indexed[number] = row
+        return row
+
+    def _default_style(self, row: _Row, col: int) -> str | None:
+        at = bisect_right(self._col_min, col) - 1
+        if at >= 0 and col <= self._col_max[at]:
+            style = self._col_style[at]
+            if style and style != "0":
+                return style
+        if row.element.get("customFormat") in _TRUE:
+            style = row.element.get("s")
+            if style and style != "0":
+                return style
+        return None
+
+    # -- formulas
+
+    def check_formulas(self, plan: _SheetPlan) -> None:
+        """Keep shared and array formulas consistent with the cells the plan overwrites."""
+        f_tag = self.tag("f")
+        shared: dict[str, list[etree._Element]] = {}
+        masters: dict[str, etree._Element] = {}
+        arrays: list[etree._Element] = []
+        for formula in self.sheet_data.iter(f_tag):
+            kind = formula.get("t")
+            if kind == "shared" and formula.get("si") is not None:
+                si = formula.get("si")
+                shared.setdefault(si, []).append(formula)
+                if formula.get("ref") is not None:
+                    masters[si] = formula
+            elif kind in ("array", "dataTable"):
+                arrays.append(formula)
+        for si, master in masters.items():
+            master_cell = self._position(master.getparent())
+            if not plan.touches(master_cell):
+                continue
+            remaining: list[tuple[tuple[int, int], etree._Element]] = []
+            for formula in shared[si]:
+                if formula is master:
+                    continue
+                cell = self._position(formula.getparent())
+                if not plan.touches(cell):
+                    remaining.append((cell, formula))
+            if remaining:
+                self._promote(master_cell, master, sorted(remaining, key=lambda item: item[0]))
+        for formula in arrays:
+            self._check_array(plan, formula)
+
+    def _promote(
+        self,
+        master_cell: tuple[int, int],
+        master: etree._Element,
+        remaining: list[tuple[tuple[int, int], etree._Element]],
+    ) -> None:
+        """The master of a shared formula is overwritten but other cells of its group are not:
+        hand the formula to the first remaining cell (or to each, when the rest is not a
+        rectangle hanging from that cell)."""
+        text = master.text or ""
+        extra = {k: v for k, v in master.attrib.items() if k not in ("t", "ref", "si")}
+        (first_row, first_col), _ = remaining[0]
+        area = _Area(first_row, first_col, first_row, first_col)
+        for (row, col), _ in remaining:
+            area = area.union(_Area(row, col, row, col))
+        targets = [remaining[0]] if (area.top, area.left) == (first_row, first_col) else remaining
+        for (row, col), formula in targets:
+            moved = translate_formula(text, row - master_cell[0], col - master_cell[1])
+            if moved is None:
+                others = ", ".join(_cell_ref(*cell) for cell, _ in remaining[:5])
+                raise WorkbookPatchError(
+                    _where(self.sheet, _cell_ref(*master_cell)),
+                    f"cette cellule porte la formule partagée « ={text} » dont dépendent "
+                    f"d'autres cellules non écrites ({others}…) et elle ne peut pas être "
+                    "recopiée sans risque : écrivez aussi ces cellules ou retirez la formule",
+                )
+            formula.text = moved
+            formula.attrib.update(extra)
+            if len(targets) == 1:
+                formula.set("ref", str(area))
+            else:
+                for key in ("t", "si", "ref"):
+                    formula.attrib.pop(key, None)
+        self.changed = True
+
+    def _check_array(self, plan: _SheetPlan, formula: etree._Element) -> None:
+        """An array (or data-table) formula must be overwritten whole or not at all."""
+        master_cell = self._position(formula.getparent())
+        area = _parse_area(formula.get("ref") or "")
+        if area is None or area == _Area(*master_cell, *master_cell):
+            return
+        master_touched = plan.touches(master_cell)
+        written_rows, written_cols = plan.written_rows()
+        cells: set[tuple[int, int]] = set()
+        for row_numbers, cols_of in (
+            (self._row_numbers, lambda n: self._index(n).cols),
+            (written_rows, written_cols.__getitem__),
+        ):
+            lo = bisect_left(row_numbers, area.top)
+            hi = bisect_right(row_numbers, area.bottom)
+            for number in row_numbers[lo:hi]:
+                cols = cols_of(number)
+                start = bisect_left(cols, area.left)
+                stop = bisect_right(cols, area.right)
+                cells.update((number, col) for col in cols[start:stop])
+        cells.discard(master_cell)
+        for cell in sorted(cells):
+            if plan.touches(cell) != master_touched:
+                raise WorkbookPatchError(
+                    _where(self.sheet, _cell_ref(*cell)),
+                    f"la cellule fait partie de la formule matricielle {area} (en "
+                    f"{_cell_ref(*master_cell)}) : écrivez ou effacez toute la plage ou rien",
+                )
+
+    # -- edits
+
+    def _strip(self, cell: etree._Element) -> None:
+        """Remove the cell's value and formula (children, ``t``, ``cm``, ``vm``); keep ``s``."""
+        for child in list(cell):
+            if child.tag == self._f_tag:
+                self.formulas_removed = True
+            cell.remove(child)
+            self.changed = True
+        attrib = cell.attrib
+        for attr in ("t", "cm", "vm"):
+            if attr in attrib:
+                del attrib[attr]
+                self.changed = True
+
+    def _empty(self, row: _Row, at: int) -> None:
+        """Clear the cell at index ``at`` of ``row``; drop its element unless it has a style."""
+        cell = row.cells[at]
+        self._strip(cell)
+        if cell.get("s") is None:
+            row.element.remove(cell)
+            del row.cols[at]
+            del row.cells[at]
+            self.changed = True
+
+    def clear_area(self, area: _Area) -> None:
+        lo = bisect_left(self._row_numbers, area.top)
+        hi = bisect_right(self._row_numbers, area.bottom)
+        for number in self._row_numbers[lo:hi]:
+            row = self._index(number)
+            start = bisect_left(row.cols, area.left)
+            stop = bisect_right(row.cols, area.right)
+            for at in range(stop - 1, start - 1, -1):
+                self._empty(row, at)
+
+    def write(self, number: int, col: int, value: _Encoded | None) -> None:
+        if number in self._rows:
+            row = self._index(number)
+        elif value is None:
+            return
+        else:
+            row = self._new_row(number)
+        at = bisect_left(row.cols, col)
+        exists = at < len(row.cols) and row.cols[at] == col
+        if value is None:
+            if exists:
+                self._empty(row, at)
+            return
+        if exists:
+            cell = row.cells[at]
+            self._strip(cell)
+        else:
+            cell = self._new_cell(row, at, number, col)
+        self.changed = True
+        if value.type is not None:
+            cell.set("t", value.type)
+        if value.type == "inlineStr":
+            text = etree.SubElement(etree.SubElement(cell, self._is_tag), self._t_tag)
+            text.set(_XML_SPACE, "preserve")
+            text.text = value.text
+        else:
+            etree.SubElement(cell, self._v_tag).text = value.text
+        extent = self.extent
+        if extent is None:
+            self.extent = [number, col, number, col]
+        else:
+            extent[0] = min(extent[0], number)
+            extent[1] = min(extent[1], col)
+            extent[2] = max(extent[2], number)
+            extent[3] = max(extent[3], col)
+
+    def _new_cell(self, row: _Row, at: int, number: int, col: int) -> etree._Element:
+        cell = etree.SubElement(row.element, self._c_tag)
+        cell.set("r", _cell_ref(number, col))
+        style = self._default_style(row, col)
+        if style is not None:
+            cell.set("s", style)
+        if at < len(row.cells):
+            row.cells[at].addprevious(cell)
+        else:
+            ext = row.element.find(self.tag("extLst"))
+            if ext is not None:
+                ext.addprevious(cell)
+        row.cols.insert(at, col)
+        row.cells.insert(at, cell)
+        spans = row.element.get("spans")
+        if spans is not None and not _in_spans(spans, col):
+            del row.element.attrib["spans"]
+        return cell
+
+    def update_dimension(self) -> None:
+        if self.extent is None:
+            return
+        dimension = self.root.find(self.tag("dimension"))
+        if dimension is None:
+            return
+        current = _parse_area(dimension.get("ref", ""))
+        if current is None:
+            return
+        wanted = current.union(_Area(*self.extent))
+        if wanted != current:
+            dimension.set("ref", str(wanted))
+
+
+def _in_spans(spans: str, col: int) -> bool:
+    for span in spans.split():
+        low, _, high = span.partition(":")
+        with suppress(ValueError):
+            if int(low) <= col <= int(high or low):
+                return True
+    return False
+
+
+@dataclass
+class _SheetResult:
+    data: bytes | None  # None: nothing changed, keep the original bytes
+    formulas_removed: bool
+
+
+def _patch_sheet(sheet: str, part: str, data: bytes, plan: _SheetPlan) -> _SheetResult:
+    tree = parse_xml(data, part)
+    patcher = _SheetPatcher(sheet, part, tree)
+    patcher.check_formulas(plan)
+    for area in plan.clear:
+        patcher.clear_area(area)
+    for (number, col), value in sorted(plan.cells.items(), key=lambda item: item[0]):
+        patcher.write(number, col, value)
+    patcher.update_dimension()
+    if not patcher.changed:
+        return _SheetResult(None, False)
+    return _SheetResult(serialize_xml(tree, data), patcher.formulas_removed)
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def _calc_chain_edits(zf: zipfile.ZipFile) -> tuple[str | None, dict[str, bytes]]:
+    """Drop the calculation chain (Excel rebuilds it): its member name and the new bytes of
+    the workbook rels and content types; (None, {}) when the workbook has none."""
+    wb_part = workbook_part(zf)
+    for rel in read_rels(zf, wb_part):
+        if rel.is_type(REL_CALC_CHAIN) and not rel.external:
+            member = find_member(zf, rel.target)
+            return member, drop_part(zf, member or rel.target, wb_part)
+    return None, {}
+
+
+def _strip_zip64_extra(extra: bytes) -> bytes:
+    """The extra field without its ZIP64 record (zipfile writes its own when needed)."""
+    out = b""
+    at = 0
+    while at + 4 <= len(extra):
+        header_id, size = struct.unpack("<HH", extra[at : at + 4])
+        if at + 4 + size > len(extra):
+            return b""  # malformed: drop the whole extra field rather than copy garbage
+        if header_id != 0x0001:
+            out += extra[at : at + 4 + size]
+        at += 4 + size
+    return out
+
+
+def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
+    copy = zipfile.ZipInfo(info.filename, info.date_time)
+    copy.compress_type = info.compress_type
+    copy.comment = info.comment
+    copy.extra = _strip_zip64_extra(info.extra)
+    copy.create_system = info.create_system
+    copy.external_attr = info.external_attr
+    copy.internal_attr = info.internal_attr
+    return copy
+
+
+def _write_package(
+    zin: zipfile.ZipFile, src: Path, dst: Path, replaced: dict[str, bytes], dropped: set[str]
+) -> None:
+    fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            with zipfile.ZipFile(handle, "w", allowZip64=True) as zout:
+                zout.comment = zin.comment
+                for info in zin.infolist():
+                    if info.filename in dropped:
+                        continue
+                    data = replaced.get(info.filename)
+                    if data is None:
+                        data = zin.read(info)
+                    zout.writestr(_copy_info(info), data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        shutil.copymode(dst if dst.exists() else src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def patch_workbook(
+    src: Path,
+    dst: Path,
+    writes: Mapping[str, Mapping[str, CellValue]],
+    clear: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Write ``writes`` (sheet -> {"B7": value}) into a copy of ``src`` saved as ``dst``.
+
+    ``clear`` (sheet -> ["A5:F2000", ...]; whole columns "A:C" and rows "5:10" also work) is
+    applied first: every existing cell in those ranges loses its value and formula and keeps
+    its style (a cell left with no style is removed). Then each write replaces the cell's value
+    and formula, keeping its ``s`` style; a new cell takes its column's style, else its row's
+    (``customFormat="1"``). Writing None empties the cell like ``clear``.
+
+    Only the sheets whose XML actually changes are rewritten; every other zip member is copied
+    with the same name, order, compression method, timestamp and bytes. When a formula is
+    removed, ``xl/calcChain.xml`` is dropped with its relationship and content-type override
+    (Excel rebuilds it silently). When the master cell of a shared formula is overwritten while
+    other cells of the group are not, the formula moves to the next cell of the group.
+
+    Cached results of formulas elsewhere are not recomputed: Excel and LibreOffice show them
+    until the next recalculation.
+
+    ``dst`` is written through a temporary file in its folder and ``os.replace``: it is never
+    half-written, and ``src`` may be ``dst``. Raises WorkbookPatchError (and writes nothing)
+    for an unknown sheet, a bad reference, a value Excel cannot hold (NaN, inf, text over
+    32,767 characters), or a package that cannot be patched safely.
+    """
+    src, dst = Path(src), Path(dst)
+    plans = _plan(writes, clear)
+    try:
+        with zipfile.ZipFile(src) as zin:
+            parts = sheet_parts(zin)
+            for sheet in plans:
+                if sheet not in parts:
+                    available = ", ".join(f"« {name} »" for name in parts)
+                    reason = f"feuille « {sheet} » introuvable ; feuilles du classeur : {available}"
+                    suggestions = close_matches(sheet, parts)
+                    if suggestions:
+                        reason += " ; vouliez-vous dire « " + " » ou « ".join(suggestions) + " » ?"
+                    raise WorkbookPatchError(src.name, reason)
+            replaced: dict[str, bytes] = {}
+            formulas_removed = False
+            for sheet, plan in plans.items():
+                part = parts[sheet]
+                result = _patch_sheet(sheet, part, zin.read(part), plan)
+                if result.data is not None:
+                    replaced[part] = result.data
+                    formulas_removed |= result.formulas_removed
+            dropped: set[str] = set()
+            if formulas_removed:
+                calc_chain, edits = _calc_chain_edits(zin)
+                if calc_chain is not None:
+                    dropped.add(calc_chain)
+                replaced.update(edits)
+            _write_package(zin, src, dst, replaced, dropped)
+    except zipfile.BadZipFile as exc:
+        raise WorkbookPatchError(src.name, f"archive zip illisible ({exc})") from exc
+    except NotImplementedError as exc:  # a member compressed with a method zipfile lacks
+        raise WorkbookPatchError(src.name, f"archive zip non prise en charge ({exc})") from exc

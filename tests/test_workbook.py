@@ -1,0 +1,236 @@
+"""The template, `new` and `process`: real files written, re-read and compared."""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from carbonclap_xl import layout as L
+from carbonclap_xl.cli import main
+from carbonclap_xl.pipeline import process_workbook, write_processed
+from carbonclap_xl.reader import read_workbook
+from carbonclap_xl.template import TEMPLATE_PATH, build_template, save
+from carbonclap_xl.xlsx.package import sheet_parts
+from tests.wbhelpers import LINES, make_workbook, members, sheet_values, value_at
+
+
+def _content(path: Path) -> dict:
+    wb = openpyxl.load_workbook(path)
+    out = {"sheets": wb.sheetnames,
+           "names": sorted((n, d.attr_text) for n, d in wb.defined_names.items())}
+    for ws in wb.worksheets:
+        out[ws.title] = {
+            "cells": {c.coordinate: (c.value, c.number_format, c.protection.locked)
+                      for row in ws.iter_rows() for c in row if c.value is not None},
+            "validations": sorted((str(v.sqref), v.formula1, v.type, v.errorStyle)
+                                  for v in ws.data_validations.dataValidation),
+            "protected": ws.protection.sheet,
+            "freeze": ws.freeze_panes,
+            "charts": len(ws._charts),
+        }
+    return out
+
+
+def test_committed_template_matches_the_generator(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.xlsx"
+    save(build_template(), fresh)
+    assert _content(fresh) == _content(TEMPLATE_PATH), "run `make template`"
+
+
+def test_template_layout(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    save(build_template(), path)
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == list(L.SHEET_ORDER)
+    ws = wb["Transports"]
+    assert [c.value for c in ws[L.HEADER_ROW]][:len(L.LINE_COLUMNS_LAYOUT)] == [
+        c.header for c in L.LINE_COLUMNS_LAYOUT]
+    formulas = {v.formula1 for v in ws.data_validations.dataValidation}
+    assert "Liste_transport" in formulas and L.LIST_DATA_SOURCES in formulas
+    assert ws.column_dimensions["A"].protection.locked is False
+    assert ws.column_dimensions["I"].protection.locked is not False
+    assert ws.protection.sheet and ws.freeze_panes == "B5"
+    assert len(wb["Synthèse"]._charts) == 2
+    for name in ("Liste_transport", "Liste_sources", L.NAME_TEMPLATE_VERSION):
+        assert name in wb.defined_names
+    # every dropdown list holds exactly the poste's catalogue labels
+    from carbonclap_xl.factordb import load_edition
+
+    edition = load_edition()
+    dest = wb.defined_names["Liste_regie"].destinations
+    (sheet, ref), = list(dest)
+    labels = [c.value for row in wb[sheet][ref.replace("$", "")] for c in row]
+    assert labels == sorted(a.label_fr for a in edition.activities_for("regie"))
+
+
+def test_new_from_csv_then_process_writes_engine_numbers(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    csv = tmp_path / "lines.csv"
+    bad = pd.concat([LINES, pd.DataFrame([{"poste": "lieux", "activity": "Electricite",
+                                           "quantity_forecast": "douze", "unit": "kWh"}])])
+    bad.to_csv(csv, index=False)
+    wb_path = tmp_path / "new.xlsx"
+    assert main(["new", "-o", str(wb_path), "--from", str(csv)]) == 0
+    rows = sheet_values(wb_path, "Lieux")
+    assert value_at(rows, "A7") == "Electricite" and value_at(rows, "B7") == "douze"
+    assert value_at(rows, "A5").startswith("Électricité")  # ids become dropdown labels
+    out = tmp_path / "out.xlsx"
+    assert main(["process", str(wb_path), "-o", str(out), "--json", str(tmp_path / "r.json")]) == 1
+    doc = json.loads((tmp_path / "r.json").read_text())
+    located = {(i["sheet"], i["cell"], i["code"]) for i in doc["issues"]}
+    assert ("Lieux", "B7", "QUANTITY_NOT_NUMBER") in located
+    assert ("Lieux", "A7", "ACTIVITY_UNKNOWN") in located
+    processed = process_workbook(wb_path)
+    lieux = sheet_values(out, "Lieux")
+    for row in processed.result.lines.to_dict(orient="records"):
+        rows = sheet_values(out, row["sheet"]) if row["sheet"] != "Lieux" else lieux
+        got = value_at(rows, f"I{row['row']}")
+        if row["co2e_forecast_kg"] is None or math.isnan(row["co2e_forecast_kg"]):
+            assert got == ""
+        else:
+            assert got == pytest.approx(row["co2e_forecast_kg"], rel=1e-12)
+    syn = sheet_values(out, "Synthèse")
+    assert value_at(syn, f"B{L.SYN_POSTE_TOTAL_ROW}") == pytest.approx(
+        processed.result.total_kg.forecast / 1000)
+    ctrl = sheet_values(out, "Contrôles")
+    codes = {value_at(ctrl, f"B{r}") for r in range(L.CTRL_FIRST_ROW, len(ctrl) + 1)}
+    assert {"QUANTITY_NOT_NUMBER", "ACTIVITY_UNKNOWN"} <= codes
+    assert "Bilan carbone" in capsys.readouterr().out
+
+
+def test_unowned_parts_are_byte_identical(tmp_path: Path) -> None:
+    def customise(wb: openpyxl.Workbook) -> None:
+        notes = wb.create_sheet("Mes notes")
+        notes["A1"] = "à ne pas toucher"
+        from openpyxl.comments import Comment
+
+        wb["Lieux"]["F5"].comment = Comment("commentaire de l'utilisateur", "LP")
+
+    src = make_workbook(tmp_path / "in.xlsx", customise=customise)
+    out = tmp_path / "out.xlsx"
+    write_processed(process_workbook(src), src, out)
+    before, after = members(src), members(out)
+    assert list(before) == list(after)
+    with zipfile.ZipFile(src) as zf:
+        parts = sheet_parts(zf)
+    owned = {parts[s] for s in (*L.POSTE_SHEETS.values(), L.SHEET_SYNTHESE, L.SHEET_CONTROLES,
+                                L.SHEET_PRODUCTION)}
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed <= owned
+    assert parts["Mes notes"] not in changed
+    # every typed cell keeps its value
+    for sheet in ("Lieux", "Régie", "Production", "Mes notes"):
+        a, b = sheet_values(src, sheet), sheet_values(out, sheet)
+        for r, row in enumerate(a):
+            for c, v in enumerate(row):
+                if sheet in ("Lieux", "Régie") and r >= L.FIRST_DATA_ROW - 1 and c >= 6:
+                    continue
+                if sheet == "Production" and r + 1 == L.FIELD_BY_KEY["factor_edition"].row:
+                    continue
+                assert b[r][c] == v, (sheet, r, c)
+
+
+def test_never_overwrites_without_in_place(tmp_path: Path) -> None:
+    src = make_workbook(tmp_path / "in.xlsx")
+    original = src.read_bytes()
+    assert main(["process", str(src), "-o", str(src)]) == 2
+    assert src.read_bytes() == original
+    assert main(["process", str(src)]) == 0
+    assert (tmp_path / "in-calcule.xlsx").exists() and src.read_bytes() == original
+    assert main(["process", str(src), "--in-place"]) == 0
+    backups = list(tmp_path.glob("in.sauvegarde-*.xlsx"))
+    assert len(backups) == 1 and backups[0].read_bytes() == original
+    assert read_workbook(src).lines["read_co2e_forecast_kg"].notna().any()
+
+
+def test_processing_twice_is_stable_and_clears_deleted_lines(tmp_path: Path) -> None:
+    src = make_workbook(tmp_path / "in.xlsx")
+    once = tmp_path / "once.xlsx"
+    write_processed(process_workbook(src), src, once)
+    # the user deletes the inputs of a line: its computed cells must be cleared
+    wb = openpyxl.load_workbook(once)
+    for col in "ABCDEF":
+        wb["Lieux"][f"{col}5"].value = None
+    wb.save(tmp_path / "edited.xlsx")
+    twice = tmp_path / "twice.xlsx"
+    write_processed(process_workbook(tmp_path / "edited.xlsx"), tmp_path / "edited.xlsx", twice)
+    rows = sheet_values(twice, "Lieux")
+    assert all(value_at(rows, f"{c}5") == "" for c in "GHIJKLMN")
+    assert value_at(rows, "I6") != ""
+    third = tmp_path / "third.xlsx"
+    write_processed(process_workbook(twice), twice, third)
+    assert sheet_values(third, "Synthèse") == sheet_values(twice, "Synthèse")
+
+
+def test_messy_input_is_reported_not_crashed(tmp_path: Path) -> None:
+    def customise(wb: openpyxl.Workbook) -> None:
+        ws = wb["Lieux"]
+        ws["B5"] = "1 200,5"
+        ws["B6"] = "12 L"
+        ws["D6"] = None
+        ws["A9"], ws["B9"], ws["D9"] = "elec_fr", 10, "kWh"  # after blank rows
+        ws["A600"], ws["B600"], ws["D600"] = "elec_fr", 5, "kWh"  # below the prepared rows
+        ws["A10"], ws["B10"] = "elec_fr", __import__("datetime").date(2026, 1, 3)
+        ws.row_dimensions[9].hidden = True
+        ws.merge_cells("E11:F11")
+        ws["A11"], ws["B11"], ws["D11"] = "elec_fr", 1, "kWh"
+        ws["P4"] = "Ma colonne"
+
+    src = make_workbook(tmp_path / "messy.xlsx", customise=customise)
+    processed = process_workbook(src)
+    found = {(i.sheet, i.cell, str(i.code)) for i in processed.issues}
+    assert ("Lieux", "B5", "QUANTITY_TEXT") in found
+    assert ("Lieux", "B6", "QUANTITY_TEXT") in found
+    assert ("Lieux", "B10", "QUANTITY_NOT_NUMBER") in found
+    assert ("Lieux", "A9", "ROW_HIDDEN") in found
+    assert ("Lieux", "E11", "CELL_MERGED") in found
+    assert ("Lieux", "P4", "COLUMN_EXTRA") in found
+    rows = set(processed.data.lines["row"])
+    assert {9, 600} <= rows
+    out = tmp_path / "out.xlsx"
+    write_processed(processed, src, out)
+    lieux = sheet_values(out, "Lieux")
+    assert value_at(lieux, "I600") == pytest.approx(5 * 0.0519)
+    assert value_at(lieux, "I5") == pytest.approx(1200.5 * 0.0519)
+
+
+def test_renamed_header_leaves_the_sheet_alone(tmp_path: Path) -> None:
+    def customise(wb: openpyxl.Workbook) -> None:
+        wb["Lieux"]["B4"] = "Qté"
+
+    src = make_workbook(tmp_path / "h.xlsx", customise=customise)
+    processed = process_workbook(src)
+    assert ("Lieux", "B4", "HEADER_CHANGED") in {(i.sheet, i.cell, str(i.code))
+                                                  for i in processed.issues}
+    assert processed.has_errors
+    out = tmp_path / "out.xlsx"
+    write_processed(processed, src, out)
+    with zipfile.ZipFile(src) as zf:
+        part = sheet_parts(zf)["Lieux"]
+    assert members(src)[part] == members(out)[part]
+
+
+def test_not_a_carbonclap_workbook(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "budget"
+    path = tmp_path / "other.xlsx"
+    wb.save(path)
+    processed = process_workbook(path)
+    assert [str(i.code) for i in processed.issues] == ["NOT_CARBONCLAP_WORKBOOK"]
+    assert main(["process", str(path), "-o", str(tmp_path / "o.xlsx")]) == 1
+    assert not (tmp_path / "o.xlsx").exists()
+
+
+def test_unreadable_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    text = tmp_path / "notes.xlsx"
+    text.write_text("poste,activity\n")
+    assert main(["process", str(text)]) == 2
+    assert main(["process", str(tmp_path / "missing.xlsx")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("erreur :") == 2

@@ -1,0 +1,661 @@
+"""carbonclap_xl.xlsx.patch_workbook: surgical cell writes into real .xlsx/.xlsm packages.
+
+Two kinds of source workbooks: one saved by openpyxl (styles, a column style, a formula, a data
+validation, a comment) and a hand-written "Excel-like" package (XML declaration with
+standalone, mc:Ignorable, shared strings, a calculation chain, a shared formula, an array
+formula, an x14 data validation), in a default-namespace and an ``x:``-prefixed spelling.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import time
+import warnings
+import zipfile
+from collections.abc import Collection
+from pathlib import Path
+
+import openpyxl
+import pytest
+from lxml import etree
+from openpyxl.comments import Comment
+from openpyxl.styles import Font
+from openpyxl.worksheet.datavalidation import DataValidation
+from python_calamine import CalamineWorkbook
+
+from carbonclap_xl.errors import WorkbookPatchError
+from carbonclap_xl.xlsx import patch_workbook, sheet_parts
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+NS = {"m": MAIN}
+DATE = (2021, 3, 4, 5, 6, 8)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def load(path: Path, data_only: bool = False) -> openpyxl.Workbook:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Data Validation extension is not supported"
+        return openpyxl.load_workbook(path, data_only=data_only)
+
+
+def calamine_rows(path: Path, sheet: str) -> list[list[object]]:
+    return CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet).to_python()
+
+
+def members(path: Path) -> list[tuple[str, int, tuple[int, ...], bytes]]:
+    with zipfile.ZipFile(path) as zf:
+        return [(i.filename, i.compress_type, i.date_time, zf.read(i)) for i in zf.infolist()]
+
+
+def assert_untouched_except(
+    src: Path, dst: Path, changed: Collection[str], gone: Collection[str] = ()
+) -> None:
+    """Every member of src outside ``changed`` and ``gone`` is in dst, in the same order, with
+    the same compression method, timestamp and bytes."""
+    before = [m for m in members(src) if m[0] not in gone]
+    after = members(dst)
+    assert [m[0] for m in after] == [m[0] for m in before]
+    for old, new in zip(before, after, strict=True):
+        assert new[1:3] == old[1:3], old[0]
+        if old[0] in changed:
+            assert new[3] != old[3], f"{old[0]} should have changed"
+        else:
+            assert new[3] == old[3], f"{old[0]} changed"
+
+
+def sheet_xml(path: Path, part: str) -> etree._Element:
+    with zipfile.ZipFile(path) as zf:
+        return etree.fromstring(zf.read(part))
+
+
+def cell(root: etree._Element, ref: str) -> etree._Element | None:
+    found = root.xpath(f"//m:c[@r='{ref}']", namespaces=NS)
+    return found[0] if found else None
+
+
+def write_package(path: Path, parts: list[tuple[str, str | bytes]]) -> None:
+    """A zip in the given member order; the styles part is stored, the rest deflated."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in parts:
+            info = zipfile.ZipInfo(name, DATE)
+            info.compress_type = zipfile.ZIP_STORED if name.endswith("styles.xml") else 8
+            zf.writestr(info, data.encode() if isinstance(data, str) else data)
+
+
+DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
+
+STYLES = (
+    DECL + f'<styleSheet xmlns="{MAIN}">'
+    '<numFmts count="1"><numFmt numFmtId="164" formatCode="0.000"/></numFmts>'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="164" fontId="1" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" '
+    'applyFont="1"/>'
+    '<xf numFmtId="10" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    "</cellXfs>"
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    "</styleSheet>"
+)
+
+SHARED_STRINGS = (
+    DECL + f'<sst xmlns="{MAIN}" count="4" uniqueCount="4">'
+    "<si><t>Qté</t></si><si><t>Prix</t></si><si><t>Total</t></si><si><t>rouge</t></si></sst>"
+)
+
+# Written with {p} for the element prefix ("" or "x:"); Excel's own habits otherwise.
+SHEET1 = (
+    DECL + '<{p}worksheet xmlns{decl}="' + MAIN + '" xmlns:r="' + REL + '" '
+    'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" '
+    'mc:Ignorable="x14ac xr" '
+    'xmlns:x14ac="http://schemas.microsoft.com/office/spreadsheetml/2009/9/ac" '
+    'xmlns:xr="http://schemas.microsoft.com/office/spreadsheetml/2014/revision" '
+    'xr:uid="{{00000000-0001-0000-0000-000000000000}}">'
+    '<{p}dimension ref="A1:E10"/>'
+    '<{p}sheetViews><{p}sheetView workbookViewId="0"/></{p}sheetViews>'
+    '<{p}sheetFormatPr defaultRowHeight="15" x14ac:dyDescent="0.25"/>'
+    '<{p}cols><{p}col min="4" max="4" width="12" style="2" customWidth="1"/></{p}cols>'
+    "<{p}sheetData>"
+    '<{p}row r="1" spans="1:5" x14ac:dyDescent="0.25">'
+    '<{p}c r="A1" t="s"><{p}v>0</{p}v></{p}c><{p}c r="B1" t="s"><{p}v>1</{p}v></{p}c>'
+    '<{p}c r="C1" t="s"><{p}v>2</{p}v></{p}c></{p}row>'
+    '<{p}row r="2" spans="1:5" x14ac:dyDescent="0.25">'
+    '<{p}c r="A2"><{p}v>1</{p}v></{p}c><{p}c r="B2" s="1"><{p}v>10</{p}v></{p}c>'
+    '<{p}c r="C2"><{p}f t="shared" ref="C2:C6" si="0">A2*B2</{p}f><{p}v>10</{p}v></{p}c>'
+    "</{p}row>"
+    + "".join(
+        f'<{{p}}row r="{r}" spans="1:5" x14ac:dyDescent="0.25">'
+        f'<{{p}}c r="A{r}"><{{p}}v>{r - 1}</{{p}}v></{{p}}c>'
+        f'<{{p}}c r="B{r}" s="1"><{{p}}v>10</{{p}}v></{{p}}c>'
+        f'<{{p}}c r="C{r}"><{{p}}f t="shared" si="0"/><{{p}}v>{(r - 1) * 10}</{{p}}v></{{p}}c>'
+        "</{p}row>"
+        for r in range(3, 7)
+    )
+    + '<{p}row r="8" spans="1:5" s="3" customFormat="1" x14ac:dyDescent="0.25">'
+    '<{p}c r="A8" s="3"><{p}v>44000</{p}v></{p}c><{p}c r="B8" t="s"><{p}v>3</{p}v></{p}c>'
+    "</{p}row>"
+    '<{p}row r="9" spans="1:5"><{p}c r="E9"><{p}f t="array" ref="E9:E10">A2:A3*2</{p}f>'
+    "<{p}v>2</{p}v></{p}c></{p}row>"
+    '<{p}row r="10" spans="1:5"><{p}c r="E10"><{p}v>4</{p}v></{p}c></{p}row>'
+    "</{p}sheetData>"
+    '<{p}dataValidations count="1"><{p}dataValidation type="whole" sqref="A2:A6">'
+    "<{p}formula1>0</{p}formula1></{p}dataValidation></{p}dataValidations>"
+    '<{p}pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
+    "<{p}extLst>"
+    '<{p}ext uri="{{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}}" '
+    'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main">'
+    '<x14:dataValidations count="1" '
+    'xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main">'
+    '<x14:dataValidation type="list" allowBlank="1"><x14:formula1><xm:f>Lists!$A$1:$A$3</xm:f>'
+    "</x14:formula1><xm:sqref>D2:D6</xm:sqref></x14:dataValidation></x14:dataValidations>"
+    "</{p}ext></{p}extLst>"
+    "</{p}worksheet>"
+)
+
+SHEET2 = (
+    DECL
+    + f'<worksheet xmlns="{MAIN}"><dimension ref="A1:A3"/><sheetData>'
+    + "".join(f'<row r="{r}"><c r="A{r}"><v>{r}</v></c></row>' for r in (1, 2, 3))
+    + "</sheetData></worksheet>"
+)
+
+CALC_CHAIN = (
+    DECL + f'<calcChain xmlns="{MAIN}"><c r="C2" i="1"/><c r="C3"/><c r="C4"/><c r="C5"/>'
+    '<c r="C6"/><c r="E9" a="1"/></calcChain>'
+)
+
+
+def excel_like(
+    path: Path, prefix: str = "", workbook: str = "xl/workbook.xml", xlsm: bool = False
+) -> Path:
+    """A package shaped like Excel's, the workbook part at ``workbook``."""
+    p = f"{prefix}:" if prefix else ""
+    sheet1 = SHEET1.format(p=p, decl=f":{prefix}" if prefix else "")
+    wb_name = workbook.rsplit("/", 1)[1]
+    wb_type = (
+        "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
+        if xlsm
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+    )
+    ct = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    content_types = (
+        DECL + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        + (
+            '<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/>'
+            if xlsm
+            else ""
+        )
+        + f'<Override PartName="/{workbook}" ContentType="{wb_type}"/>'
+        f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{ct}.worksheet+xml"/>'
+        f'<Override PartName="/xl/worksheets/sheet2.xml" ContentType="{ct}.worksheet+xml"/>'
+        f'<Override PartName="/xl/styles.xml" ContentType="{ct}.styles+xml"/>'
+        f'<Override PartName="/xl/sharedStrings.xml" ContentType="{ct}.sharedStrings+xml"/>'
+        f'<Override PartName="/xl/calcChain.xml" ContentType="{ct}.calcChain+xml"/>'
+        "</Types>"
+    )
+    package_rels = (
+        DECL + f'<Relationships xmlns="{PKG_REL}">'
+        f'<Relationship Id="rId1" Type="{REL}/officeDocument" Target="{workbook}"/>'
+        "</Relationships>"
+    )
+    workbook_xml = (
+        DECL + f'<workbook xmlns="{MAIN}" xmlns:r="{REL}"><sheets>'
+        '<sheet name="Saisie" sheetId="1" r:id="rId1"/>'
+        '<sheet name="Lists" sheetId="2" r:id="rId2"/></sheets><calcPr calcId="191029"/>'
+        "</workbook>"
+    )
+    workbook_rels = (
+        DECL + f'<Relationships xmlns="{PKG_REL}">'
+        f'<Relationship Id="rId1" Type="{REL}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{REL}/worksheet" Target="/xl/worksheets/sheet2.xml"/>'
+        f'<Relationship Id="rId3" Type="{REL}/styles" Target="styles.xml"/>'
+        f'<Relationship Id="rId4" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/>'
+        f'<Relationship Id="rId5" Type="{REL}/calcChain" Target="calcChain.xml"/>'
+        + (
+            '<Relationship Id="rId6" Type="http://schemas.microsoft.com/office/2006/'
+            'relationships/vbaProject" Target="vbaProject.bin"/>'
+            if xlsm
+            else ""
+        )
+        + "</Relationships>"
+    )
+    parts: list[tuple[str, str | bytes]] = [
+        ("[Content_Types].xml", content_types),
+        ("_rels/.rels", package_rels),
+        (workbook, workbook_xml),
+        (f"xl/_rels/{wb_name}.rels", workbook_rels),
+        ("xl/worksheets/sheet1.xml", sheet1),
+        ("xl/worksheets/sheet2.xml", SHEET2),
+        ("xl/styles.xml", STYLES),
+        ("xl/sharedStrings.xml", SHARED_STRINGS),
+        ("xl/calcChain.xml", CALC_CHAIN),
+    ]
+    if xlsm:
+        parts.append(("xl/vbaProject.bin", bytes(range(256)) * 8))
+    write_package(path, parts)
+    return path
+
+
+def openpyxl_workbook(path: Path) -> Path:
+    """Three sheets with styles, a column style, a formula, a data validation and a comment."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Saisie"
+    ws.append(["Poste", "Quantité", "Unité", "Facteur", "Total"])
+    for i in range(2, 12):
+        ws.append([f"poste {i}", i * 1.5, "km", 0.25, f"=B{i}*D{i}"])
+        ws[f"B{i}"].number_format = "0.000"
+        ws[f"B{i}"].font = Font(bold=True, color="FF0000")
+    ws.column_dimensions["G"].number_format = "0.00%"
+    ws.column_dimensions["G"].font = Font(italic=True)
+    ws["A1"].comment = Comment("Saisir un poste par ligne", "CarbonClap")
+    dv = DataValidation(type="list", formula1='"km,kg,kWh"', allow_blank=True)
+    ws.add_data_validation(dv)
+    dv.add("C2:C11")
+    results = wb.create_sheet("Résultats")
+    results["A1"] = "Bilan"
+    results["B2"] = 0
+    notes = wb.create_sheet("Notes")
+    notes["A1"] = "inchangé"
+    wb.save(path)
+    return path
+
+
+# --------------------------------------------------------------------------- sheet_parts
+
+
+def test_sheet_parts_follow_relationships(tmp_path: Path) -> None:
+    src = excel_like(tmp_path / "book.xlsx", workbook="xl/book.xml")
+    with zipfile.ZipFile(src) as zf:
+        assert sheet_parts(zf) == {
+            "Saisie": "xl/worksheets/sheet1.xml",  # relative target
+            "Lists": "xl/worksheets/sheet2.xml",  # absolute target
+        }
+
+
+def test_sheet_parts_of_an_openpyxl_workbook_in_workbook_order(tmp_path: Path) -> None:
+    with zipfile.ZipFile(openpyxl_workbook(tmp_path / "o.xlsx")) as zf:
+        assert list(sheet_parts(zf)) == ["Saisie", "Résultats", "Notes"]
+
+
+# --------------------------------------------------------------------------- openpyxl source
+
+
+def test_openpyxl_workbook_round_trip(tmp_path: Path) -> None:
+    src = openpyxl_workbook(tmp_path / "src.xlsx")
+    dst = tmp_path / "dst.xlsx"
+    values = {
+        "B3": 0.1 + 0.2,  # full precision
+        "C3": "tonnes <&> \"x\" 'y'",
+        "E4": 12,  # was a formula
+        "G5": "nouvelle",  # new cell in a styled column
+        "H2": True,
+        "A20": "  espaces  ",  # new row past the end
+        "B11": -1.5e-300,
+    }
+    patch_workbook(src, dst, {"Saisie": values, "Résultats": {"B2": 42.5}})
+
+    wb = load(dst)
+    ws = wb["Saisie"]
+    for ref, value in values.items():
+        assert ws[ref].value == value, ref
+    assert ws["E5"].value == "=B5*D5"  # neighbouring formula kept
+    assert ws["A2"].value == "poste 2" and ws["D7"].value == 0.25
+    assert ws["B3"].number_format == "0.000" and ws["B3"].font.b  # style of a written cell kept
+    assert ws["G5"].number_format == "0.00%" and ws["G5"].font.i  # column style taken
+    assert ws["A1"].comment is not None and "poste" in ws["A1"].comment.text
+    assert [str(dv.sqref) for dv in ws.data_validations.dataValidation] == ["C2:C11"]
+    assert wb["Résultats"]["B2"].value == 42.5 and wb["Résultats"]["A1"].value == "Bilan"
+    assert ws.max_row == 20
+
+    rows = calamine_rows(dst, "Saisie")
+    assert rows[2][1] == 0.1 + 0.2 and rows[2][2] == values["C3"]
+    assert rows[4][6] == "nouvelle" and rows[1][7] is True and rows[19][0] == "  espaces  "
+    assert rows[3][4] == 12
+
+    assert_untouched_except(src, dst, {"xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml"})
+
+
+# --------------------------------------------------------------------------- Excel-like source
+
+
+@pytest.mark.parametrize("prefix", ["", "x"])
+def test_excel_like_package(tmp_path: Path, prefix: str) -> None:
+    src = excel_like(tmp_path / "src.xlsx", prefix=prefix)
+    dst = tmp_path / "dst.xlsx"
+    patch_workbook(
+        src,
+        dst,
+        {"Saisie": {"A3": 7, "B3": 2.5, "D4": "nouveau", "C12": "bas", "F8": 3, "A8": None}},
+    )
+    assert_untouched_except(src, dst, {"xl/worksheets/sheet1.xml"})
+
+    data = dict((m[0], m[3]) for m in members(dst))["xl/worksheets/sheet1.xml"]
+    assert data.startswith(DECL.encode())
+    root = etree.fromstring(data)
+    # namespace declarations, prefix and mc:Ignorable as they were; no stray declarations
+    expected_map = etree.fromstring(
+        dict((m[0], m[3]) for m in members(src))["xl/worksheets/sheet1.xml"]
+    ).nsmap
+    assert root.nsmap == expected_map
+    assert root.prefix == (prefix or None)
+    assert data.count(b"xmlns") == 5 + 2  # 5 on the root, 2 inside the x14 extension
+    assert b'mc:Ignorable="x14ac xr"' in data and b"x14:dataValidation " in data
+
+    assert cell(root, "B3").get("s") == "1"  # written cell keeps its style
+    assert cell(root, "D4").get("s") == "2"  # new cell: its column's style
+    assert cell(root, "F8").get("s") == "3"  # new cell: its row's style (customFormat)
+    assert cell(root, "C12").get("s") is None
+    a8 = cell(root, "A8")
+    assert a8 is not None and a8.get("s") == "3" and len(a8) == 0  # None keeps styled cell
+    assert cell(root, "D4").get("t") == "inlineStr"
+    assert root.find(".//m:dimension", NS).get("ref") == "A1:F12"
+    rows = root.findall(".//m:row", NS)
+    assert [int(r.get("r")) for r in rows] == [1, 2, 3, 4, 5, 6, 8, 9, 10, 12]
+    for row in rows:
+        cols = [c.get("r") for c in row.findall("m:c", NS)]
+        assert cols == sorted(cols, key=lambda ref: (len(ref), ref))
+    assert rows[6].get("spans") is None  # row 8 grew past its spans
+    assert rows[1].get("spans") == "1:5"
+
+    wb = load(dst)
+    ws = wb["Saisie"]
+    assert (ws["A3"].value, ws["B3"].value, ws["D4"].value, ws["C12"].value) == (
+        7,
+        2.5,
+        "nouveau",
+        "bas",
+    )
+    assert ws["A1"].value == "Qté" and ws["B8"].value == "rouge"  # shared strings untouched
+    assert ws["B3"].number_format == "0.000" and ws["B3"].font.b
+    assert ws["D4"].number_format == "0.00%"
+    assert ws["C4"].value == "=A4*B4"  # shared formula untouched
+    rows_c = calamine_rows(dst, "Saisie")
+    assert rows_c[2][:2] == [7, 2.5] and rows_c[3][3] == "nouveau" and rows_c[11][2] == "bas"
+    assert rows_c[0][:3] == ["Qté", "Prix", "Total"]
+
+
+def test_writing_plain_cells_keeps_calc_chain(tmp_path: Path) -> None:
+    src = excel_like(tmp_path / "src.xlsx")
+    dst = tmp_path / "dst.xlsx"
+    patch_workbook(src, dst, {"Saisie": {"A2": 3}})
+    assert_untouched_except(src, dst, {"xl/worksheets/sheet1.xml"})
+
+
+def test_overwriting_a_formula_drops_the_calc_chain(tmp_path: Path) -> None:
+    src = excel_like(tmp_path / "src.xlsx")
+    dst = tmp_path / "dst.xlsx"
+    patch_workbook(src, dst, {"Saisie": {"C6": 99}})  # a child of the shared formula
+    changed = {"xl/worksheets/sheet1.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml"}
+    assert_untouched_except(src, dst, changed, gone={"xl/calcChain.xml"})
+    parts = dict((m[0], m[3]) for m in members(dst))
+    assert b"calcChain" not in parts["xl/_rels/workbook.xml.rels"]
+    assert b"calcChain" not in parts["[Content_Types].xml"]
+    assert parts["[Content_Types].xml"].startswith(DECL.encode())
+    assert b"sharedStrings" in parts["xl/_rels/workbook.xml.rels"]
+    c6 = cell(etree.fromstring(parts["xl/worksheets/sheet1.xml"]), "C6")
+    assert c6.find("m:f", NS) is None and c6.findtext("m:v", namespaces=NS) == "99"
+    assert load(dst)["Saisie"]["C5"].value == "=A5*B5"
+
+
+def test_overwriting_a_shared_formula_master_moves_it(tmp_path: Path) -> None:
+    src = excel_like(tmp_path / "src.xlsx")
+    dst = tmp_path / "dst.xlsx"
+    patch_workbook(src, dst, {"Saisie": {"C2": "fixé"}})
+    root = sheet_xml(dst, "xl/worksheets/sheet1.xml")
+    f3 = cell(root, "C3").find("m:f", NS)
+    assert (f3.text, f3.get("t"), f3.get("ref"), f3.get("si")) == ("A3*B3", "shared", "C3:C6", "0")
+    assert cell(root, "C2").find("m:f", NS) is None
+    ws = load(dst)["Saisie"]
+    assert [ws[f"C{r}"].value for r in range(2, 7)] == [
+        "fixé",
+        "=A3*B3",
+        "=A4*B4",
+        "=A5*B5",
+        "=A6*B6",
+    ]
+
+
+def test_shared_formula_left_as_an_l_shape_is_unshared(tmp_path: Path) -> None:
+    rows = (
+        '<row r="2"><c r="B2"><f t="shared" ref="B2:C3" si="4">$A2+A1+SUM(1:1)+Nom</f><v>1</v></c>'
+        '<c r="C2"><f t="shared" si="4"/><v>1</v></c></row>'
+        '<row r="3"><c r="B3"><f t="shared" si="4"/><v>1</v></c>'
+        '<c r="C3"><f t="shared" si="4"/><v>1</v></c></row>'
+    )
+    src = tmp_path / "src.xlsx"
+    excel_like(src)
+    rewrite_sheet(src, f'<worksheet xmlns="{MAIN}"><sheetData>{rows}</sheetData></worksheet>')
+    dst = tmp_path / "dst.xlsx"
+    patch_workbook(src, dst, {"Saisie": {"B2": 0}})
+    root = sheet_xml(dst, "xl/worksheets/sheet1.xml")
+    formulas = {ref: cell(root, ref).find("m:f", NS) for ref in ("C2", "B3", "C3")}
+    assert {ref: f.text for ref, f in formulas.items()} == {
+        "C2": "$A2+B1+SUM(1:1)+Nom",
+        "B3": "$A3+A2+SUM(2:2)+Nom",
+        "C3": "$A3+B2+SUM(2:2)+Nom",
+    }
+    assert all(f.get("t") is None and f.get("si") is None for f in formulas.values())
+
+
+def test_shared_formula_that_cannot_move_is_refused(tmp_path: Path) -> None:
+    rows = (
+        '<row r="1"><c r="A1"><f t="shared" ref="A1:B1" si="0">XFD1*2</f><v>0</v></c>'
+        '<c r="B1"><f t="shared" si="0"/><v>0</v></c></row>'
+    )
+    src = tmp_path / "src.xlsx"
+    excel_like(src)
+    rewrite_sheet(src, f'<worksheet xmlns="{MAIN}"><sheetData>{rows}</sheetData></worksheet>')
+    dst = tmp_path / "dst.xlsx"
+    with pytest.raises(WorkbookPatchError) as info:
+        patch_workbook(src, dst, {"Saisie": {"A1": 1}})
+    assert "Saisie!A1" in str(info.value) and "B1" in str(info.value)
+    assert not dst.exists()
+    patch_workbook(src, dst, {"Saisie": {"A1": 1, "B1": 2}})  # the whole group: fine
+
+
+def test_partial_write_into_an_array_formula_is_refused(tmp_path: Path) -> None:
+    src = excel_like(tmp_path / "src.xlsx")
+    dst = tmp_path / "dst.xlsx"
+    with pytest.raises(WorkbookPatchError, match=r"Saisie!E10.*matricielle E9:E10"):
+        patch_workbook(src, dst, {"Saisie": {"E10": 1}})
+    with pytest.raises(WorkbookPatchError, match=r"Saisie!E10"):
+        patch_workbook(src, dst, {"Saisie": {"E9": 1}})
+    assert not dst.exists()
+    patch_workbook(src, dst, {"Saisie": {"E9": 1, "E10": 2}})
+    assert calamine_rows(dst, "Saisie")[8][4] == 1
+
+
+def rewrite_sheet(path: Path, xml: str, part: str = "xl/worksheets/sheet1.xml") -> None:
+    with zipfile.ZipFile(path) as zf:
+        parts = [(i.filename, zf.read(i)) for i in zf.infolist()]
+    write_package(path, [(n, xml if n == part else d) for n, d in parts])
+
+
+# --------------------------------------------------------------------------- clear
+
+
+def test_clear_removes_values_and_formulas_and_keeps_styles(tmp_path: Path) -> None:
+    src = excel_like(tmp_path / "src.xlsx")
+    dst = tmp_path / "dst.xlsx"
+    patch_workbook(src, dst, {"Saisie": {"A4": "gardé"}}, clear={"Saisie": ["A3:C6", "B8:F2000"]})
+    root = sheet_xml(dst, "xl/worksheets/sheet1.xml")
+    for r in range(3, 7):
+        b = cell(root, f"B{r}")
+        assert b is not None and b.get("s") == "1" and len(b) == 0 and b.get("t") is None
+        assert cell(root, f"C{r}") is None  # no style: the element goes
+    assert cell(root, "A3") is None and cell(root, "A4").get("t") == "inlineStr"  # writes after
+    assert cell(root, "B8") is None and cell(root, "E9") is None and cell(root, "E10") is None
+    assert cell(root, "A8").findtext("m:v", namespaces=NS) == "44000"  # outside the ranges
+    assert cell(root, "C2").find("m:f", NS) is not None  # group master outside the range
+    assert not any(m[0] == "xl/calcChain.xml" for m in members(dst))
+    rows = calamine_rows(dst, "Saisie")
+    assert rows[3][0] == "gardé" and rows[3][1:3] == ["", ""]
+
+
+def test_clearing_nothing_leaves_the_package_identical(tmp_path: Path) -> None:
+    src = excel_like(tmp_path / "src.xlsx")
+    dst = tmp_path / "dst.xlsx"
+    patch_workbook(src, dst, {"Lists": {"Z99": None}}, clear={"Saisie": ["G1:H50"]})
+    assert members(dst) == members(src)
+
+
+# --------------------------------------------------------------------------- packages
+
+
+def test_xlsm_keeps_vba_and_content_types(tmp_path: Path) -> None:
+    src = excel_like(tmp_path / "src.xlsm", xlsm=True)
+    dst = tmp_path / "dst.xlsm"
+    patch_workbook(src, dst, {"Lists": {"B1": "x"}})
+    assert_untouched_except(src, dst, {"xl/worksheets/sheet2.xml"})
+
+
+def test_patch_in_place(tmp_path: Path) -> None:
+    path = openpyxl_workbook(tmp_path / "book.xlsx")
+    patch_workbook(path, path, {"Notes": {"A2": "ajout"}})
+    assert load(path)["Notes"]["A2"].value == "ajout"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx"]
+
+
+def test_text_escapes_and_numbers_read_back_exactly(tmp_path: Path) -> None:
+    src = excel_like(tmp_path / "src.xlsx")
+    dst = tmp_path / "dst.xlsx"
+    values = {
+        "A1": "a_x0041_b",  # looks like Excel's escape: must not be decoded
+        "A2": "bip\x07",  # not allowed in XML: escaped as _x0007_
+        "A3": "=1+2",  # text, not a formula
+        "A4": 1e-310,
+        "A5": 123456789.123456789,
+        "A6": 2**40,
+        "A7": False,
+        "A8": "ligne 1\nligne 2",
+    }
+    patch_workbook(src, dst, {"Lists": values})
+    assert [row[0] for row in calamine_rows(dst, "Lists")] == list(values.values())
+
+
+def test_doctype_is_refused(tmp_path: Path) -> None:
+    src = excel_like(tmp_path / "src.xlsx")
+    evil = (
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
+        f'<worksheet xmlns="{MAIN}"><sheetData/></worksheet>'
+    )
+    rewrite_sheet(src, evil, "xl/worksheets/sheet2.xml")
+    dst = tmp_path / "dst.xlsx"
+    with pytest.raises(WorkbookPatchError, match="DOCTYPE"):
+        patch_workbook(src, dst, {"Lists": {"A1": 1}})
+    assert not dst.exists()
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("writes", "clear", "message"),
+    [
+        (
+            {"Saissie": {"A1": 1}},
+            None,
+            "« Saissie » introuvable.*« Saisie », « Lists ».*« Saisie » \\?",
+        ),
+        ({"Saisie": {"B0": 1}}, None, "« B0 »"),
+        ({"Saisie": {"7B": 1}}, None, "« 7B »"),
+        ({"Saisie": {"XFE1": 1}}, None, "« XFE1 »"),
+        ({"Saisie": {"B7": math.nan}}, None, "Saisie!B7.*nan"),
+        ({"Saisie": {"B7": -math.inf}}, None, "Saisie!B7.*-inf"),
+        ({"Saisie": {"B7": "x" * 40_000}}, None, "Saisie!B7.*40000 caractères"),
+        ({"Saisie": {"B7": object()}}, None, "Saisie!B7.*type object"),
+        ({}, {"Saisie": ["A1:B"]}, "« A1:B »"),
+        ({}, {"Autre feuille": ["A1:B2"]}, "« Autre feuille » introuvable"),
+    ],
+)
+def test_errors_name_the_culprit_and_write_nothing(
+    tmp_path: Path, writes: dict, clear: dict | None, message: str
+) -> None:
+    src = excel_like(tmp_path / "src.xlsx")
+    dst = tmp_path / "out" / "dst.xlsx"
+    dst.parent.mkdir()
+    with pytest.raises(WorkbookPatchError, match=message):
+        patch_workbook(src, dst, writes, clear)
+    assert list(dst.parent.iterdir()) == []
+
+
+def test_not_a_zip(tmp_path: Path) -> None:
+    src = tmp_path / "faux.xlsx"
+    src.write_bytes(b"ceci n'est pas un classeur")
+    with pytest.raises(WorkbookPatchError, match=r"faux\.xlsx.*zip"):
+        patch_workbook(src, tmp_path / "dst.xlsx", {"A": {"A1": 1}})
+    assert not (tmp_path / "dst.xlsx").exists()
+
+
+# --------------------------------------------------------------------------- performance
+
+
+def test_patching_5000_rows_is_fast(tmp_path: Path) -> None:
+    cols = "ABCDEFGHIJKLMN"
+    rows = "".join(
+        f'<row r="{r}" spans="1:14">'
+        + "".join(f'<c r="{c}{r}" s="1"><v>{r}</v></c>' for c in cols)
+        + "</row>"
+        for r in range(1, 5001)
+    )
+    src = excel_like(tmp_path / "src.xlsx")
+    rewrite_sheet(
+        src,
+        DECL + f'<worksheet xmlns="{MAIN}"><dimension ref="A1:N5000"/>'
+        f"<sheetData>{rows}</sheetData></worksheet>",
+    )
+    writes = {
+        f"{c}{r}": (f"texte {r}" if c == "N" else r * 0.5) for r in range(1, 5001) for c in "BDFHJN"
+    }
+    start = time.perf_counter()
+    patch_workbook(src, tmp_path / "dst.xlsx", {"Saisie": writes})
+    elapsed = time.perf_counter() - start
+    assert elapsed < 2.0, f"{elapsed:.2f} s"  # about 0.5 s on a developer machine
+    assert calamine_rows(tmp_path / "dst.xlsx", "Saisie")[4999][13] == "texte 5000"
+
+
+# --------------------------------------------------------------------------- LibreOffice
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) not installed")
+def test_libreoffice_opens_the_patched_workbook(tmp_path: Path) -> None:
+    src = excel_like(tmp_path / "src.xlsx")
+    patched = tmp_path / "patched.xlsx"
+    values = {"C2": 5.25, "D4": "nouveau", "A20": True, "B3": "a_x0041_b"}
+    patch_workbook(src, patched, {"Saisie": values})
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [
+            "soffice",
+            "--headless",
+            "--norestore",
+            f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
+            "--convert-to",
+            "xlsx",
+            "--outdir",
+            str(out),
+            str(patched),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = calamine_rows(out / "patched.xlsx", "Saisie")
+    assert rows[1][2] == 5.25 and rows[3][3] == "nouveau" and rows[19][0] is True
+    assert rows[2][1] == "a_x0041_b"
+    assert rows[0][:3] == ["Qté", "Prix", "Total"] and rows[3][2] == 30  # cached value kept
