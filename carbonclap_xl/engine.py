@@ -168,7 +168,9 @@ def _quantities(raw: pd.Series, column: str, issues: list[Issue]) -> tuple[pd.Se
             shown = f"{value:g}" + (f" {unit}" if unit else "")
             issues.append(make_issue(Code.QUANTITY_TEXT, value=text, line=idx, field=column,
                                      expected=shown))
-    bool_mask = raw.map(lambda v: isinstance(v, bool | np.bool_))
+    numeric_input = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
+    bool_mask = (pd.Series(False, index=raw.index) if numeric_input
+                 else raw.map(lambda v: isinstance(v, bool | np.bool_)))
     if bool_mask.any():
         for idx in raw[bool_mask].index:
             issues.append(make_issue(Code.QUANTITY_NOT_NUMBER, value=raw[idx], line=idx,
@@ -185,10 +187,36 @@ def _quantities(raw: pd.Series, column: str, issues: list[Issue]) -> tuple[pd.Se
     return numeric.where(~bad), suffix
 
 
+def by_unique(series: pd.Series, fn: Any, dtype: Any = object) -> pd.Series:
+    """``series.map(fn)``, calling ``fn`` once per distinct value (NaN included).
+
+    Lines repeat a few hundred activities, units and sources: factorising first makes the
+    per-line work a numpy ``take``.
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = [fn(u) for u in uniques]
+    mapped.append(fn(None))  # the value for blanks (code -1)
+    table = np.empty(len(mapped), dtype=dtype)
+    table[:] = mapped
+    return pd.Series(table[codes], index=series.index)
+
+
+def _clean(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return str(v).strip()
+
+
+def _filled(series: pd.Series) -> pd.Series:
+    """Cells holding something (a number, or text that is not blank)."""
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.notna()
+    return _text(series) != ""
+
+
 def _text(series: pd.Series) -> pd.Series:
     """Stripped text, '' for blanks (NaN, None)."""
-    return series.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v))
-                      else str(v).strip())
+    return by_unique(series.astype(object), _clean)
 
 
 # --------------------------------------------------------------------------- resolution
@@ -286,10 +314,8 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
     typed_suffix = suffixes[0].fillna(suffixes[1])
     unit = unit.where((unit != "") | typed_suffix.isna(), typed_suffix.fillna(""))
 
-    has_quantity = frame[QUANTITY_COLUMN[Phase.FORECAST]].notna() & (
-        _text(frame[QUANTITY_COLUMN[Phase.FORECAST]]) != "")
-    has_quantity |= frame[QUANTITY_COLUMN[Phase.FINAL]].notna() & (
-        _text(frame[QUANTITY_COLUMN[Phase.FINAL]]) != "")
+    has_quantity = _filled(frame[QUANTITY_COLUMN[Phase.FORECAST]]) | _filled(
+        frame[QUANTITY_COLUMN[Phase.FINAL]])
     has_activity = activity != ""
     error = pd.Series(False, index=frame.index)
 
@@ -305,70 +331,90 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
                                  field="quantity_forecast"))
 
     # resolve each distinct (poste, activity) once
-    keys = pd.Series(list(zip(poste, activity, strict=True)), index=frame.index)
-    resolved: dict[tuple[str, str], _Resolved] = {}
-    for key in keys[has_activity].unique():
-        resolved[key] = _resolve(edition, key[0], key[1])
-    res = keys.map(lambda k: resolved.get(k))
-    for idx, r in res[has_activity].items():
-        for issue in r.issues:
-            issues.append(_located(issue, idx))
-        if r.factor is None:
-            error[idx] = True
+    keys = poste.str.cat(activity, sep="\x1f").where(has_activity)
+    key_codes, key_uniques = pd.factorize(keys, use_na_sentinel=True)
+    resolved: list[_Resolved] = []
+    for i, key in enumerate(key_uniques):
+        p, _, a = str(key).partition("\x1f")
+        r = _resolve(edition, p, a)
+        resolved.append(r)
+        if r.issues or r.factor is None:
+            for idx in frame.index[key_codes == i]:
+                for issue in r.issues:
+                    issues.append(_located(issue, int(idx)))
+                if r.factor is None:
+                    error[idx] = True
 
-    factor_of = res.map(lambda r: r.factor if r is not None else None)
+    def attr(fn: Any, dtype: Any = object, blank: Any = None) -> pd.Series:
+        """One attribute of each line's resolution, computed once per distinct key."""
+        table = np.empty(len(resolved) + 1, dtype=dtype)
+        table[:] = [fn(r) for r in resolved] + [blank]
+        return pd.Series(table[key_codes], index=frame.index)
+
     out = pd.DataFrame(index=frame.index)
-    out["activity_id"] = res.map(lambda r: r.activity.id if r and r.activity else None)
-    out["activity_label"] = res.map(lambda r: r.activity.label_fr if r and r.activity else None)
-    out["nature"] = res.map(lambda r: r.nature if r else None)
-    out["factor_id"] = factor_of.map(lambda f: f.id if f else None)
-    out["factor_label"] = factor_of.map(lambda f: f.label_fr if f else None)
-    out["factor_value"] = factor_of.map(lambda f: f.value if f else np.nan).astype(float)
-    out["factor_unit"] = factor_of.map(lambda f: f.unit if f else None)
-    default_unit = res.map(lambda r: r.default_unit if r else None)
+    nan = np.nan
+    out["activity_id"] = attr(lambda r: r.activity.id if r.activity else None)
+    out["activity_label"] = attr(lambda r: r.activity.label_fr if r.activity else None)
+    out["nature"] = attr(lambda r: r.nature)
+    out["factor_id"] = attr(lambda r: r.factor.id if r.factor else None)
+    out["factor_label"] = attr(lambda r: r.factor.label_fr if r.factor else None)
+    out["factor_value"] = attr(lambda r: r.factor.value if r.factor else nan, float, nan)
+    out["factor_unit"] = attr(lambda r: r.factor.unit if r.factor else None)
+    default_unit = attr(lambda r: r.default_unit)
     unit_used = unit.where(unit != "", default_unit)
     out["unit_used"] = unit_used
 
     # units: one conversion per distinct (unit, factor unit)
-    conv = pd.Series(np.nan, index=frame.index)
-    pairs = pd.Series(list(zip(unit_used, out["factor_unit"], strict=True)), index=frame.index)
     usable = out["factor_id"].notna()
-    for pair in pairs[usable].unique():
-        typed, target = pair
-        mask = usable & (pairs == pair)
+    pairs = unit_used.astype(str).str.cat(out["factor_unit"].astype(str), sep="\x1f")
+    pairs = pairs.where(usable)
+    pair_issue: dict[str, Exception] = {}
+
+    def convert(pair: Any) -> float:
+        if pair is None or (isinstance(pair, float) and math.isnan(pair)):
+            return np.nan
+        typed, _, target = str(pair).partition("\x1f")
         try:
-            conv[mask] = conversion(str(typed), str(target))
-        except UnknownUnit as exc:
-            expected = default_unit[mask].iloc[0]
-            for idx in frame.index[mask]:
+            return conversion(typed, target)
+        except (UnknownUnit, UnitMismatch) as exc:
+            pair_issue[pair] = exc
+            return np.nan
+
+    conv = by_unique(pairs, convert, float)
+    for pair, exc in pair_issue.items():
+        mask = (pairs == pair).to_numpy()
+        typed = str(pair).partition("\x1f")[0]
+        expected = default_unit[mask].iloc[0]
+        for idx in frame.index[mask]:
+            if isinstance(exc, UnknownUnit):
                 issues.append(make_issue(Code.UNIT_UNKNOWN, value=typed, line=idx, field="unit",
                                          hint=hint_from(exc.suggestions), expected=expected))
-            error[mask] = True
-        except UnitMismatch as exc:
-            for idx in frame.index[mask]:
+            else:
+                assert isinstance(exc, UnitMismatch)
                 issues.append(make_issue(Code.UNIT_MISMATCH, value=typed, line=idx,
                                          field="unit", expected=exc.factor_unit))
-            error[mask] = True
+        error[mask] = True
     out["conversion"] = conv
 
     # uncertainty: factor (u_F) and data quality (u_Q)
-    u_factor = factor_of.map(
-        lambda f: f.uncertainty_pct if f is not None and f.uncertainty_pct is not None else np.nan
-    ).astype(float)
+    u_factor = attr(lambda r: r.factor.uncertainty_pct if r.factor
+                    and r.factor.uncertainty_pct is not None else nan, float, nan)
     for fid in out.loc[usable & u_factor.isna(), "factor_id"].unique():
         first = out.index[(out["factor_id"] == fid)][0]
         issues.append(make_issue(Code.FACTOR_UNCERTAINTY_DEFAULT, value=fid, line=int(first),
                                  field="activity", default=f"{DEFAULT_FACTOR_UNCERTAINTY_PCT:g}"))
     u_factor = u_factor.fillna(DEFAULT_FACTOR_UNCERTAINTY_PCT)
     source_text = _text(frame["data_source"])
-    source_id = source_text.map(lambda s: DATA_SOURCE_ALIASES.get(s.lower(), s.lower()))
+    source_id = by_unique(source_text, lambda s: DATA_SOURCE_ALIASES.get((s or "").lower(),
+                                                                       (s or "").lower()))
     unknown_source = (source_text != "") & ~source_id.isin(DATA_SOURCE_BY_ID)
     for idx in frame.index[unknown_source]:
         issues.append(make_issue(Code.DATA_SOURCE_UNKNOWN, value=source_text[idx], line=idx,
                                  field="data_source",
                                  choices=", ".join(f"« {d.id} »" for d in DATA_SOURCES)))
     source_id = source_id.where((source_text != "") & ~unknown_source, DEFAULT_DATA_SOURCE)
-    u_quality = source_id.map(lambda s: DATA_SOURCE_BY_ID[s].uncertainty_pct).astype(float)
+    u_quality = by_unique(source_id, lambda s: DATA_SOURCE_BY_ID[s].uncertainty_pct
+                          if s in DATA_SOURCE_BY_ID else np.nan, float)
     rel_u = np.sqrt(u_factor**2 + u_quality**2) / 100.0
     out["uncertainty_pct"] = (rel_u * 100).where(usable)
 
@@ -380,15 +426,16 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
         for idx in e[absurd].index:
             issues.append(make_issue(
                 Code.QUANTITY_ABSURD, value=f"{quantities[phase][idx]:g} {unit_used[idx]}",
-                line=idx, field=QUANTITY_COLUMN[phase], expected=f"{e[idx] / 1000:,.0f} tCO2e"))
+                line=idx, field=QUANTITY_COLUMN[phase],
+                expected=f"{e[idx] / 1000:,.0f} tCO2e".replace(",", "\u202f")))
         error |= absurd
         out[EMISSIONS_COLUMN[phase]] = e
     for phase in PHASES:
         out.loc[error, EMISSIONS_COLUMN[phase]] = np.nan
 
-    out["source_dataset"] = factor_of.map(lambda f: f.source_dataset if f else None)
-    out["source_edition"] = factor_of.map(lambda f: f.source_edition if f else None)
-    out["source_id"] = factor_of.map(lambda f: f.source_id if f else None)
+    out["source_dataset"] = attr(lambda r: r.factor.source_dataset if r.factor else None)
+    out["source_edition"] = attr(lambda r: r.factor.source_edition if r.factor else None)
+    out["source_id"] = attr(lambda r: r.factor.source_id if r.factor else None)
     warned = pd.Series(False, index=frame.index)
     for issue in issues:
         if issue.line is not None and issue.severity is Severity.WARNING:

@@ -39,7 +39,9 @@ class FactorNotFound(CarbonClapError, KeyError):
     def __str__(self) -> str:
         msg = f"Facteur ou activité inconnu : « {self.reference} »"
         if self.suggestions:
-            msg += " ; vouliez-vous dire " + " ou ".join(f"« {s} »" for s in self.suggestions) + " ?"
+            msg += (
+                " ; vouliez-vous dire " + " ou ".join(f"« {s} »" for s in self.suggestions) + " ?"
+            )
         return msg
 
 
@@ -69,7 +71,9 @@ class UnknownUnit(CarbonClapError, ValueError):
     def __str__(self) -> str:
         msg = f"Unité inconnue : « {self.unit} »"
         if self.suggestions:
-            msg += " ; vouliez-vous dire " + " ou ".join(f"« {s} »" for s in self.suggestions) + " ?"
+            msg += (
+                " ; vouliez-vous dire " + " ou ".join(f"« {s} »" for s in self.suggestions) + " ?"
+            )
         return msg
 
 

@@ -40,8 +40,16 @@ DEFAULT_OUT_DIR = REPO_ROOT / "factors"
 
 # The order of the keys of one factor record, in YAML and JSON alike.
 FACTOR_FIELDS: tuple[str, ...] = (
-    "id", "label_fr", "label_en", "value", "unit", "uncertainty_pct", "source_id", "category",
-    "status", "location",
+    "id",
+    "label_fr",
+    "label_en",
+    "value",
+    "unit",
+    "uncertainty_pct",
+    "source_id",
+    "category",
+    "status",
+    "location",
 )
 
 
@@ -113,7 +121,9 @@ def read_base_carbone_csv(path: Path) -> list[dict[str, str]]:
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
     if not rows or "Identifiant de l'élément" not in rows[0]:
-        raise FactorDataError(str(path), "pas d'en-tête Base Carbone (« Identifiant de l'élément »)")
+        raise FactorDataError(
+            str(path), "pas d'en-tête Base Carbone (« Identifiant de l'élément »)"
+        )
     return rows
 
 
@@ -121,37 +131,50 @@ def _read_base_empreinte(folder: Path, source: Source) -> list[dict[str, Any]]:
     rows = read_base_carbone_csv(folder / source.input_file)
     out: list[dict[str, Any]] = []
     for row in rows:
-        if row.get("Type Ligne") != "Elément" or row.get("Type de l'élément") != "Facteur d'émission":
+        if (
+            row.get("Type Ligne") != "Elément"
+            or row.get("Type de l'élément") != "Facteur d'émission"
+        ):
             continue
         value = _number(row.get("Total poste non décomposé"))
         if value is None:
             continue
         ident = str(row["Identifiant de l'élément"]).strip()
-        parts_fr = [_clean_label(row.get(c)) for c in
-                    ("Nom base français", "Nom attribut français", "Nom frontière français")]
-        parts_en = [_clean_label(row.get(c)) for c in
-                    ("Nom base anglais", "Nom attribut anglais", "Nom frontière anglais")]
+        parts_fr = [
+            _clean_label(row.get(c))
+            for c in ("Nom base français", "Nom attribut français", "Nom frontière français")
+        ]
+        parts_en = [
+            _clean_label(row.get(c))
+            for c in ("Nom base anglais", "Nom attribut anglais", "Nom frontière anglais")
+        ]
         label_fr = " – ".join(p for p in parts_fr if p)
         label_en = " – ".join(p for p in parts_en if p) or label_fr
         unit = re.sub(r"^kgCO2e\s*/\s*", "", (row.get("Unité français") or "").strip())
         uncertainty = _number(row.get("Incertitude"))
         location = " / ".join(
-            p for p in (_clean_label(row.get("Localisation géographique")),
-                        _clean_label(row.get("Sous-localisation géographique français"))) if p
+            p
+            for p in (
+                _clean_label(row.get("Localisation géographique")),
+                _clean_label(row.get("Sous-localisation géographique français")),
+            )
+            if p
         )
         status = row.get("Statut de l'élément", "")
-        out.append({
-            "id": f"{source.key}:{ident}",
-            "label_fr": label_fr,
-            "label_en": label_en,
-            "value": value,
-            "unit": unit,
-            "uncertainty_pct": uncertainty,
-            "source_id": ident,
-            "category": _clean_label(row.get("Code de la catégorie")),
-            "status": "archived" if status.startswith("Archiv") else "valid",
-            "location": location or None,
-        })
+        out.append(
+            {
+                "id": f"{source.key}:{ident}",
+                "label_fr": label_fr,
+                "label_en": label_en,
+                "value": value,
+                "unit": unit,
+                "uncertainty_pct": uncertainty,
+                "source_id": ident,
+                "category": _clean_label(row.get("Code de la catégorie")),
+                "status": "archived" if status.startswith("Archiv") else "valid",
+                "location": location or None,
+            }
+        )
     out.sort(key=lambda f: int(f["source_id"]))
     return out
 
@@ -170,18 +193,20 @@ def _read_desnz(folder: Path, source: Source) -> list[dict[str, Any]]:
         label = " > ".join(p for p in levels[1:] if p)
         if row["Column Text"].strip():
             label += f" – {_clean_label(row['Column Text'])}"
-        out.append({
-            "id": f"{source.key}:{row['ID']}",
-            "label_fr": label,
-            "label_en": label,
-            "value": _number(row["GHG Conversion Factor 2024"]),
-            "unit": row["UOM"].strip(),
-            "uncertainty_pct": None,
-            "source_id": row["ID"],
-            "category": " > ".join(p for p in (row["Scope"], *levels[:2]) if p),
-            "status": "valid",
-            "location": "Royaume-Uni",
-        })
+        out.append(
+            {
+                "id": f"{source.key}:{row['ID']}",
+                "label_fr": label,
+                "label_en": label,
+                "value": _number(row["GHG Conversion Factor 2024"]),
+                "unit": row["UOM"].strip(),
+                "uncertainty_pct": None,
+                "source_id": row["ID"],
+                "category": " > ".join(p for p in (row["Scope"], *levels[:2]) if p),
+                "status": "valid",
+                "location": "Royaume-Uni",
+            }
+        )
     return out
 
 
@@ -190,18 +215,21 @@ def _read_epa(folder: Path, source: Source) -> list[dict[str, Any]]:
 
     with (folder / source.input_file).open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return [{
-        "id": f"{source.key}:{row['2017 NAICS Code']}",
-        "label_fr": f"Ratio monétaire US – {row['2017 NAICS Title']}",
-        "label_en": f"US spend-based ratio – {row['2017 NAICS Title']}",
-        "value": _number(row["Supply Chain Emission Factors with Margins"]),
-        "unit": "USD",
-        "uncertainty_pct": None,
-        "source_id": row["2017 NAICS Code"],
-        "category": f"NAICS 2017 > {row['Reference USEEIO Code']}",
-        "status": "valid",
-        "location": "États-Unis",
-    } for row in rows]
+    return [
+        {
+            "id": f"{source.key}:{row['2017 NAICS Code']}",
+            "label_fr": f"Ratio monétaire US – {row['2017 NAICS Title']}",
+            "label_en": f"US spend-based ratio – {row['2017 NAICS Title']}",
+            "value": _number(row["Supply Chain Emission Factors with Margins"]),
+            "unit": "USD",
+            "uncertainty_pct": None,
+            "source_id": row["2017 NAICS Code"],
+            "category": f"NAICS 2017 > {row['Reference USEEIO Code']}",
+            "status": "valid",
+            "location": "États-Unis",
+        }
+        for row in rows
+    ]
 
 
 def _curated_reader(prefix: str) -> Callable[[Path, Source], list[dict[str, Any]]]:
@@ -213,58 +241,112 @@ def _curated_reader(prefix: str) -> Callable[[Path, Source], list[dict[str, Any]
 
         with (folder / source.input_file).open(encoding="utf-8", newline="") as fh:
             rows = [r for r in csv.DictReader(fh) if r["source"].startswith(prefix)]
-        return [{
-            "id": f"{source.key}:{row['key']}",
-            "label_fr": _clean_label(row["label_fr"]),
-            "label_en": _clean_label(row["label_en"]),
-            "value": _number(row["value"]),
-            "unit": row["unit"],
-            "uncertainty_pct": _number(row["uncertainty_pct"]),
-            "source_id": row["source_id"],
-            "category": _clean_label(row["notes"])[:200] or None,
-            "status": "valid",
-            "location": None,
-        } for row in rows]
+        return [
+            {
+                "id": f"{source.key}:{row['key']}",
+                "label_fr": _clean_label(row["label_fr"]),
+                "label_en": _clean_label(row["label_en"]),
+                "value": _number(row["value"]),
+                "unit": row["unit"],
+                "uncertainty_pct": _number(row["uncertainty_pct"]),
+                "source_id": row["source_id"],
+                "category": _clean_label(row["notes"])[:200] or None,
+                "status": "valid",
+                "location": None,
+            }
+            for row in rows
+        ]
 
     return read
 
 
 _MIT = "MIT"
 SOURCES: tuple[Source, ...] = (
-    Source("BE", "base-empreinte", "23.6", "ADEME Base Empreinte® (Base Carbone®)", "ADEME",
-           "Licence Ouverte / Open Licence 2.0 (Etalab)",
-           "Source : ADEME, Base Empreinte®, version 23.6",
-           "Base Carbone V23.6, export Base Empreinte d'avril 2025 (factors-source)",
-           "base_carbone_v23.6_all_rows.csv", _read_base_empreinte),
-    Source("DESNZ", "desnz", "2024", "UK DESNZ GHG conversion factors (flat file) v1.1",
-           "UK Department for Energy Security and Net Zero", "Open Government Licence v3.0",
-           "Contains public sector information licensed under the Open Government Licence v3.0 "
-           "(UK DESNZ, Greenhouse gas reporting: conversion factors 2024, v1.1)",
-           "DESNZ 2024 flat file v1.1 (factors-source)",
-           "desnz_2024_v1.1_flat_factors.csv", _read_desnz),
-    Source("EPA", "epa-supply-chain", "1.3.0",
-           "US EPA Supply Chain GHG Emission Factors (NAICS-2017, 2022 USD, with margins)",
-           "US Environmental Protection Agency", "US Government work (public domain)",
-           "US EPA, Supply Chain Greenhouse Gas Emission Factors v1.3.0",
-           "raw/SupplyChainGHGEmissionFactors_v1.3.0 (factors-source)",
-           "raw/SupplyChainGHGEmissionFactors_v1.3.0_NAICS_CO2e_USD2022.csv", _read_epa),
-    Source("NGC", "nosgestesclimat", "3.4.0", "ADEME Nos Gestes Climat model", "ADEME", _MIT,
-           "Source : ADEME, Nos Gestes Climat 3.4.0 (MIT)",
-           "values extracted from raw/nosgestesclimat-3.4.0 into curated_subset.csv",
-           "curated_subset.csv", _curated_reader("Nos Gestes Climat")),
-    Source("HOTEL2020", "ademe-hotel", "2020",
-           "ADEME 2020 hotel environmental labelling report (as quoted by Nos Gestes Climat 3.4.0)",
-           "ADEME", _MIT, "Source : ADEME 2020, via Nos Gestes Climat 3.4.0 (MIT)",
-           "values extracted from raw/nosgestesclimat-3.4.0 into curated_subset.csv",
-           "curated_subset.csv", _curated_reader("ADEME 2020 hotel")),
-    Source("IMPACTCO2", "impactco2", "8076a48", "ADEME Impact CO2 data", "ADEME", _MIT,
-           "Source : ADEME, Impact CO2 (MIT)",
-           "values extracted from raw/impactco2 into curated_subset.csv",
-           "curated_subset.csv", _curated_reader("ADEME Impact CO2")),
-    Source("ACVNUM", "acv-numerique", "2.1.0", "ADEME ACV numérique model (publicodes)",
-           "ADEME / Arcep", _MIT, "Source : ADEME/Arcep, modèle ACV numérique 2.1.0 (MIT)",
-           "values extracted from raw/publicodes-acv-numerique-2.1.0 into curated_subset.csv",
-           "curated_subset.csv", _curated_reader("ADEME ACV numerique")),
+    Source(
+        "BE",
+        "base-empreinte",
+        "23.6",
+        "ADEME Base Empreinte® (Base Carbone®)",
+        "ADEME",
+        "Licence Ouverte / Open Licence 2.0 (Etalab)",
+        "Source : ADEME, Base Empreinte®, version 23.6",
+        "Base Carbone V23.6, export Base Empreinte d'avril 2025 (factors-source)",
+        "base_carbone_v23.6_all_rows.csv",
+        _read_base_empreinte,
+    ),
+    Source(
+        "DESNZ",
+        "desnz",
+        "2024",
+        "UK DESNZ GHG conversion factors (flat file) v1.1",
+        "UK Department for Energy Security and Net Zero",
+        "Open Government Licence v3.0",
+        "Contains public sector information licensed under the Open Government Licence v3.0 "
+        "(UK DESNZ, Greenhouse gas reporting: conversion factors 2024, v1.1)",
+        "DESNZ 2024 flat file v1.1 (factors-source)",
+        "desnz_2024_v1.1_flat_factors.csv",
+        _read_desnz,
+    ),
+    Source(
+        "EPA",
+        "epa-supply-chain",
+        "1.3.0",
+        "US EPA Supply Chain GHG Emission Factors (NAICS-2017, 2022 USD, with margins)",
+        "US Environmental Protection Agency",
+        "US Government work (public domain)",
+        "US EPA, Supply Chain Greenhouse Gas Emission Factors v1.3.0",
+        "raw/SupplyChainGHGEmissionFactors_v1.3.0 (factors-source)",
+        "raw/SupplyChainGHGEmissionFactors_v1.3.0_NAICS_CO2e_USD2022.csv",
+        _read_epa,
+    ),
+    Source(
+        "NGC",
+        "nosgestesclimat",
+        "3.4.0",
+        "ADEME Nos Gestes Climat model",
+        "ADEME",
+        _MIT,
+        "Source : ADEME, Nos Gestes Climat 3.4.0 (MIT)",
+        "values extracted from raw/nosgestesclimat-3.4.0 into curated_subset.csv",
+        "curated_subset.csv",
+        _curated_reader("Nos Gestes Climat"),
+    ),
+    Source(
+        "HOTEL2020",
+        "ademe-hotel",
+        "2020",
+        "ADEME 2020 hotel environmental labelling report (as quoted by Nos Gestes Climat 3.4.0)",
+        "ADEME",
+        _MIT,
+        "Source : ADEME 2020, via Nos Gestes Climat 3.4.0 (MIT)",
+        "values extracted from raw/nosgestesclimat-3.4.0 into curated_subset.csv",
+        "curated_subset.csv",
+        _curated_reader("ADEME 2020 hotel"),
+    ),
+    Source(
+        "IMPACTCO2",
+        "impactco2",
+        "8076a48",
+        "ADEME Impact CO2 data",
+        "ADEME",
+        _MIT,
+        "Source : ADEME, Impact CO2 (MIT)",
+        "values extracted from raw/impactco2 into curated_subset.csv",
+        "curated_subset.csv",
+        _curated_reader("ADEME Impact CO2"),
+    ),
+    Source(
+        "ACVNUM",
+        "acv-numerique",
+        "2.1.0",
+        "ADEME ACV numérique model (publicodes)",
+        "ADEME / Arcep",
+        _MIT,
+        "Source : ADEME/Arcep, modèle ACV numérique 2.1.0 (MIT)",
+        "values extracted from raw/publicodes-acv-numerique-2.1.0 into curated_subset.csv",
+        "curated_subset.csv",
+        _curated_reader("ADEME ACV numerique"),
+    ),
 )
 SOURCE_BY_KEY: dict[str, Source] = {s.key: s for s in SOURCES}
 
@@ -285,16 +367,25 @@ def render_yaml(source: Source, factors: list[dict[str, Any]]) -> str:
         "# Grammar: one record per factor; value in kgCO2e per `unit`; uncertainty_pct is the",
         "# source's relative uncertainty (null when it publishes none); status valid|archived.",
     ]
-    body = yaml.dump({**header, "count": len(factors), "factors": [_ordered(f) for f in factors]},
-                     Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False,
-                     allow_unicode=True, width=1_000_000, default_flow_style=False)
+    body = yaml.dump(
+        {**header, "count": len(factors), "factors": [_ordered(f) for f in factors]},
+        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+        sort_keys=False,
+        allow_unicode=True,
+        width=1_000_000,
+        default_flow_style=False,
+    )
     return "\n".join(lines) + "\n" + body
 
 
 def render_json(source: Source, factors: list[dict[str, Any]]) -> str:
     """Columnar JSON: the same records as the YAML, fast to load."""
-    doc = {**source.header(), "count": len(factors), "columns": list(FACTOR_FIELDS),
-           "rows": [[f.get(k) for k in FACTOR_FIELDS] for f in factors]}
+    doc = {
+        **source.header(),
+        "count": len(factors),
+        "columns": list(FACTOR_FIELDS),
+        "rows": [[f.get(k) for k in FACTOR_FIELDS] for f in factors],
+    }
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
@@ -319,8 +410,9 @@ def read_catalogue_yaml(path: Path) -> dict[str, Any]:
     return doc
 
 
-def resolve_catalogue(doc: dict[str, Any], factors_by_id: dict[str, dict[str, Any]],
-                      sources_used: dict[str, Source]) -> dict[str, Any]:
+def resolve_catalogue(
+    doc: dict[str, Any], factors_by_id: dict[str, dict[str, Any]], sources_used: dict[str, Source]
+) -> dict[str, Any]:
     """Join each activity to its factor record; every error names the activity."""
     activities = []
     ids: set[str] = set()
@@ -356,11 +448,18 @@ def resolve_catalogue(doc: dict[str, Any], factors_by_id: dict[str, dict[str, An
             raise FactorDataError(where, str(exc)) from exc
         src = SOURCE_BY_KEY[act["factor"].split(":", 1)[0]]
         sources_used[src.key] = src
-        activities.append({
-            "id": act["id"], "label_fr": act["label_fr"], "label_en": act["label_en"],
-            "postes": list(act["postes"]), "nature": act["nature"], "unit": act["unit"],
-            "note": act.get("note"), "factor": _ordered(factor),
-        })
+        activities.append(
+            {
+                "id": act["id"],
+                "label_fr": act["label_fr"],
+                "label_en": act["label_en"],
+                "postes": list(act["postes"]),
+                "nature": act["nature"],
+                "unit": act["unit"],
+                "note": act.get("note"),
+                "factor": _ordered(factor),
+            }
+        )
     return {"activities": activities}
 
 
@@ -382,22 +481,29 @@ def build(source_dir: Path, out_dir: Path) -> dict[Path, str]:
     resolved = resolve_catalogue(catalogue, factors_by_id, used)
     doc = {
         "generated": "generated file, do not edit: edit factors/catalogue.yaml and run "
-                     f"`{GENERATOR}`",
+        f"`{GENERATOR}`",
         "edition": str(catalogue.get("edition", "dev")),
-        "sources": [{**s.header(), "path": f"{s.folder}/{s.edition}.json"}
-                    for s in SOURCES if s.key in used or s.key == "BE"],
+        "sources": [
+            {**s.header(), "path": f"{s.folder}/{s.edition}.json"}
+            for s in SOURCES
+            if s.key in used or s.key == "BE"
+        ],
         "all_sources": [{**s.header(), "path": f"{s.folder}/{s.edition}.json"} for s in SOURCES],
         **resolved,
     }
-    files[out_dir / "catalogue.resolved.json"] = json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+    files[out_dir / "catalogue.resolved.json"] = (
+        json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+    )
     return files
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=GENERATOR, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source-dir", type=Path,
-                        default=Path(os.environ.get("CARBONCLAP_FACTORS_SOURCE",
-                                                    DEFAULT_SOURCE_DIR)))
+    parser.add_argument(
+        "--source-dir",
+        type=Path,
+        default=Path(os.environ.get("CARBONCLAP_FACTORS_SOURCE", DEFAULT_SOURCE_DIR)),
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR)
     parser.add_argument("--check", action="store_true", help="exit 1 if a file would change")
     args = parser.parse_args(argv)

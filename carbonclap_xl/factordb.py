@@ -164,25 +164,41 @@ class FactorEdition:
             out.extend(self._source_table(key).values())
         if text:
             words = fold(text).split()
-            out = [f for f in out
-                   if all(w in fold(f"{f.id} {f.label_fr} {f.label_en} {f.category}") for w in words)]
+            out = [
+                f
+                for f in out
+                if all(w in fold(f"{f.id} {f.label_fr} {f.label_en} {f.category}") for w in words)
+            ]
         return out
 
 
 def _factor_from(record: dict[str, Any], info: SourceInfo) -> Factor:
     return Factor(
-        id=record["id"], label_fr=record["label_fr"], label_en=record["label_en"],
-        value=float(record["value"]), unit=record["unit"],
-        uncertainty_pct=record["uncertainty_pct"], source_id=str(record["source_id"]),
-        category=record["category"], status=record["status"], location=record["location"],
-        source_dataset=info.dataset, source_edition=info.edition,
+        id=record["id"],
+        label_fr=record["label_fr"],
+        label_en=record["label_en"],
+        value=float(record["value"]),
+        unit=record["unit"],
+        uncertainty_pct=record["uncertainty_pct"],
+        source_id=str(record["source_id"]),
+        category=record["category"],
+        status=record["status"],
+        location=record["location"],
+        source_dataset=info.dataset,
+        source_edition=info.edition,
     )
 
 
 def _info(doc: dict[str, Any], path: str) -> SourceInfo:
-    return SourceInfo(key=doc["source_key"], dataset=doc["dataset"], edition=doc["edition"],
-                      publisher=doc["publisher"], licence=doc["licence"],
-                      attribution=doc["attribution"], path=path)
+    return SourceInfo(
+        key=doc["source_key"],
+        dataset=doc["dataset"],
+        edition=doc["edition"],
+        publisher=doc["publisher"],
+        licence=doc["licence"],
+        attribution=doc["attribution"],
+        path=path,
+    )
 
 
 def _read_source(path: Path, info: SourceInfo) -> dict[str, Factor]:
@@ -215,8 +231,13 @@ def load_edition(root: Path | None = None) -> FactorEdition:
     for a in doc["activities"]:
         info = sources[a["factor"]["id"].split(":", 1)[0]]
         activities[a["id"]] = Activity(
-            id=a["id"], label_fr=a["label_fr"], label_en=a["label_en"], postes=tuple(a["postes"]),
-            nature=a["nature"], unit=a["unit"], note=a["note"], factor=_factor_from(a["factor"], info),
+            id=a["id"],
+            label_fr=a["label_fr"],
+            label_en=a["label_en"],
+            postes=tuple(a["postes"]),
+            nature=a["nature"],
+            unit=a["unit"],
+            note=a["note"],
+            factor=_factor_from(a["factor"], info),
         )
-    return FactorEdition(edition=doc["edition"], sources=sources, activities=activities,
-                         _root=root)
+    return FactorEdition(edition=doc["edition"], sources=sources, activities=activities, _root=root)

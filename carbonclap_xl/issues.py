@@ -68,7 +68,7 @@ class CodeInfo:
     template: str  # French message; str.format fields come from the context
 
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 CODES: dict[Code, CodeInfo] = {
     Code.POSTE_UNKNOWN: CodeInfo(E, "Poste inconnu",
         "Poste « {value} » inconnu : utilisez l'un de {choices}."),
@@ -85,10 +85,10 @@ CODES: dict[Code, CodeInfo] = {
     Code.FACTOR_ARCHIVED: CodeInfo(W, "Facteur archivé",
         "Le facteur « {value} » est archivé par sa source : préférez un facteur valide "
         "(il est utilisé en attendant)."),
-    Code.FACTOR_UNCERTAINTY_DEFAULT: CodeInfo(I, "Incertitude du facteur non publiée",
+    Code.FACTOR_UNCERTAINTY_DEFAULT: CodeInfo(N, "Incertitude du facteur non publiée",
         "La source du facteur « {value} » ne publie pas d'incertitude : {default} % est "
         "retenu par convention."),
-    Code.NATURE_INFERRED: CodeInfo(I, "Nature déduite",
+    Code.NATURE_INFERRED: CodeInfo(N, "Nature déduite",
         "Le facteur « {value} » est cité directement : sa nature est déduite de sa catégorie "
         "({expected})."),
     Code.QUANTITY_MISSING: CodeInfo(W, "Activité sans quantité",
@@ -121,14 +121,14 @@ CODES: dict[Code, CodeInfo] = {
         "La feuille « {value} » est absente ou renommée : rétablissez-la depuis le modèle."),
     Code.HEADER_CHANGED: CodeInfo(E, "En-tête modifié",
         "L'en-tête « {value} » a été modifié (attendu : « {expected} ») : rétablissez-le."),
-    Code.COLUMN_EXTRA: CodeInfo(I, "Colonne ajoutée",
+    Code.COLUMN_EXTRA: CodeInfo(N, "Colonne ajoutée",
         "La colonne « {value} » ne fait pas partie du modèle : elle est conservée mais ignorée."),
     Code.CELL_MERGED: CodeInfo(W, "Cellules fusionnées",
         "Les cellules {value} sont fusionnées dans le tableau : défusionnez-les, seule la "
         "première cellule est lue."),
-    Code.ROW_HIDDEN: CodeInfo(I, "Ligne masquée",
+    Code.ROW_HIDDEN: CodeInfo(N, "Ligne masquée",
         "La ligne {value} est masquée mais elle est comptée : affichez-la pour la vérifier."),
-    Code.FORMULA_IN_INPUT: CodeInfo(I, "Formule dans une saisie",
+    Code.FORMULA_IN_INPUT: CodeInfo(N, "Formule dans une saisie",
         "La cellule contient une formule ({value}) : sa dernière valeur calculée est lue."),
     Code.PRODUCTION_FIELD_MISSING: CodeInfo(E, "Donnée de production manquante",
         "« {expected} » n'est pas renseigné : le CNC l'exige pour le bilan {value}."),
@@ -145,7 +145,7 @@ CODES: dict[Code, CodeInfo] = {
     Code.COMPUTED_STALE: CodeInfo(W, "Cellule calculée périmée",
         "La valeur calculée {value} diffère du recalcul ({expected}) : le classeur a été "
         "modifié à la main ou n'a pas été recalculé ; relancez « Recalculer »."),
-    Code.MACROS_FOUND: CodeInfo(I, "Macros présentes",
+    Code.MACROS_FOUND: CodeInfo(N, "Macros présentes",
         "Le classeur contient des macros ({value}) : elles n'ont pas été exécutées."),
     Code.EXTERNAL_LINK: CodeInfo(W, "Lien externe",
         "Le classeur contient un lien vers un autre fichier ({value}) : il n'a pas été suivi ; "

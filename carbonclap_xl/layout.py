@@ -55,7 +55,7 @@ class Column:
 
     @property
     def letter(self) -> str:
-        return col_letter(LINE_COLUMNS_LAYOUT.index(self) + 1)
+        return _LETTERS[self.key]
 
 
 LINE_COLUMNS_LAYOUT: tuple[Column, ...] = (
@@ -79,6 +79,7 @@ LINE_COLUMNS_LAYOUT: tuple[Column, ...] = (
     Column("status", "Statut", 12, True, "@"),
 )
 COLUMN_BY_KEY: dict[str, Column] = {c.key: c for c in LINE_COLUMNS_LAYOUT}
+_LETTERS: dict[str, str] = {c.key: col_letter(i) for i, c in enumerate(LINE_COLUMNS_LAYOUT, 1)}
 INPUT_COLUMNS = tuple(c for c in LINE_COLUMNS_LAYOUT if not c.computed)
 COMPUTED_COLUMNS = tuple(c for c in LINE_COLUMNS_LAYOUT if c.computed)
 POSTE_TITLE_CELL = "A1"

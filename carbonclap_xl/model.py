@@ -20,17 +20,39 @@ class Poste:
 
 
 POSTES: tuple[Poste, ...] = (
-    Poste("production", "Production (bureaux, préparation)", "Production (offices, prep)",
-          "Bureaux", "2 Personnel, 6 (68 Bureaux)"),
-    Poste("lieux", "Lieux de tournage & studios", "Locations & studios",
-          "Lieux", "5 (51 Studio, 52 Décors naturels)"),
+    Poste(
+        "production",
+        "Production (bureaux, préparation)",
+        "Production (offices, prep)",
+        "Bureaux",
+        "2 Personnel, 6 (68 Bureaux)",
+    ),
+    Poste(
+        "lieux",
+        "Lieux de tournage & studios",
+        "Locations & studios",
+        "Lieux",
+        "5 (51 Studio, 52 Décors naturels)",
+    ),
     Poste("decors", "Décors", "Sets", "Décors", "5 (53 Aménagements, 54 Meubles et accessoires)"),
-    Poste("hmc", "Costumes, coiffure, maquillage", "Hair, make-up, costume",
-          "HMC", "5 (58 Costumes, 59 Maquillage et coiffure)"),
+    Poste(
+        "hmc",
+        "Costumes, coiffure, maquillage",
+        "Hair, make-up, costume",
+        "HMC",
+        "5 (58 Costumes, 59 Maquillage et coiffure)",
+    ),
     Poste("transport", "Transports", "Transport", "Transports", "6 (61–66)"),
-    Poste("regie", "Régie (hébergement, restauration, consommables)",
-          "Production logistics (lodging, catering, consumables)", "Régie", "6 (69 Régie et divers)"),
-    Poste("technique", "Moyens techniques", "Technical equipment", "Technique", "7 Moyens techniques"),
+    Poste(
+        "regie",
+        "Régie (hébergement, restauration, consommables)",
+        "Production logistics (lodging, catering, consumables)",
+        "Régie",
+        "6 (69 Régie et divers)",
+    ),
+    Poste(
+        "technique", "Moyens techniques", "Technical equipment", "Technique", "7 Moyens techniques"
+    ),
     Poste("postprod", "Post-production", "Post-production", "Postprod", "8 Post-production"),
 )
 POSTE_IDS: tuple[str, ...] = tuple(p.id for p in POSTES)
@@ -79,12 +101,22 @@ DATA_SOURCE_BY_ID: dict[str, DataSource] = {d.id: d for d in DATA_SOURCES}
 DEFAULT_DATA_SOURCE = "estimation"  # a line that does not say where its number comes from
 # Spellings people type, mapped to ids (lower-cased, accents kept and removed).
 DATA_SOURCE_ALIASES: dict[str, str] = {
-    "facture": "facture", "invoice": "facture", "factures": "facture",
-    "relevé": "releve", "releve": "releve", "compteur": "releve", "meter": "releve",
-    "devis": "devis", "quote": "devis",
-    "estimation": "estimation", "estimé": "estimation", "estime": "estimation",
+    "facture": "facture",
+    "invoice": "facture",
+    "factures": "facture",
+    "relevé": "releve",
+    "releve": "releve",
+    "compteur": "releve",
+    "meter": "releve",
+    "devis": "devis",
+    "quote": "devis",
+    "estimation": "estimation",
+    "estimé": "estimation",
+    "estime": "estimation",
     "estimate": "estimation",
-    "hypothèse": "hypothese", "hypothese": "hypothese", "assumption": "hypothese",
+    "hypothèse": "hypothese",
+    "hypothese": "hypothese",
+    "assumption": "hypothese",
 }
 
 # When a factor publishes no uncertainty (DESNZ, some ADEME rows), the engine uses this value
@@ -102,7 +134,13 @@ PHASE_LABEL_FR: dict[Phase, str] = {Phase.FORECAST: "prévisionnel", Phase.FINAL
 
 # The columns of an activity line, in CSV order (the `compute` and `new --from` contract).
 LINE_COLUMNS: tuple[str, ...] = (
-    "poste", "activity", "quantity_forecast", "quantity_final", "unit", "data_source", "comment",
+    "poste",
+    "activity",
+    "quantity_forecast",
+    "quantity_final",
+    "unit",
+    "data_source",
+    "comment",
 )
 
 

@@ -201,39 +201,38 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         _c2, r2 = split_ref(last or first)
         if r2 >= L.FIRST_DATA_ROW:
             issues.append(make_issue(Code.CELL_MERGED, value=ref, sheet=sheet, cell=first))
-    records = []
     keys = [c.key for c in L.LINE_COLUMNS_LAYOUT]
-    last_row = L.FIRST_DATA_ROW - 1
-    for r in range(L.FIRST_DATA_ROW - 1, min(len(rows), L.MAX_LINE_ROWS)):
-        row = rows[r]
-        cells = (row + [""] * READ_COLUMNS)[:READ_COLUMNS]
-        if all(_blank(v) for v in cells):
-            continue
-        last_row = r + 1
-        inputs = cells[: len(L.INPUT_COLUMNS)]
-        if all(_blank(v) for v in inputs):
-            continue  # computed leftovers of a deleted line: cleared on write
-        rec: dict[str, Any] = {"poste": poste, "sheet": sheet, "row": r + 1}
-        for key, v in zip(keys, cells, strict=True):
-            if key in LINE_COLUMNS:
-                if key.startswith("quantity_") and isinstance(v, dt.date | dt.datetime | dt.time):
-                    v = _as_text(v)  # a date is not a quantity: the engine reports it
-                rec[key] = None if _blank(v) else v
-            else:
-                rec[f"read_{key}"] = None if _blank(v) else v
-        records.append(rec)
-        if r + 1 in scan.hidden_rows:
-            issues.append(make_issue(Code.ROW_HIDDEN, value=r + 1, sheet=sheet, cell=f"A{r + 1}"))
-        for column in L.INPUT_COLUMNS:
-            ref = f"{column.letter}{r + 1}"
-            if ref in scan.formulas:
-                issues.append(make_issue(Code.FORMULA_IN_INPUT, value=f"={scan.formulas[ref]}",
-                                         sheet=sheet, cell=ref))
+    input_keys = [c.key for c in L.INPUT_COLUMNS]
+    pad = [""] * READ_COLUMNS
+    body = rows[L.FIRST_DATA_ROW - 1:L.MAX_LINE_ROWS]
+    grid = pd.DataFrame([(r + pad)[:READ_COLUMNS] if len(r) != READ_COLUMNS else r
+                         for r in body], columns=keys, dtype=object)
+    grid.index = pd.RangeIndex(L.FIRST_DATA_ROW, L.FIRST_DATA_ROW + len(grid))
+    empty = grid.isna() | grid.eq("")
+    used = ~empty.all(axis=1)
+    last_row = int(used[used].index.max()) if used.any() else L.FIRST_DATA_ROW - 1
     if len(rows) > L.MAX_LINE_ROWS:
         last_row = len(rows)
-    frame = pd.DataFrame.from_records(records, columns=[*LINE_COLUMNS, "sheet", "row",
-                                                        *[f"read_{c.key}" for c in
-                                                          L.COMPUTED_COLUMNS]])
+    # a row whose inputs are all blank holds computed leftovers of a deleted line: not a line
+    has_input = ~empty[input_keys].all(axis=1)
+    lines = grid[has_input].mask(empty[has_input], None)
+    for key in ("quantity_forecast", "quantity_final"):  # a date is not a quantity
+        lines[key] = lines[key].map(lambda v: _as_text(v) if isinstance(
+            v, dt.date | dt.datetime | dt.time) else v)
+    frame = pd.DataFrame({
+        "poste": poste, **{k: lines[k] for k in LINE_COLUMNS if k != "poste"},
+        "sheet": sheet, "row": lines.index.to_numpy(),
+        **{f"read_{c.key}": lines[c.key] for c in L.COMPUTED_COLUMNS},
+    }).reset_index(drop=True)
+    line_rows = set(lines.index)
+    for row in sorted(scan.hidden_rows & line_rows):
+        issues.append(make_issue(Code.ROW_HIDDEN, value=row, sheet=sheet, cell=f"A{row}"))
+    input_letters = {c.letter for c in L.INPUT_COLUMNS}
+    for ref, formula in scan.formulas.items():
+        col, row = split_ref(ref)
+        if row in line_rows and col in input_letters:
+            issues.append(make_issue(Code.FORMULA_IN_INPUT, value=f"={formula}", sheet=sheet,
+                                     cell=ref))
     frame.attrs["last_row"] = last_row
     return frame
 

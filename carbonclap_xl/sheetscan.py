@@ -31,8 +31,34 @@ def split_ref(ref: str) -> tuple[str, int]:
     return m.group(1), int(m.group(2))
 
 
+_HIDDEN_ROW = re.compile(rb"<(?:\w+:)?row\b([^>]*)>")
+_ROW_NUMBER = re.compile(rb'\br="(\d+)"')
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*\bref="([A-Z$]+\d+(?::[A-Z$]+\d+)?)"')
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
 def scan_sheet(data: bytes) -> SheetScan:
-    """Hidden rows, merged ranges and formulas of a worksheet part."""
+    """Hidden rows, merged ranges and formulas of a worksheet part.
+
+    Hidden rows and merges come from a byte-level scan; the XML is parsed only when the part
+    holds formulas (most submitted sheets hold none in their data area).
+    """
+    if not _FORMULA.search(data):
+        scan = SheetScan()
+        for m in _HIDDEN_ROW.finditer(data):
+            attrs = m.group(1)
+            number = _ROW_NUMBER.search(attrs)
+            if number:
+                row = int(number.group(1))
+                scan.max_row = max(scan.max_row, row)
+                if b'hidden="1"' in attrs or b'hidden="true"' in attrs:
+                    scan.hidden_rows.add(row)
+        scan.merged = [m.group(1).decode() for m in _MERGE.finditer(data)]
+        return scan
+    return _parse_sheet(data)
+
+
+def _parse_sheet(data: bytes) -> SheetScan:
     scan = SheetScan()
     context = etree.iterparse(io.BytesIO(data), events=("end",), resolve_entities=False,
                               no_network=True, huge_tree=False, load_dtd=False)

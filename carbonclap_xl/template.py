@@ -144,6 +144,7 @@ def _production(ws: Worksheet) -> None:
             value="Prévisionnel (avec le devis) ou Définitif (avec le coût final)")
     ws.cell(row=L.FIELD_BY_KEY["duration_min"].row, column=3,
             value="Durée totale du programme fini, tous épisodes confondus")
+    _print_setup(ws, 3, landscape=False)
     for f in L.PRODUCTION_FIELDS:
         if f.kind == "choice":
             name = L.LIST_WORK_TYPES if f.key == "work_type" else L.LIST_PHASES
@@ -214,6 +215,12 @@ def _synthese(ws: Worksheet) -> None:
     ws["A1"] = "Synthèse du bilan carbone"
     ws["A1"].font = TITLE_FONT
     ws["A2"] = "Écrite par le calcul (Recalculer, ou carbonclap-xl process)."
+    for ref, height in ((L.SYN_EDITION_CELL, 30), (L.SYN_ATTRIBUTION_CELL, 60)):
+        row = int(ref[1:])
+        ws.merge_cells(f"A{row}:{L.SYN_LAST_COLUMN}{row}")
+        ws[ref].alignment = Alignment(wrap_text=True, vertical="top")
+        ws[ref].font = Font(size=9, color="555555")
+        ws.row_dimensions[row].height = height
     widths = (44, *([16] * (len(L.SYN_HEADERS) - 1)))
     _header(ws, L.SYN_POSTE_HEADER_ROW, ("Poste", *L.SYN_HEADERS[1:]), widths)
     for i, p in enumerate(POSTES):
@@ -226,7 +233,10 @@ def _synthese(ws: Worksheet) -> None:
     ws.cell(row=L.SYN_NATURE_TOTAL_ROW, column=1, value="Total").font = Font(bold=True)
     _header(ws, L.SYN_INDICATOR_HEADER_ROW, ("Indicateur", "Prévisionnel", "Définitif"),
             widths[:3])
+    headers = {L.SYN_NATURE_HEADER_ROW, L.SYN_INDICATOR_HEADER_ROW}
     for row in range(L.SYN_POSTE_FIRST_ROW, L.SYN_INDICATOR_FIRST_ROW + L.SYN_INDICATOR_COUNT):
+        if row in headers:
+            continue
         for col in range(2, len(L.SYN_HEADERS) + 1):
             c = ws.cell(row=row, column=col)
             c.number_format = "0.0" if col in (5, 6, 7) else "#,##0.00"
@@ -274,6 +284,8 @@ def _facteurs(ws: Worksheet, wb: Workbook, edition: FactorEdition) -> None:
         for c, v in enumerate(values, start=1):
             ws.cell(row=r, column=c, value=v)
     ws.freeze_panes = f"B{L.FACT_FIRST_ROW}"
+    _print_setup(ws, L.FACT_HEADER_ROW)
+    ws.print_area = f"A1:{L.col_letter(len(L.FACT_HEADERS))}{L.FACT_FIRST_ROW + len(acts) - 1}"
     ws.auto_filter.ref = (f"A{L.FACT_HEADER_ROW}:{L.col_letter(len(L.FACT_HEADERS))}"
                           f"{L.FACT_FIRST_ROW + len(acts) - 1}")
     lists: list[tuple[str, str, list[str]]] = [

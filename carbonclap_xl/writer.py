@@ -141,13 +141,17 @@ def result_writes(data: WorkbookData, result: EngineResult,
         end = max(data.last_rows.get(sheet, 0), L.FIRST_DATA_ROW)
         clear[sheet] = [f"{first}{L.FIRST_DATA_ROW}:{last}{end}"]
         writes[sheet] = {}
-    records = result.lines.to_dict(orient="records")
-    for row in records:
-        sheet = row.get("sheet")
-        if sheet not in writes:
-            continue
-        for key, value in line_values(row).items():
-            writes[sheet][f"{L.COLUMN_BY_KEY[key].letter}{int(row['row'])}"] = value
+    needed = ["sheet", "row", "factor_value", "factor_unit", "co2e_forecast_kg",
+              "co2e_final_kg", "uncertainty_pct", "factor_id", "source_dataset",
+              "source_edition", "source_id", "status"]
+    frame = result.lines.reindex(columns=needed)
+    frame = frame[frame["sheet"].isin(list(writes))]
+    letters = {key: L.COLUMN_BY_KEY[key].letter for key in L.COLUMN_BY_KEY}
+    for row in frame.itertuples(index=False):
+        target = writes[row.sheet]
+        r = int(row.row)
+        for key, value in line_values(row._asdict()).items():
+            target[f"{letters[key]}{r}"] = value
     if L.SHEET_PRODUCTION in data.sheet_names:
         writes[L.SHEET_PRODUCTION] = {L.FIELD_BY_KEY["factor_edition"].cell: result.edition.name}
     if L.SHEET_SYNTHESE in data.sheet_names:
