@@ -53,6 +53,7 @@ class Code(StrEnum):
     PRODUCTION_FIELD_MISSING = "PRODUCTION_FIELD_MISSING"
     PRODUCTION_FIELD_INVALID = "PRODUCTION_FIELD_INVALID"
     PHASE_EMPTY = "PHASE_EMPTY"
+    PHASE_LINE_EMPTY = "PHASE_LINE_EMPTY"
     MATERIALITY_EMPTY = "MATERIALITY_EMPTY"
     INTENSITY_IMPLAUSIBLE = "INTENSITY_IMPLAUSIBLE"
     COMPUTED_STALE = "COMPUTED_STALE"
@@ -137,6 +138,12 @@ CODES: dict[Code, CodeInfo] = {
     Code.PHASE_EMPTY: CodeInfo(E, "Phase soumise vide",
         "Aucune quantité {value} alors que l'autre phase en a : remplissez la colonne de la "
         "phase soumise."),
+    Code.PHASE_LINE_EMPTY: CodeInfo(
+        W,
+        "Ligne sans quantité pour la phase soumise",
+        "La ligne a une quantité {expected} mais pas de quantité {value} : saisissez-la (0 si "
+        "l'activité n'a pas eu lieu).",
+    ),
     Code.MATERIALITY_EMPTY: CodeInfo(W, "Poste significatif vide",
         "Aucune émission de nature « {value} » ({expected}) : un bilan complet en compte "
         "presque toujours ; vérifiez qu'aucune ligne n'a été oubliée."),

@@ -137,7 +137,8 @@ _PROLOG_MAX = 64 * 1024  # bytes of an XML part read to find its root element
 _MAX_CD_ENTRY = 1024  # generous bytes per central-directory entry, for the pre-check
 _BIG = 10**9  # stands for "a number too long to be a real row or column"
 _CELL_RE = re.compile(r"\$?([A-Za-z]+)\$?([0-9]+)")
-_ROW_RE = re.compile(r"[0-9]+")
+_DIGITS = "0123456789"
+_CELL_CONTENT = frozenset({"v", "f", "is", "t", "r", "rPr"})  # elements the scan skips at once
 _DRIVE_RE = re.compile(r"[A-Za-z]:")
 _ENCODING_RE = re.compile(r"""<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""")
 
@@ -153,10 +154,11 @@ def inspect_package(path: Path, limits: Limits = Limits()) -> PackageReport:
     """
     where = str(path)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block us
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        _reject(where, SafetyCode.NOT_A_WORKBOOK, _NOT_A_FILE)
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            _reject(where, SafetyCode.NOT_A_WORKBOOK, _NOT_A_FILE)
         size = info.st_size
         if size == 0:
             _reject(where, SafetyCode.EMPTY_FILE, _EMPTY)
@@ -179,7 +181,7 @@ def inspect_package(path: Path, limits: Limits = Limits()) -> PackageReport:
             archive = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, struct.error, EOFError,
                 OSError, NotImplementedError) as exc:  # fmt: skip
-            _reject(where, SafetyCode.CORRUPT_ZIP, _corrupt_zip(exc))
+            _reject(where, SafetyCode.CORRUPT_ZIP, _corrupt_zip(_zip_damage(exc)))
         with archive:
             return _Inspection(where, archive, limits).run()
 
@@ -220,11 +222,24 @@ def _mb(n: int) -> str:
     return f"{n / MIB:.1f}".replace(".", ",")
 
 
-def _corrupt_zip(exc: BaseException) -> str:
+def _corrupt_zip(detail: str) -> str:
     return (
-        f"Le fichier est tronqué ou endommagé (archive ZIP illisible : {_short(exc)}) : "
-        "vérifiez que l'envoi est allé jusqu'au bout, sinon " + _SEND_XLSX
+        f"Le fichier est tronqué ou endommagé ({detail}) : vérifiez que l'envoi est allé "
+        "jusqu'au bout, sinon " + _SEND_XLSX
     )
+
+
+def _zip_damage(exc: BaseException, member: str | None = None) -> str:
+    """A French description of why zipfile or zlib gave up."""
+    text = str(exc)
+    where = f" dans la partie {member[:120]}" if member else ""
+    if "CRC" in text:
+        return f"somme de contrôle incorrecte{where}"
+    if isinstance(exc, zlib.error | EOFError):
+        return f"données compressées interrompues ou invalides{where}"
+    if member is None:
+        return "répertoire de l'archive ZIP absent ou illisible"
+    return f"archive ZIP illisible{where}"
 
 
 def _corrupt_workbook(detail: str) -> str:
@@ -251,11 +266,6 @@ def _entity(part: str) -> str:
         "classeur Excel : renvoyez le classeur réenregistré par Excel, sans le retoucher avec "
         "un autre outil."
     )
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
 
 
 # --- OLE: encrypted OOXML or .xls ---------------------------------------------------------------
@@ -367,7 +377,7 @@ class _Inspection:
             if key in self.by_name:
                 self._reject(
                     SafetyCode.CORRUPT_ZIP,
-                    _corrupt_zip(ValueError(f"la partie « {name[:120]} » figure deux fois")),
+                    _corrupt_zip(f"la partie {name[:120]} figure deux fois dans l'archive"),
                 )
             self.by_name[key] = info
             if info.flag_bits & 0x1:
@@ -375,7 +385,7 @@ class _Inspection:
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 self._reject(
                     SafetyCode.CORRUPT_ZIP,
-                    _corrupt_zip(ValueError(f"compression {info.compress_type} non standard")),
+                    _corrupt_zip(f"compression non standard pour la partie {name[:120]}"),
                 )
             if info.file_size > limits.max_member_uncompressed:
                 self._reject(
@@ -433,7 +443,7 @@ class _Inspection:
             raise
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
                 ValueError, struct.error, OSError) as exc:  # fmt: skip
-            self._reject(SafetyCode.CORRUPT_ZIP, _corrupt_zip(exc))
+            self._reject(SafetyCode.CORRUPT_ZIP, _corrupt_zip(_zip_damage(exc, info.filename)))
 
     def _read_member(self, info: zipfile.ZipInfo) -> bytes:
         return b"".join(self._iter_member(info, cap=self.limits.max_member_uncompressed))
@@ -445,9 +455,12 @@ class _Inspection:
         except DefusedXmlException:
             self._reject(SafetyCode.XML_ENTITY, _entity(info.filename))
         except ParseError as exc:
+            line = exc.position[0] if exc.position else 0
             self._reject(
                 SafetyCode.CORRUPT_WORKBOOK,
-                _corrupt_workbook(f"la partie {info.filename} n'est pas un XML valide : {exc}"),
+                _corrupt_workbook(
+                    f"la partie {info.filename} n'est pas un XML valide, ligne {line}"
+                ),
             )
 
     # -- XML prologs ------------------------------------------------------------------------
@@ -640,10 +653,7 @@ class _Inspection:
         except expat.ExpatError as exc:
             self._reject(
                 SafetyCode.CORRUPT_WORKBOOK,
-                _corrupt_workbook(
-                    f"la partie {part} n'est pas un XML valide ({expat.ErrorString(exc.code)}, "
-                    f"ligne {exc.lineno})"
-                ),
+                _corrupt_workbook(f"la partie {part} n'est pas un XML valide, ligne {exc.lineno}"),
             )
         except _DoctypeFound:
             self._reject(SafetyCode.XML_ENTITY, _entity(part))
@@ -720,45 +730,72 @@ class _ExtentScanner:
     by local name in any namespace, which can only over-count.
     """
 
+    __slots__ = ("col", "columns", "limits", "max_col", "max_row", "parser", "row", "row_text")
+    __slots__ += ("sheet", "where")
+
     def __init__(self, where: str, sheet: str, limits: Limits) -> None:
         self.where = where
         self.sheet = sheet
         self.limits = limits
         self.max_row = 0
         self.max_col = 0
-        self.row = 0
-        self.col = 0
+        self.row = 0  # current row
+        self.row_text = ""  # its r attribute, to skip parsing the digits of each cell
+        self.col = 0  # last column seen in the current row
+        self.columns: dict[str, int] = {}  # column letters -> number, for short letters
         parser = expat.ParserCreate()
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.StartDoctypeDeclHandler = _forbid
         parser.EntityDeclHandler = _forbid
         parser.ExternalEntityRefHandler = _forbid
+        parser.ordered_attributes = True  # a flat [name, value, ...] list: cheaper than a dict
         parser.StartElementHandler = self._start
         self.parser = parser
 
-    def _start(self, name: str, attrs: dict[str, str]) -> None:
+    def _start(self, name: str, attrs: list[str]) -> None:
+        # Hot path: called for every element of the sheet; cells are most of them, and Excel
+        # and openpyxl both write a cell's r first.
+        if name != "c":
+            if name not in _CELL_CONTENT:
+                self._other(name, dict(zip(attrs[::2], attrs[1::2], strict=True)))
+            return
+        ref = attrs[1] if attrs and attrs[0] == "r" else _attr(attrs, "r")
+        if ref is None:
+            row, col = (self.row or 1), self.col + 1
+        else:
+            letters = ref.rstrip(_DIGITS)
+            col = self.columns.get(letters) or self._column(ref, letters)
+            digits = ref[len(letters) :]
+            row = self.row if digits == self.row_text else self._cell_row(ref, digits)
+        self.col = col
+        if row > self.max_row or col > self.max_col:
+            self._grow(row, col, "cell", ref)
+
+    def _other(self, name: str, attrs: dict[str, str]) -> None:
         if ":" in name:
-            name = name.rpartition(":")[2]
-        if name == "c":
+            local = name.rpartition(":")[2]
+            if local == "c":
+                self._start(local, [x for pair in attrs.items() for x in pair])
+                return
+            name = local
+        if name == "row":
             ref = attrs.get("r")
             if ref is None:
-                row, col = (self.row or 1), self.col + 1
+                self.row += 1
+                self.row_text = ""
             else:
-                row, col = self._cell(ref)
-            self.col = col
-            if row > self.max_row or col > self.max_col:
-                self._grow(row, col, f"la cellule {ref or _cell_name(row, col)}")
-        elif name == "row":
-            ref = attrs.get("r")
-            self.row = self._row(ref) if ref is not None else self.row + 1
+                if not (ref.isascii() and ref.isdigit()):
+                    self._corrupt(f"un numéro de ligne invalide « {ref[:40]} »")
+                self.row = _number(ref)
+                self.row_text = ref
             self.col = 0
             if self.row > self.max_row:
-                self._grow(self.row, 0, f"la ligne {self.row}")
+                self._grow(self.row, 0, "row", ref)
         elif name == "mergeCell":
             ref = attrs.get("ref", "")
             end = _range_end(ref)
             if end is not None and (end[0] > self.max_row or end[1] > self.max_col):
-                self._grow(end[0], end[1], f"la plage fusionnée {ref}")
+                self._grow(end[0], end[1], "merge", ref)
         elif name == "dimension":
             end = _range_end(attrs.get("ref", ""))
             if end is not None and self._too_large(*end):
@@ -767,11 +804,38 @@ class _ExtentScanner:
                     f"{attrs.get('ref', '')[:40]}"
                 )
 
-    def _grow(self, row: int, col: int, what: str) -> None:
+    def _column(self, ref: str, letters: str) -> int:
+        clean = letters.replace("$", "")
+        if not (clean.isascii() and clean.isalpha()):
+            self._corrupt(f"une référence de cellule invalide « {ref[:40]} »")
+        col = _column(clean)
+        if len(clean) <= 3:
+            self.columns[letters] = col
+        return col
+
+    def _cell_row(self, ref: str, digits: str) -> int:
+        if not (digits.isascii() and digits.isdigit()):
+            self._corrupt(f"une référence de cellule invalide « {ref[:40]} »")
+        return _number(digits)
+
+    def _corrupt(self, what: str) -> NoReturn:
+        _reject(
+            self.where,
+            SafetyCode.CORRUPT_WORKBOOK,
+            _corrupt_workbook(f"l'onglet « {self.sheet} » contient {what}"),
+        )
+
+    def _grow(self, row: int, col: int, kind: str, ref: str | None) -> None:
         self.max_row = max(self.max_row, row)
         self.max_col = max(self.max_col, col)
         if self._too_large(self.max_row, self.max_col):
-            self._reject(f"L'onglet « {self.sheet} » utilise {what[:60]}")
+            if kind == "row":
+                what = f"la ligne {row}"
+            elif kind == "merge":
+                what = f"la plage fusionnée {(ref or '')[:40]}"
+            else:
+                what = f"la cellule {(ref or _cell_name(row, col))[:40]}"
+            self._reject(f"L'onglet « {self.sheet} » utilise {what}")
 
     def _too_large(self, rows: int, cols: int) -> bool:
         lim = self.limits
@@ -788,29 +852,12 @@ class _ExtentScanner:
             "enregistrez et renvoyez le classeur.",
         )
 
-    def _cell(self, ref: str) -> tuple[int, int]:
-        match = _CELL_RE.fullmatch(ref)
-        if match is None:
-            _reject(
-                self.where,
-                SafetyCode.CORRUPT_WORKBOOK,
-                _corrupt_workbook(
-                    f"l'onglet « {self.sheet} » contient une référence de cellule invalide "
-                    f"« {ref[:40]} »"
-                ),
-            )
-        return _number(match.group(2)), _column(match.group(1))
 
-    def _row(self, ref: str) -> int:
-        if _ROW_RE.fullmatch(ref) is None:
-            _reject(
-                self.where,
-                SafetyCode.CORRUPT_WORKBOOK,
-                _corrupt_workbook(
-                    f"l'onglet « {self.sheet} » contient un numéro de ligne invalide « {ref[:40]} »"
-                ),
-            )
-        return _number(ref)
+def _attr(attrs: list[str], name: str) -> str | None:
+    for i in range(0, len(attrs), 2):
+        if attrs[i] == name:
+            return attrs[i + 1]
+    return None
 
 
 def _forbid(*_args: object) -> NoReturn:

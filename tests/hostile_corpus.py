@@ -498,7 +498,17 @@ def _missing_sheet() -> bytes:
     return out.getvalue()
 
 
+def build_oversized(directory: Path) -> Path:
+    """A sparse file one byte over the 50 MiB limit (a few bytes on disk)."""
+    path = directory / "oversized.xlsx"
+    with path.open("wb") as f:
+        f.write(b"PK\x03\x04")
+        f.truncate(50 * 2**20 + 1)
+    return path
+
+
 EXTRA_CORPUS: dict[str, tuple[Builder, str | None]] = {
+    "oversized.xlsx": (build_oversized, "FILE_TOO_LARGE"),
     "docx_renamed.xlsx": (_one("docx_renamed.xlsx", _docx), "NOT_A_WORKBOOK"),
     "bad_crc.xlsx": (_one("bad_crc.xlsx", _bad_crc), "CORRUPT_ZIP"),
     "duplicate_member.xlsx": (_one("duplicate_member.xlsx", _duplicate_member), "CORRUPT_ZIP"),

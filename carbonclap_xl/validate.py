@@ -1,0 +1,387 @@
+"""Server-side validation of submitted workbooks, hostile files included.
+
+    carbonclap-xl validate FILE... [--json FILE|-] [--csv FILE] [--phase forecast|final]
+                                   [--jobs N]
+
+Nothing in a submission is trusted: the package is inspected before any parser sees it
+(``safety``), parsing runs in a pool of reused worker processes with memory and time limits
+(``sandbox``), the footprint is recomputed from the typed quantities (cached results and
+formulas are never used as results), and every rule below is checked, all problems collected.
+A hostile or broken file costs one worker and one line of report, never the batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import re
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from carbonclap_xl import layout as L
+from carbonclap_xl.issues import Code, Issue, Severity, make_issue
+from carbonclap_xl.model import NATURES, PHASE_LABEL_FR, Phase
+
+# Plausibility ranges of intensity indicators (PRODUCT.md §6): far outside them, a unit or a
+# zero is probably wrong. Wide on purpose: they flag typos, not low-carbon productions.
+PLAUSIBLE: dict[str, tuple[float, float, str]] = {
+    "tco2e_per_shooting_day": (0.05, 60.0, "0,05 à 60 tCO2e par jour de tournage"),
+    "tco2e_per_hour": (0.5, 1500.0, "0,5 à 1 500 tCO2e par heure de programme"),
+    "kgco2e_per_keur": (2.0, 1500.0, "2 à 1 500 kgCO2e par k€ de budget"),
+}
+INDICATOR_FIELD = {"tco2e_per_shooting_day": "shooting_days", "tco2e_per_hour": "duration_min",
+                   "kgco2e_per_keur": "budget_keur", "tco2e_per_episode": "episodes"}
+REQUIRED_FIELDS = tuple(f for f in L.PRODUCTION_FIELDS if f.required)
+# A formula that launches a program (DDE) or calls code: never evaluated, always reported.
+_DDE = re.compile(r"(^|[^A-Za-z0-9_.])[A-Za-z0-9_.]+\s*\|\s*'|\b(DDE|DDEAUTO|CALL|REGISTER|"
+                  r"REGISTER\.ID|EXEC|WEBSERVICE|FILTERXML|RTD)\s*\(", re.IGNORECASE)
+_EXTERNAL = re.compile(r"\[[^\]]+\][^!]*!|'[^']*\[[^\]]+\][^']*'!")
+STALE_TOLERANCE = 1e-6
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.2f}".replace(",", "\u202f").replace(".", ",")
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def production_issues(processed: Any, phase: Phase | None) -> list[Issue]:
+    """Required production data for the phase submitted, and its consistency."""
+    data = processed.data
+    raw, info = data.production_raw, data.production
+    issues: list[Issue] = []
+    effective = phase or info.phase
+    phase_label = PHASE_LABEL_FR[effective] if effective else "soumis"
+    for field in REQUIRED_FIELDS:
+        value = raw.get(field.key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            issues.append(make_issue(Code.PRODUCTION_FIELD_MISSING, value=phase_label,
+                                     expected=field.label, sheet=L.SHEET_PRODUCTION,
+                                     cell=field.cell))
+
+    def invalid(key: str, hint: str) -> None:
+        field = L.FIELD_BY_KEY[key]
+        issues.append(make_issue(Code.PRODUCTION_FIELD_INVALID, value=raw.get(key),
+                                 expected=field.label, hint=hint, sheet=L.SHEET_PRODUCTION,
+                                 cell=field.cell))
+
+    if raw.get("phase") is not None and info.phase is None:
+        invalid("phase", "choisissez « Prévisionnel » ou « Définitif ».")
+    elif phase and info.phase and info.phase is not phase:
+        invalid("phase", f"le dépôt attendu est le bilan {PHASE_LABEL_FR[phase]} : corrigez la "
+                         "phase ou déposez l'autre bilan.")
+    if raw.get("work_type") is not None and str(raw["work_type"]).strip() not in L.WORK_TYPES:
+        invalid("work_type", "choisissez dans la liste (" + ", ".join(L.WORK_TYPES) + ").")
+    for key in ("budget_keur", "shooting_days", "episodes", "duration_min"):
+        value, parsed = raw.get(key), getattr(info, key)
+        if value is not None and value != "" and (parsed is None or parsed < 0):
+            invalid(key, "saisissez un nombre positif.")
+    for key in ("start_date", "end_date"):
+        value = raw.get(key)
+        if value is not None and value != "" and getattr(info, key) is None:
+            invalid(key, "saisissez une date (jj/mm/aaaa).")
+    if info.start_date and info.end_date and info.end_date < info.start_date:
+        invalid("end_date", "la fin du tournage précède son début.")
+    return issues
+
+
+def phase_issues(processed: Any, phase: Phase) -> list[Issue]:
+    """The phase submitted left empty where the other phase has data."""
+    lines = processed.data.lines
+    if lines.empty:
+        return []
+    mine = "quantity_forecast" if phase is Phase.FORECAST else "quantity_final"
+    other = "quantity_final" if phase is Phase.FORECAST else "quantity_forecast"
+    filled = lines[mine].notna()
+    other_filled = lines[other].notna()
+    label = PHASE_LABEL_FR[phase]
+    other_label = PHASE_LABEL_FR[Phase.FINAL if phase is Phase.FORECAST else Phase.FORECAST]
+    column = L.COLUMN_BY_KEY[mine].letter
+    if not filled.any() and other_filled.any():
+        first = lines[other_filled].iloc[0]
+        return [make_issue(Code.PHASE_EMPTY, value=label,
+                           sheet=first["sheet"], cell=f"{column}{L.HEADER_ROW}")]
+    issues = []
+    for _, row in lines[other_filled & ~filled & lines["activity"].notna()].iterrows():
+        issues.append(make_issue(Code.PHASE_LINE_EMPTY, value=label, expected=other_label,
+                                 sheet=row["sheet"], cell=f"{column}{int(row['row'])}"))
+    return issues
+
+
+def materiality_issues(processed: Any, phase: Phase) -> list[Issue]:
+    result = processed.result
+    if result.total_kg.get(phase) <= 0:
+        return []
+    examples = {"energie": "électricité, groupes électrogènes", "transport_personnes":
+                "trains, avions, voitures de l'équipe", "repas": "repas de la cantine",
+                "achats": "achats de décors, costumes, fournitures",
+                "amortissement": "location de matériel technique"}
+    issues = []
+    for nature in NATURES:
+        if nature.materiality and result.by_nature[nature.id].get(phase) <= 0:
+            issues.append(make_issue(Code.MATERIALITY_EMPTY, value=nature.label_fr,
+                                     expected=examples.get(nature.id, "")))
+    return issues
+
+
+def plausibility_issues(processed: Any, phase: Phase) -> list[Issue]:
+    issues = []
+    for key, (low, high, text) in PLAUSIBLE.items():
+        value = processed.result.indicators.get(key)
+        if value is None:
+            continue
+        v = value.get(phase)
+        if v and not (low <= v <= high):
+            from carbonclap_xl.engine import INDICATORS
+
+            field = L.FIELD_BY_KEY[INDICATOR_FIELD[key]]
+            issues.append(make_issue(Code.INTENSITY_IMPLAUSIBLE,
+                                     value=f"{_fmt(v)} {INDICATORS[key][0]}", expected=text,
+                                     sheet=L.SHEET_PRODUCTION, cell=field.cell))
+    return issues
+
+
+def stale_issues(processed: Any) -> list[Issue]:
+    """Computed cells whose value differs from a fresh computation (edited or stale)."""
+    lines = processed.result.lines
+    issues: list[Issue] = []
+    for key in ("factor_value", "co2e_forecast_kg", "co2e_final_kg"):
+        read_key = f"read_{key}"
+        if read_key not in lines:
+            continue
+        letter = L.COLUMN_BY_KEY[key].letter
+        for _, row in lines[lines[read_key].notna()].iterrows():
+            found, fresh = row[read_key], row[key]
+            try:
+                found_f = float(found)
+            except (TypeError, ValueError):
+                found_f = math.nan
+            same = (not math.isnan(fresh) and not math.isnan(found_f)
+                    and abs(found_f - fresh) <= STALE_TOLERANCE * max(1.0, abs(fresh)))
+            if not same:
+                shown = "vide" if math.isnan(fresh) else f"{fresh:.6g}"
+                issues.append(make_issue(Code.COMPUTED_STALE, value=found, expected=shown,
+                                         sheet=row["sheet"], cell=f"{letter}{int(row['row'])}"))
+    return issues
+
+
+def formula_issues(path: Path, sheets: dict[str, str]) -> list[Issue]:
+    """DDE-like and external-reference formulas anywhere in the workbook (never evaluated)."""
+    from carbonclap_xl.sheetscan import scan_sheet
+
+    issues: list[Issue] = []
+    with zipfile.ZipFile(path) as zf:
+        for sheet, part in sheets.items():
+            try:
+                data = zf.read(part)
+            except KeyError:
+                continue
+            for ref, formula in scan_sheet(data).formulas.items():
+                if _DDE.search(formula):
+                    issues.append(make_issue(Code.FORMULA_DDE, value=f"={formula}"[:200],
+                                             sheet=sheet, cell=ref))
+                elif _EXTERNAL.search(formula):
+                    issues.append(make_issue(Code.EXTERNAL_LINK, value=f"={formula}"[:200],
+                                             sheet=sheet, cell=ref))
+    return issues
+
+
+def submission_issues(processed: Any, phase: Phase | None) -> list[Issue]:
+    """Every rule of a submission beyond the engine's and the reader's."""
+    if not processed.data.is_carbonclap:
+        return []
+    issues = production_issues(processed, phase)
+    effective = phase or processed.data.production.phase
+    if effective is not None:
+        issues += phase_issues(processed, effective)
+        issues += materiality_issues(processed, effective)
+        issues += plausibility_issues(processed, effective)
+    issues += stale_issues(processed)
+    return issues
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def validate_file(item: tuple[str, str | None]) -> dict[str, Any]:
+    """Validate one file; runs inside a sandbox worker. Raises HostileFile to reject it."""
+    from carbonclap_xl.pipeline import process_workbook
+    from carbonclap_xl.safety import inspect_package
+
+    path_text, phase_text = item
+    path = Path(path_text)
+    phase = Phase(phase_text) if phase_text else None
+    report = inspect_package(path)
+    processed = process_workbook(path)
+    issues = list(processed.issues)
+    if report.macros:
+        issues.append(make_issue(Code.MACROS_FOUND, value=", ".join(report.macros)[:300]))
+    if report.external_links:
+        issues.append(make_issue(Code.EXTERNAL_LINK, value=", ".join(report.external_links)))
+    issues += formula_issues(path, report.sheets)
+    issues += submission_issues(processed, phase)
+    doc = processed.to_dict()
+    del doc["lines"]
+    doc["issues"] = [i.to_dict() for i in issues]
+    errors = sum(i.severity is Severity.ERROR for i in issues)
+    doc["counts"]["errors"] = errors
+    doc["counts"]["warnings"] = sum(i.severity is Severity.WARNING for i in issues)
+    doc["counts"]["infos"] = sum(i.severity is Severity.INFO for i in issues)
+    doc["phase"] = str(phase or processed.data.production.phase or "") or None
+    doc["status"] = "errors" if errors else "ok"
+    doc["file"] = str(path)
+    return doc
+
+
+def rejected(path: str, code: str, reason: str) -> dict[str, Any]:
+    return {"file": path, "status": "rejected", "rejection": {"code": code, "reason": reason},
+            "issues": [], "counts": {"errors": 0, "warnings": 0, "infos": 0}}
+
+
+@dataclass
+class BatchOptions:
+    phase: str | None = None
+    jobs: int = 2
+    timeout_s: float = 30.0
+    memory_mb: int = 1024
+
+
+def _warm_worker() -> None:
+    """Import what parsing needs once per worker, before the memory cap is measured."""
+    import pandas  # noqa: F401
+    import python_calamine  # noqa: F401
+
+    from carbonclap_xl import engine, pipeline, safety  # noqa: F401
+    from carbonclap_xl.factordb import load_edition
+
+    load_edition()
+
+
+def validate_paths(paths: list[str], options: BatchOptions) -> Iterator[dict[str, Any]]:
+    """One report per path, in input order; hostile files become ``rejected`` reports."""
+    from carbonclap_xl.sandbox import WorkerPool
+
+    with WorkerPool(jobs=max(1, options.jobs), memory_mb=options.memory_mb,
+                    timeout_s=options.timeout_s, initializer=_warm_worker) as pool:
+        items = [(str(p), options.phase) for p in paths]
+        for outcome in pool.map(validate_file, items):
+            path = outcome.item[0]
+            if outcome.error_code is None:
+                yield outcome.value
+            else:
+                yield rejected(path, outcome.error_code, _rejection_reason(path, outcome))
+
+
+def _rejection_reason(path: str, outcome: Any) -> str:
+    reason = str(outcome.error)
+    prefix = f"{path} : "
+    if reason.startswith(prefix):
+        reason = reason[len(prefix):]
+    if outcome.error_code in ("WORKER_CRASHED", "MEMORY", "TIMEOUT"):
+        reason = (f"le fichier n'a pas pu être analysé sans risque ({reason}) : "
+                  "ré-enregistrez-le au format .xlsx depuis Excel ou LibreOffice")
+    return re.sub(r"\s*\[[A-Z_]+\]$", "", reason)
+
+
+# --------------------------------------------------------------------------- CLI
+
+SUMMARY_COLUMNS = ("file", "status", "code", "title", "phase", "total_forecast_kgco2e",
+                   "total_final_kgco2e", "errors", "warnings", "reason")
+
+
+def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
+    production = doc.get("workbook", {}).get("production", {})
+    totals = doc.get("total_kgco2e", {})
+    rejection = doc.get("rejection") or {}
+    return {"file": doc["file"], "status": doc["status"], "code": rejection.get("code", ""),
+            "title": production.get("title") or "", "phase": doc.get("phase") or "",
+            "total_forecast_kgco2e": totals.get("forecast", ""),
+            "total_final_kgco2e": totals.get("final", ""),
+            "errors": doc["counts"]["errors"], "warnings": doc["counts"]["warnings"],
+            "reason": rejection.get("reason", "")}
+
+
+def _print_report(doc: dict[str, Any], verbose: bool) -> None:
+    name = doc["file"]
+    if doc["status"] == "rejected":
+        r = doc["rejection"]
+        print(f"REJETÉ   {name} : {r['reason']} [{r['code']}]")
+        return
+    c = doc["counts"]
+    head = "ERREURS " if doc["status"] == "errors" else "OK      "
+    total = doc["total_kgco2e"]
+    print(f"{head} {name} : {c['errors']} erreur(s), {c['warnings']} avertissement(s) ; "
+          f"prévisionnel {_fmt(total['forecast'] / 1000)} t, définitif "
+          f"{_fmt(total['final'] / 1000)} t")
+    for issue in doc["issues"]:
+        if issue["severity"] == "info" and not verbose:
+            continue
+        where = f"{issue['sheet']}!{issue['cell']}" if issue.get("cell") else (
+            issue.get("sheet") or "classeur")
+        print(f"    {issue['severity']:<8} {issue['code']:<26} {where:<16} {issue['message']}")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from carbonclap_xl.cli import _emit_json
+
+    paths = list(args.files)
+    options = BatchOptions(phase=args.phase, jobs=args.jobs, timeout_s=args.timeout,
+                           memory_mb=args.memory_mb)
+    reports: list[dict[str, Any]] = []
+    progress = sys.stderr.isatty() and len(paths) > 1 and args.json != "-"
+    out = sys.stderr if args.json == "-" else sys.stdout
+    for n, doc in enumerate(validate_paths(paths, options), start=1):
+        reports.append(doc)
+        if progress:
+            print(f"\r[{n}/{len(paths)}] {Path(doc['file']).name[:60]:<60}", end="",
+                  file=sys.stderr, flush=True)
+        if not progress or args.verbose:
+            stdout, sys.stdout = sys.stdout, out
+            try:
+                _print_report(doc, args.verbose)
+            finally:
+                sys.stdout = stdout
+    if progress:
+        print(file=sys.stderr)
+        stdout, sys.stdout = sys.stdout, out
+        try:
+            for doc in reports:
+                if doc["status"] != "ok":
+                    _print_report(doc, False)
+        finally:
+            sys.stdout = stdout
+    counts = {s: sum(d["status"] == s for d in reports) for s in ("ok", "errors", "rejected")}
+    print(f"{len(reports)} fichier(s) : {counts['ok']} conforme(s), {counts['errors']} avec "
+          f"erreurs, {counts['rejected']} rejeté(s).", file=out)
+    if args.json:
+        _emit_json({"files": reports, "summary": counts}, args.json)
+    if args.csv:
+        with open(args.csv, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS)
+            writer.writeheader()
+            writer.writerows(summary_row(d) for d in reports)
+    if counts["rejected"]:
+        return 2
+    return 1 if counts["errors"] else 0
+
+
+def register(sub: Any) -> None:
+    val = sub.add_parser("validate", help="valider des classeurs déposés (sans Excel, sans "
+                                          "leur faire confiance)")
+    val.add_argument("files", nargs="+", metavar="FICHIER")
+    val.add_argument("--json", metavar="FICHIER|-", help="un rapport JSON par fichier")
+    val.add_argument("--csv", metavar="FICHIER", help="tableau récapitulatif du lot")
+    val.add_argument("--phase", choices=[p.value for p in Phase],
+                     help="phase attendue (défaut : celle déclarée dans le classeur)")
+    val.add_argument("--jobs", type=int, default=2, help="processus d'analyse (défaut 2)")
+    val.add_argument("--timeout", type=float, default=30.0, help="secondes par fichier")
+    val.add_argument("--memory-mb", type=int, default=1024, help="mémoire par fichier (Mo)")
+    val.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
+    val.set_defaults(func=cmd_validate)
+
