@@ -148,57 +148,77 @@ def parse_number(text: str) -> tuple[float | None, str | None]:
     return value, unit
 
 
-def _quantities(raw: pd.Series, column: str, issues: list[Issue]) -> tuple[pd.Series, pd.Series]:
-    """Numbers of a quantity column (NaN where blank or unusable) and the unit text found
-    after a number typed as text (e.g. ``"12 km"``)."""
-    numeric = pd.to_numeric(raw, errors="coerce").astype(float)
-    suffix = pd.Series(None, index=raw.index, dtype=object)
-    text_mask = numeric.isna() & raw.notna()
-    if text_mask.any():
-        texts = raw[text_mask].astype(str)
-        blank = texts.str.strip() == ""
-        for idx, text in texts[~blank].items():
-            value, unit = parse_number(text)
-            if value is None:
-                issues.append(make_issue(Code.QUANTITY_NOT_NUMBER, value=text, line=idx,
-                                         field=column))
-                continue
-            numeric[idx] = value
-            suffix[idx] = unit
-            shown = f"{value:g}" + (f" {unit}" if unit else "")
-            issues.append(make_issue(Code.QUANTITY_TEXT, value=text, line=idx, field=column,
-                                     expected=shown))
-    numeric_input = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
-    bool_mask = (pd.Series(False, index=raw.index) if numeric_input
-                 else raw.map(lambda v: isinstance(v, bool | np.bool_)))
-    if bool_mask.any():
-        for idx in raw[bool_mask].index:
-            issues.append(make_issue(Code.QUANTITY_NOT_NUMBER, value=raw[idx], line=idx,
+_EMPTY, _NUMBER_OK, _TEXT_NUMBER, _NOT_NUMBER = 0, 1, 2, 3
+
+
+def _parse_cell(v: Any) -> tuple[float, str | None, int]:
+    """(value, unit typed after it, kind) of one quantity cell."""
+    if v is None or isinstance(v, bool | np.bool_):
+        return math.nan, None, _EMPTY if v is None else _NOT_NUMBER
+    if isinstance(v, int | float | np.integer | np.floating):
+        f = float(v)
+        return (math.nan, None, _EMPTY) if math.isnan(f) else (f, None, _NUMBER_OK)
+    text = str(v).strip()
+    if not text:
+        return math.nan, None, _EMPTY
+    try:
+        return float(text), None, _NUMBER_OK  # plain "1200.5", as CSV files hold them
+    except ValueError:
+        pass
+    value, unit = parse_number(text)
+    if value is None:
+        return math.nan, None, _NOT_NUMBER
+    return value, unit, _TEXT_NUMBER
+
+
+def _quantities(raw: np.ndarray, column: str, issues: list[Issue]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(numbers, unit typed after a number, filled) of a quantity column: numbers are NaN
+    where blank or unusable; each unusable or suspicious cell adds its issue."""
+    if raw.dtype.kind in "fiu":
+        numeric = raw.astype(float)
+        suffix = np.full(len(raw), None, dtype=object)
+        filled = ~np.isnan(numeric)
+    else:
+        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+        parsed = [_parse_cell(u) for u in uniques] + [(math.nan, None, _EMPTY)]
+        numeric = np.array([p[0] for p in parsed], dtype=float)[codes]
+        suffix = np.array([p[1] for p in parsed], dtype=object)[codes]
+        kind = np.array([p[2] for p in parsed], dtype=np.int8)[codes]
+        filled = kind != _EMPTY
+        for idx in np.flatnonzero(kind == _NOT_NUMBER):
+            issues.append(make_issue(Code.QUANTITY_NOT_NUMBER, value=raw[idx], line=int(idx),
                                      field=column))
-        numeric[bool_mask] = np.nan
-    inf = np.isinf(numeric)
-    for idx in numeric[(numeric < 0) & ~inf].index:
-        issues.append(make_issue(Code.QUANTITY_NEGATIVE, value=f"{numeric[idx]:g}", line=idx,
-                                 field=column))
-    for idx in numeric[(numeric > MAX_QUANTITY) | inf].index:
-        issues.append(make_issue(Code.QUANTITY_ABSURD, value=f"{numeric[idx]:g}", line=idx,
+        for idx in np.flatnonzero(kind == _TEXT_NUMBER):
+            shown = f"{numeric[idx]:g}" + (f" {suffix[idx]}" if suffix[idx] else "")
+            issues.append(make_issue(Code.QUANTITY_TEXT, value=raw[idx], line=int(idx),
+                                     field=column, expected=shown))
+    with np.errstate(invalid="ignore"):
+        inf = np.isinf(numeric)
+        negative = (numeric < 0) & ~inf
+        huge = (numeric > MAX_QUANTITY) | inf
+    for idx in np.flatnonzero(negative):
+        issues.append(make_issue(Code.QUANTITY_NEGATIVE, value=f"{numeric[idx]:g}",
+                                 line=int(idx), field=column))
+    for idx in np.flatnonzero(huge):
+        issues.append(make_issue(Code.QUANTITY_ABSURD, value=f"{numeric[idx]:g}", line=int(idx),
                                  field=column, expected="une valeur hors d'échelle"))
-    bad = (numeric < 0) | (numeric > MAX_QUANTITY) | inf
-    return numeric.where(~bad), suffix
+    numeric = np.where(negative | huge, np.nan, numeric)
+    return numeric, suffix, filled
 
 
-def by_unique(series: pd.Series, fn: Any, dtype: Any = object) -> pd.Series:
-    """``series.map(fn)``, calling ``fn`` once per distinct value (NaN included).
+def by_unique(values: np.ndarray | pd.Series, fn: Any, dtype: Any = object) -> np.ndarray:
+    """``[fn(v) for v in values]``, calling ``fn`` once per distinct value (blanks as None).
 
     Lines repeat a few hundred activities, units and sources: factorising first makes the
     per-line work a numpy ``take``.
     """
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
     mapped = [fn(u) for u in uniques]
     mapped.append(fn(None))  # the value for blanks (code -1)
     table = np.empty(len(mapped), dtype=dtype)
     table[:] = mapped
-    return pd.Series(table[codes], index=series.index)
+    return table[codes]
 
 
 def _clean(v: Any) -> str:
@@ -207,16 +227,33 @@ def _clean(v: Any) -> str:
     return str(v).strip()
 
 
-def _filled(series: pd.Series) -> pd.Series:
-    """Cells holding something (a number, or text that is not blank)."""
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        return series.notna()
-    return _text(series) != ""
+def _text(values: np.ndarray | pd.Series, lower: bool = False) -> np.ndarray:
+    """Stripped text ('' for blanks) of a column, as a numpy object array."""
+    if lower:
+        return by_unique(values, lambda v: _clean(v).lower())
+    return by_unique(values, _clean)
 
 
-def _text(series: pd.Series) -> pd.Series:
-    """Stripped text, '' for blanks (NaN, None)."""
-    return by_unique(series.astype(object), _clean)
+def _pair_codes(a: np.ndarray, b: np.ndarray, mask: np.ndarray
+                ) -> tuple[np.ndarray, list[tuple[Any, Any]]]:
+    """Codes of the distinct (a, b) pairs where ``mask`` (-1 elsewhere), and the pairs."""
+    ca, ua = pd.factorize(a, use_na_sentinel=True)
+    cb, ub = pd.factorize(b, use_na_sentinel=True)
+    combined = np.where(mask, (ca.astype(np.int64) + 1) * (len(ub) + 1) + cb + 1, -1)
+    codes, uniques = pd.factorize(combined, use_na_sentinel=True)
+    pairs = []
+    for u in uniques:
+        ia, ib = divmod(int(u), len(ub) + 1)
+        pairs.append((ua[ia - 1] if ia > 0 else None, ub[ib - 1] if ib > 0 else None))
+    codes = np.where(combined < 0, -1, codes)
+    # the -1 sentinel of factorize was itself factorized when present: re-map it
+    if (combined < 0).any():
+        real = [i for i, u in enumerate(uniques) if u >= 0]
+        remap = np.full(len(uniques), -1)
+        remap[real] = np.arange(len(real))
+        codes = np.where(combined < 0, -1, remap[codes])
+        pairs = [pairs[i] for i in real]
+    return codes, pairs
 
 
 # --------------------------------------------------------------------------- resolution
@@ -301,177 +338,190 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
     issues: list[Issue] = []
     n = len(frame)
 
-    poste = _text(frame["poste"]).str.lower()
-    activity = _text(frame["activity"])
-    unit = _text(frame["unit"])
-    quantities: dict[Phase, pd.Series] = {}
-    suffixes: list[pd.Series] = []
+    def column(name: str) -> np.ndarray:
+        values = frame[name].to_numpy()
+        return values if values.dtype.kind in "fiu" else values.astype(object)
+
+    poste = _text(column("poste"), lower=True)
+    activity = _text(column("activity"))
+    unit = _text(column("unit"))
+    quantities: dict[Phase, np.ndarray] = {}
+    suffixes: list[np.ndarray] = []
+    has_quantity = np.zeros(n, dtype=bool)
     for phase in PHASES:
         col = QUANTITY_COLUMN[phase]
-        quantities[phase], suffix = _quantities(frame[col], col, issues)
+        quantities[phase], suffix, filled = _quantities(column(col), col, issues)
         suffixes.append(suffix)
+        has_quantity |= filled
     # a unit typed after the number ("12 km") fills a blank unit cell
-    typed_suffix = suffixes[0].fillna(suffixes[1])
-    unit = unit.where((unit != "") | typed_suffix.isna(), typed_suffix.fillna(""))
-
-    has_quantity = _filled(frame[QUANTITY_COLUMN[Phase.FORECAST]]) | _filled(
-        frame[QUANTITY_COLUMN[Phase.FINAL]])
+    typed_suffix = np.where(pd.isna(suffixes[0]), suffixes[1], suffixes[0])
+    fill_unit = (unit == "") & ~pd.isna(typed_suffix)
+    unit = np.where(fill_unit, typed_suffix, unit)
     has_activity = activity != ""
-    error = pd.Series(False, index=frame.index)
+    error = np.zeros(n, dtype=bool)
 
-    for idx in poste[(poste != "") & ~poste.isin(POSTE_IDS)].index:
-        issues.append(make_issue(Code.POSTE_UNKNOWN, value=frame.at[idx, "poste"], line=idx,
-                                 field="poste", choices=", ".join(POSTE_IDS)))
-        error[idx] = True
-    for idx in frame.index[has_quantity & ~has_activity]:
-        issues.append(make_issue(Code.ACTIVITY_MISSING, line=idx, field="activity"))
-        error[idx] = True
-    for idx in frame.index[has_activity & ~has_quantity]:
-        issues.append(make_issue(Code.QUANTITY_MISSING, value=activity[idx], line=idx,
+    unknown_poste = (poste != "") & ~np.isin(poste, POSTE_IDS)
+    for idx in np.flatnonzero(unknown_poste):
+        issues.append(make_issue(Code.POSTE_UNKNOWN, value=frame.at[idx, "poste"],
+                                 line=int(idx), field="poste", choices=", ".join(POSTE_IDS)))
+    error |= unknown_poste
+    for idx in np.flatnonzero(has_quantity & ~has_activity):
+        issues.append(make_issue(Code.ACTIVITY_MISSING, line=int(idx), field="activity"))
+    error |= has_quantity & ~has_activity
+    for idx in np.flatnonzero(has_activity & ~has_quantity):
+        issues.append(make_issue(Code.QUANTITY_MISSING, value=activity[idx], line=int(idx),
                                  field="quantity_forecast"))
 
     # resolve each distinct (poste, activity) once
-    keys = poste.str.cat(activity, sep="\x1f").where(has_activity)
-    key_codes, key_uniques = pd.factorize(keys, use_na_sentinel=True)
+    key_codes, keys = _pair_codes(poste, activity, has_activity)
     resolved: list[_Resolved] = []
-    for i, key in enumerate(key_uniques):
-        p, _, a = str(key).partition("\x1f")
+    for i, (p, a) in enumerate(keys):
         r = _resolve(edition, p, a)
         resolved.append(r)
         if r.issues or r.factor is None:
-            for idx in frame.index[key_codes == i]:
+            rows = np.flatnonzero(key_codes == i)
+            for idx in rows:
                 for issue in r.issues:
                     issues.append(_located(issue, int(idx)))
-                if r.factor is None:
-                    error[idx] = True
+            if r.factor is None:
+                error[rows] = True
 
-    def attr(fn: Any, dtype: Any = object, blank: Any = None) -> pd.Series:
+    def attr(fn: Any, dtype: Any = object, blank: Any = None) -> np.ndarray:
         """One attribute of each line's resolution, computed once per distinct key."""
         table = np.empty(len(resolved) + 1, dtype=dtype)
         table[:] = [fn(r) for r in resolved] + [blank]
-        return pd.Series(table[key_codes], index=frame.index)
+        return table[key_codes]
 
-    out = pd.DataFrame(index=frame.index)
-    nan = np.nan
-    out["activity_id"] = attr(lambda r: r.activity.id if r.activity else None)
-    out["activity_label"] = attr(lambda r: r.activity.label_fr if r.activity else None)
-    out["nature"] = attr(lambda r: r.nature)
-    out["factor_id"] = attr(lambda r: r.factor.id if r.factor else None)
-    out["factor_label"] = attr(lambda r: r.factor.label_fr if r.factor else None)
-    out["factor_value"] = attr(lambda r: r.factor.value if r.factor else nan, float, nan)
-    out["factor_unit"] = attr(lambda r: r.factor.unit if r.factor else None)
+    nan = math.nan
+    out: dict[str, Any] = {
+        "activity_id": attr(lambda r: r.activity.id if r.activity else None),
+        "activity_label": attr(lambda r: r.activity.label_fr if r.activity else None),
+        "nature": attr(lambda r: r.nature),
+        "factor_id": attr(lambda r: r.factor.id if r.factor else None),
+        "factor_label": attr(lambda r: r.factor.label_fr if r.factor else None),
+        "factor_value": attr(lambda r: r.factor.value if r.factor else nan, float, nan),
+        "factor_unit": attr(lambda r: r.factor.unit if r.factor else None),
+    }
     default_unit = attr(lambda r: r.default_unit)
-    unit_used = unit.where(unit != "", default_unit)
+    unit_used = np.where(unit != "", unit, default_unit)
     out["unit_used"] = unit_used
 
     # units: one conversion per distinct (unit, factor unit)
-    usable = out["factor_id"].notna()
-    pairs = unit_used.astype(str).str.cat(out["factor_unit"].astype(str), sep="\x1f")
-    pairs = pairs.where(usable)
-    pair_issue: dict[str, Exception] = {}
-
-    def convert(pair: Any) -> float:
-        if pair is None or (isinstance(pair, float) and math.isnan(pair)):
-            return np.nan
-        typed, _, target = str(pair).partition("\x1f")
+    usable = ~pd.isna(out["factor_id"])
+    pair_codes, pairs = _pair_codes(unit_used, out["factor_unit"], usable)
+    conv_table = np.full(len(pairs) + 1, nan)
+    for i, (typed, target) in enumerate(pairs):
         try:
-            return conversion(typed, target)
+            conv_table[i] = conversion(str(typed), str(target))
         except (UnknownUnit, UnitMismatch) as exc:
-            pair_issue[pair] = exc
-            return np.nan
-
-    conv = by_unique(pairs, convert, float)
-    for pair, exc in pair_issue.items():
-        mask = (pairs == pair).to_numpy()
-        typed = str(pair).partition("\x1f")[0]
-        expected = default_unit[mask].iloc[0]
-        for idx in frame.index[mask]:
-            if isinstance(exc, UnknownUnit):
-                issues.append(make_issue(Code.UNIT_UNKNOWN, value=typed, line=idx, field="unit",
-                                         hint=hint_from(exc.suggestions), expected=expected))
-            else:
-                assert isinstance(exc, UnitMismatch)
-                issues.append(make_issue(Code.UNIT_MISMATCH, value=typed, line=idx,
-                                         field="unit", expected=exc.factor_unit))
-        error[mask] = True
-    out["conversion"] = conv
+            rows = np.flatnonzero(pair_codes == i)
+            expected = default_unit[rows[0]]
+            for idx in rows:
+                if isinstance(exc, UnknownUnit):
+                    issues.append(make_issue(Code.UNIT_UNKNOWN, value=typed, line=int(idx),
+                                             field="unit", hint=hint_from(exc.suggestions),
+                                             expected=expected))
+                else:
+                    issues.append(make_issue(Code.UNIT_MISMATCH, value=typed, line=int(idx),
+                                             field="unit", expected=exc.factor_unit))
+            error[rows] = True
+    out["conversion"] = conv_table[pair_codes]
 
     # uncertainty: factor (u_F) and data quality (u_Q)
     u_factor = attr(lambda r: r.factor.uncertainty_pct if r.factor
                     and r.factor.uncertainty_pct is not None else nan, float, nan)
-    for fid in out.loc[usable & u_factor.isna(), "factor_id"].unique():
-        first = out.index[(out["factor_id"] == fid)][0]
-        issues.append(make_issue(Code.FACTOR_UNCERTAINTY_DEFAULT, value=fid, line=int(first),
-                                 field="activity", default=f"{DEFAULT_FACTOR_UNCERTAINTY_PCT:g}"))
-    u_factor = u_factor.fillna(DEFAULT_FACTOR_UNCERTAINTY_PCT)
-    source_text = _text(frame["data_source"])
-    source_id = by_unique(source_text, lambda s: DATA_SOURCE_ALIASES.get((s or "").lower(),
-                                                                       (s or "").lower()))
-    unknown_source = (source_text != "") & ~source_id.isin(DATA_SOURCE_BY_ID)
-    for idx in frame.index[unknown_source]:
-        issues.append(make_issue(Code.DATA_SOURCE_UNKNOWN, value=source_text[idx], line=idx,
-                                 field="data_source",
+    defaulted = usable & np.isnan(u_factor)
+    seen: set[str] = set()
+    for idx in np.flatnonzero(defaulted):
+        fid = out["factor_id"][idx]
+        if fid not in seen:
+            seen.add(fid)
+            issues.append(make_issue(Code.FACTOR_UNCERTAINTY_DEFAULT, value=fid, line=int(idx),
+                                     field="activity",
+                                     default=f"{DEFAULT_FACTOR_UNCERTAINTY_PCT:g}"))
+    u_factor = np.where(np.isnan(u_factor), DEFAULT_FACTOR_UNCERTAINTY_PCT, u_factor)
+    source_text = _text(column("data_source"))
+
+    def quality(text: Any) -> float:
+        key = DATA_SOURCE_ALIASES.get(str(text or "").lower(), str(text or "").lower())
+        key = key if key in DATA_SOURCE_BY_ID else DEFAULT_DATA_SOURCE
+        return DATA_SOURCE_BY_ID[key].uncertainty_pct
+
+    def known(text: Any) -> bool:
+        t = str(text or "").lower()
+        return not t or DATA_SOURCE_ALIASES.get(t, t) in DATA_SOURCE_BY_ID
+
+    for idx in np.flatnonzero(~by_unique(source_text, known, bool)):
+        issues.append(make_issue(Code.DATA_SOURCE_UNKNOWN, value=source_text[idx],
+                                 line=int(idx), field="data_source",
                                  choices=", ".join(f"« {d.id} »" for d in DATA_SOURCES)))
-    source_id = source_id.where((source_text != "") & ~unknown_source, DEFAULT_DATA_SOURCE)
-    u_quality = by_unique(source_id, lambda s: DATA_SOURCE_BY_ID[s].uncertainty_pct
-                          if s in DATA_SOURCE_BY_ID else np.nan, float)
+    u_quality = by_unique(source_text, quality, float)
     rel_u = np.sqrt(u_factor**2 + u_quality**2) / 100.0
-    out["uncertainty_pct"] = (rel_u * 100).where(usable)
+    out["uncertainty_pct"] = np.where(usable, rel_u * 100, nan)
 
     # emissions, phase by phase
     per_unit = out["factor_value"] * out["conversion"]
+    emissions: dict[Phase, np.ndarray] = {}
     for phase in PHASES:
         e = quantities[phase] * per_unit
-        absurd = e > MAX_LINE_CO2E_KG
-        for idx in e[absurd].index:
+        with np.errstate(invalid="ignore"):
+            absurd = e > MAX_LINE_CO2E_KG
+        for idx in np.flatnonzero(absurd):
             issues.append(make_issue(
                 Code.QUANTITY_ABSURD, value=f"{quantities[phase][idx]:g} {unit_used[idx]}",
-                line=idx, field=QUANTITY_COLUMN[phase],
+                line=int(idx), field=QUANTITY_COLUMN[phase],
                 expected=f"{e[idx] / 1000:,.0f} tCO2e".replace(",", "\u202f")))
         error |= absurd
-        out[EMISSIONS_COLUMN[phase]] = e
+        emissions[phase] = e
     for phase in PHASES:
-        out.loc[error, EMISSIONS_COLUMN[phase]] = np.nan
+        out[EMISSIONS_COLUMN[phase]] = np.where(error, nan, emissions[phase])
 
     out["source_dataset"] = attr(lambda r: r.factor.source_dataset if r.factor else None)
     out["source_edition"] = attr(lambda r: r.factor.source_edition if r.factor else None)
     out["source_id"] = attr(lambda r: r.factor.source_id if r.factor else None)
-    warned = pd.Series(False, index=frame.index)
+    warned = np.zeros(n, dtype=bool)
     for issue in issues:
         if issue.line is not None and issue.severity is Severity.WARNING:
             warned[issue.line] = True
-    status = pd.Series("ok", index=frame.index, dtype=object)
+    status = np.full(n, "ok", dtype=object)
     status[warned] = "warning"
     status[~has_quantity] = "empty"
     status[error] = "error"
+    status[~has_activity & ~has_quantity & (unit == "")] = None  # blank rows carry nothing
     out["status"] = status
 
-    # blank rows carry nothing at all
-    blank = ~has_activity & ~has_quantity & (unit == "")
-    out.loc[blank, "status"] = None
-
-    result_lines = pd.concat([frame, out], axis=1)
+    result_lines = pd.concat([frame, pd.DataFrame(out, index=frame.index)], axis=1)
     result_lines["poste"] = poste
     issues.sort(key=lambda i: (i.line if i.line is not None else n, str(i.field)))
     return _aggregate(result_lines, issues, edition, production, int(error.sum()), rel_u)
 
 
+def _sums(values: np.ndarray, groups: np.ndarray, ids: tuple[str, ...]) -> dict[str, float]:
+    """Sum of ``values`` (NaN skipped) per group id."""
+    index = {g: i for i, g in enumerate(ids)}
+    codes = np.array([index.get(g, -1) for g in groups], dtype=np.int64) if len(groups) else \
+        np.zeros(0, dtype=np.int64)
+    keep = (codes >= 0) & ~np.isnan(values)
+    totals = np.bincount(codes[keep], weights=values[keep], minlength=len(ids))
+    return {g: float(totals[i]) for i, g in enumerate(ids)}
+
+
 def _aggregate(lines: pd.DataFrame, issues: list[Issue], edition: FactorEdition,
-               production: ProductionInfo, excluded: int, rel_u: pd.Series) -> EngineResult:
+               production: ProductionInfo, excluded: int, rel_u: np.ndarray) -> EngineResult:
     totals: dict[Phase, float] = {}
     uncertainty: dict[Phase, float] = {}
     by_poste: dict[str, dict[Phase, float]] = {p: {} for p in POSTE_IDS}
     by_nature: dict[str, dict[Phase, float]] = {n: {} for n in NATURE_IDS}
+    poste_of = lines["poste"].to_numpy(dtype=object)
+    nature_of = lines["nature"].to_numpy(dtype=object)
     for phase in PHASES:
-        e = lines[EMISSIONS_COLUMN[phase]]
-        totals[phase] = float(e.sum(skipna=True))
-        uncertainty[phase] = float(np.sqrt(((e * rel_u) ** 2).sum(skipna=True)))
-        poste_sums = e.groupby(lines["poste"]).sum()
-        nature_sums = e.groupby(lines["nature"]).sum()
-        for p in POSTE_IDS:
-            by_poste[p][phase] = float(poste_sums.get(p, 0.0))
-        for nat in NATURE_IDS:
-            by_nature[nat][phase] = float(nature_sums.get(nat, 0.0))
+        e = lines[EMISSIONS_COLUMN[phase]].to_numpy(dtype=float)
+        totals[phase] = float(np.nansum(e))
+        uncertainty[phase] = float(np.sqrt(np.nansum((e * rel_u) ** 2)))
+        for p, v in _sums(e, poste_of, POSTE_IDS).items():
+            by_poste[p][phase] = v
+        for nat, v in _sums(e, nature_of, NATURE_IDS).items():
+            by_nature[nat][phase] = v
 
     def pv(d: Mapping[Phase, float]) -> PhaseValues:
         return PhaseValues(d[Phase.FORECAST], d[Phase.FINAL])

@@ -8,7 +8,7 @@ from this table and a test checks it is up to date.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -175,10 +175,9 @@ class Issue:
     cell: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["code"] = str(self.code)
-        d["severity"] = str(self.severity)
-        return d
+        return {"code": str(self.code), "severity": str(self.severity), "message": self.message,
+                "line": self.line, "field": self.field, "value": self.value,
+                "sheet": self.sheet, "cell": self.cell}
 
     def located(self, sheet: str | None, cell: str | None) -> Issue:
         return Issue(self.code, self.severity, self.message, self.line, self.field, self.value,

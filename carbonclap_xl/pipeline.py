@@ -29,8 +29,8 @@ class Processed:
     def has_errors(self) -> bool:
         return any(i.severity is Severity.ERROR for i in self.issues)
 
-    def to_dict(self) -> dict:
-        doc = self.result.to_dict()
+    def to_dict(self, lines: bool = True) -> dict:
+        doc = self.result.to_dict(lines=lines)
         doc["issues"] = [i.to_dict() for i in self.issues]
         doc["counts"]["errors"] = sum(i.severity is Severity.ERROR for i in self.issues)
         doc["counts"]["warnings"] = sum(i.severity is Severity.WARNING for i in self.issues)

@@ -161,26 +161,34 @@ def read_workbook(path: Path) -> WorkbookData:
     for sheet in L.SHEET_ORDER:
         if sheet not in names:
             issues.append(make_issue(Code.SHEET_MISSING, value=sheet, sheet=sheet))
-    frames = []
+    records: list[list[Any]] = []
     for poste, sheet in L.POSTE_SHEETS.items():
         if sheet not in names:
             continue
         scan = scan_sheet(xml[sheet]) if sheet in xml else SheetScan()
         data.scans[sheet] = scan
-        frame = _read_poste_sheet(values(sheet), poste, sheet, scan, issues)
-        if frame is not None:
+        found = _read_poste_sheet(values(sheet), poste, sheet, scan, issues)
+        if found is not None:
             data.sheets_read.add(sheet)
-            data.last_rows[sheet] = int(frame.attrs["last_row"])
-            frames.append(frame)
+            records.extend(found[0])
+            data.last_rows[sheet] = found[1]
     if L.SHEET_CONTROLES in names:
-        data.control_rows = max(0, len(values(L.SHEET_CONTROLES)) - L.CTRL_FIRST_ROW + 1)
-    if frames:
-        data.lines = pd.concat(frames, ignore_index=True)
+        height = book.get_sheet_by_name(L.SHEET_CONTROLES).height
+        data.control_rows = max(0, height - L.CTRL_FIRST_ROW + 1)
+    data.lines = pd.DataFrame(records, columns=_RECORD_COLUMNS, dtype=object)
+    data.lines["row"] = data.lines["row"].astype(int)
     return data
 
 
+_RECORD_COLUMNS = ["poste", *[c.key for c in L.INPUT_COLUMNS], "sheet", "row",
+                   *[f"read_{c.key}" for c in L.COMPUTED_COLUMNS]]
+_ROW_SLOT = _RECORD_COLUMNS.index("row")
+
+
 def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: SheetScan,
-                      issues: list[Issue]) -> pd.DataFrame | None:
+                      issues: list[Issue]) -> tuple[list[list[Any]], int] | None:
+    """The line records of one poste sheet and its last used row; None when its headers
+    were changed (the sheet is then neither read nor written)."""
     header = rows[L.HEADER_ROW - 1] if len(rows) >= L.HEADER_ROW else []
     changed = False
     for i, column in enumerate(L.LINE_COLUMNS_LAYOUT):
@@ -201,30 +209,27 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         _c2, r2 = split_ref(last or first)
         if r2 >= L.FIRST_DATA_ROW:
             issues.append(make_issue(Code.CELL_MERGED, value=ref, sheet=sheet, cell=first))
-    keys = [c.key for c in L.LINE_COLUMNS_LAYOUT]
-    input_keys = [c.key for c in L.INPUT_COLUMNS]
-    pad = [""] * READ_COLUMNS
-    body = rows[L.FIRST_DATA_ROW - 1:L.MAX_LINE_ROWS]
-    grid = pd.DataFrame([(r + pad)[:READ_COLUMNS] if len(r) != READ_COLUMNS else r
-                         for r in body], columns=keys, dtype=object)
-    grid.index = pd.RangeIndex(L.FIRST_DATA_ROW, L.FIRST_DATA_ROW + len(grid))
-    empty = grid.isna() | grid.eq("")
-    used = ~empty.all(axis=1)
-    last_row = int(used[used].index.max()) if used.any() else L.FIRST_DATA_ROW - 1
+    n_inputs = len(L.INPUT_COLUMNS)
+    quantity_slots = (1, 2)  # positions of the two quantities among the columns
+    records: list[list[Any]] = []
+    last_row = L.FIRST_DATA_ROW - 1
+    for r, row in enumerate(rows[L.FIRST_DATA_ROW - 1:L.MAX_LINE_ROWS], start=L.FIRST_DATA_ROW):
+        cells = row[:READ_COLUMNS]
+        if len(cells) < READ_COLUMNS:
+            cells = cells + [""] * (READ_COLUMNS - len(cells))
+        if all(v == "" or v is None for v in cells):
+            continue
+        last_row = r
+        if all(v == "" or v is None for v in cells[:n_inputs]):
+            continue  # computed leftovers of a deleted line: not a line, cleared on write
+        cells = [None if _blank(v) else v for v in cells]
+        for i in quantity_slots:  # a date is not a quantity: the engine reports it
+            if isinstance(cells[i], dt.date | dt.datetime | dt.time):
+                cells[i] = _as_text(cells[i])
+        records.append([poste, *cells[:n_inputs], sheet, r, *cells[n_inputs:]])
     if len(rows) > L.MAX_LINE_ROWS:
         last_row = len(rows)
-    # a row whose inputs are all blank holds computed leftovers of a deleted line: not a line
-    has_input = ~empty[input_keys].all(axis=1)
-    lines = grid[has_input].mask(empty[has_input], None)
-    for key in ("quantity_forecast", "quantity_final"):  # a date is not a quantity
-        lines[key] = lines[key].map(lambda v: _as_text(v) if isinstance(
-            v, dt.date | dt.datetime | dt.time) else v)
-    frame = pd.DataFrame({
-        "poste": poste, **{k: lines[k] for k in LINE_COLUMNS if k != "poste"},
-        "sheet": sheet, "row": lines.index.to_numpy(),
-        **{f"read_{c.key}": lines[c.key] for c in L.COMPUTED_COLUMNS},
-    }).reset_index(drop=True)
-    line_rows = set(lines.index)
+    line_rows = {rec[_ROW_SLOT] for rec in records}
     for row in sorted(scan.hidden_rows & line_rows):
         issues.append(make_issue(Code.ROW_HIDDEN, value=row, sheet=sheet, cell=f"A{row}"))
     input_letters = {c.letter for c in L.INPUT_COLUMNS}
@@ -233,8 +238,7 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         if row in line_rows and col in input_letters:
             issues.append(make_issue(Code.FORMULA_IN_INPUT, value=f"={formula}", sheet=sheet,
                                      cell=ref))
-    frame.attrs["last_row"] = last_row
-    return frame
+    return records, last_row
 
 
 def locate(issue: Issue, lines: pd.DataFrame) -> Issue:

@@ -132,6 +132,8 @@ _XML_ENCODINGS = {
     "iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252",
 }  # fmt: skip
 _CHUNK = 64 * 1024
+_SMALL_PART_MAX = 8 * MIB  # content types, relationships, workbook.xml: parsed as trees
+_TOKEN_MAX = 4 * MIB  # a cell holds 32,767 characters at most: no tag or text is longer
 _PROLOG_CHUNK = 4 * 1024
 _PROLOG_MAX = 64 * 1024  # bytes of an XML part read to find its root element
 _MAX_CD_ENTRY = 1024  # generous bytes per central-directory entry, for the pre-check
@@ -445,11 +447,14 @@ class _Inspection:
                 ValueError, struct.error, OSError) as exc:  # fmt: skip
             self._reject(SafetyCode.CORRUPT_ZIP, _corrupt_zip(_zip_damage(exc, info.filename)))
 
-    def _read_member(self, info: zipfile.ZipInfo) -> bytes:
-        return b"".join(self._iter_member(info, cap=self.limits.max_member_uncompressed))
-
     def _parse_small_xml(self, info: zipfile.ZipInfo) -> Element:
-        data = self._read_member(info)
+        """Parse a package-structure part (content types, relationships, workbook) as a tree."""
+        if info.file_size > _SMALL_PART_MAX:
+            self._reject(
+                SafetyCode.ZIP_BOMB,
+                _bomb(f"la partie {info.filename[:120]} fait {_mb(info.file_size)} Mo"),
+            )
+        data = b"".join(self._iter_member(info, cap=_SMALL_PART_MAX))
         try:
             return DefusedET.fromstring(data, forbid_dtd=True)
         except DefusedXmlException:
@@ -642,12 +647,35 @@ class _Inspection:
         return sheets
 
     def _scan_sheet(self, sheet: str, part: str) -> tuple[int, int]:
-        scanner = _ExtentScanner(self.where, sheet, self.limits)
-        parser = scanner.parser
         info = self._member(part)
         assert info is not None  # checked by _read_sheets
+        chunks = list(self._iter_member(info, cap=self.limits.max_member_uncompressed))
+        fast = _fast_extent(b"".join(chunks))
+        if fast is not None:
+            scanner = _ExtentScanner(self.where, sheet, self.limits)
+            for kind, row, col, ref in fast:  # the same verdicts as the full scan
+                if kind != "dimension":
+                    scanner._grow(row, col, kind, ref)
+                elif scanner._too_large(row, col):
+                    scanner._reject(f"L'onglet « {sheet} » déclare une plage utilisée {ref}")
+            return scanner.max_row, scanner.max_col
+        return self._scan_sheet_xml(sheet, part, chunks)
+
+    def _scan_sheet_xml(self, sheet: str, part: str, chunks: list[bytes]) -> tuple[int, int]:
+        scanner = _ExtentScanner(self.where, sheet, self.limits)
+        parser = scanner.parser
+        run = 0  # bytes since the last ">": expat would buffer one endless token whole
         try:
-            for data in self._iter_member(info, cap=self.limits.max_member_uncompressed):
+            for data in chunks:
+                end = data.rfind(b">")
+                run = run + len(data) if end < 0 else len(data) - end - 1
+                if run > _TOKEN_MAX:
+                    self._reject(
+                        SafetyCode.CORRUPT_WORKBOOK,
+                        _corrupt_workbook(
+                            f"la partie {part} contient un texte ou une balise démesuré"
+                        ),
+                    )
                 parser.Parse(data, False)
             parser.Parse(b"", True)
         except expat.ExpatError as exc:
@@ -713,6 +741,54 @@ def _prolog_verdict(head: bytes) -> bool | None:
             i = end + 3
         else:
             return nxt == "!"
+
+
+# --- fast path of the sheet extent ------------------------------------------------------------
+
+# The common sheet, as Excel, LibreOffice and openpyxl write it: unprefixed tags, every row and
+# cell with its r attribute first, in double quotes, no DOCTYPE, comment or CDATA. Such a sheet's
+# extent is read with C-speed regular expressions; anything else takes the full XML scan.
+_F_CELL_ANY = re.compile(rb"<c[\s/>]")
+_F_CELL = re.compile(rb'<c\s+r="([A-Z]{1,3})([0-9]{1,7})"')
+_F_ROW_ANY = re.compile(rb"<row[\s/>]")
+_F_ROW = re.compile(rb'<row\s+r="([0-9]{1,7})"')
+_F_MERGE_ANY = re.compile(rb"<mergeCell[\s/>]")
+_F_MERGE = re.compile(rb'<mergeCell\s+ref="([A-Z$]{1,4}[0-9$]{1,8}(?::[A-Z$]{1,4}[0-9$]{1,8})?)"')
+_F_DIMENSION = re.compile(rb'<dimension\s+ref="([^"]{0,40})"')
+_F_PREFIXED_TAG = re.compile(rb"</?[A-Za-z_][\w.-]*:")
+
+
+def _fast_extent(data: bytes) -> list[tuple[str, int, int, str | None]] | None:
+    """The (kind, row, column, ref) marks of a common sheet, or None to take the full scan."""
+    # A cell or row whose r is missing, single-quoted or spaced makes the counts below differ.
+    if b"<!" in data or _F_PREFIXED_TAG.search(data):
+        return None
+    if len(data) > _TOKEN_MAX and max(map(len, data.split(b">"))) > _TOKEN_MAX:
+        return None  # the full scan refuses an endless token
+    cells = _F_CELL.findall(data)
+    rows = _F_ROW.findall(data)
+    merges = _F_MERGE.findall(data)
+    if (len(cells) != len(_F_CELL_ANY.findall(data))
+            or len(rows) != len(_F_ROW_ANY.findall(data))
+            or len(merges) != len(_F_MERGE_ANY.findall(data))):
+        return None
+    marks: list[tuple[str, int, int, str | None]] = []
+    dimension = _F_DIMENSION.search(data)
+    if dimension is not None:
+        end = _range_end(dimension.group(1).decode("ascii", "replace"))
+        if end is not None:
+            marks.append(("dimension", end[0], end[1], dimension.group(1).decode("ascii")))
+    if rows:
+        marks.append(("row", max(int(r) for r in rows), 0, None))
+    if cells:
+        top_row = max(int(digits) for _letters, digits in cells)
+        top_col = max(_column(letters.decode("ascii")) for letters in {c[0] for c in cells})
+        marks.append(("cell", top_row, top_col, None))
+    for ref in merges:
+        end = _range_end(ref.decode("ascii"))
+        if end is not None:
+            marks.append(("merge", end[0], end[1], ref.decode("ascii")))
+    return marks
 
 
 # --- streaming sheet extent -------------------------------------------------------------------

@@ -37,6 +37,10 @@ _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*\bref="([A-Z$]+\d+(?::[A-Z$]+\d
 _FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
 
 
+def has_formulas(data: bytes) -> bool:
+    return _FORMULA.search(data) is not None
+
+
 def scan_sheet(data: bytes) -> SheetScan:
     """Hidden rows, merged ranges and formulas of a worksheet part.
 

@@ -173,7 +173,7 @@ def stale_issues(processed: Any) -> list[Issue]:
 
 def formula_issues(path: Path, sheets: dict[str, str]) -> list[Issue]:
     """DDE-like and external-reference formulas anywhere in the workbook (never evaluated)."""
-    from carbonclap_xl.sheetscan import scan_sheet
+    from carbonclap_xl.sheetscan import has_formulas, scan_sheet
 
     issues: list[Issue] = []
     with zipfile.ZipFile(path) as zf:
@@ -181,6 +181,8 @@ def formula_issues(path: Path, sheets: dict[str, str]) -> list[Issue]:
             try:
                 data = zf.read(part)
             except KeyError:
+                continue
+            if not has_formulas(data):
                 continue
             for ref, formula in scan_sheet(data).formulas.items():
                 if _DDE.search(formula):
@@ -226,8 +228,7 @@ def validate_file(item: tuple[str, str | None]) -> dict[str, Any]:
         issues.append(make_issue(Code.EXTERNAL_LINK, value=", ".join(report.external_links)))
     issues += formula_issues(path, report.sheets)
     issues += submission_issues(processed, phase)
-    doc = processed.to_dict()
-    del doc["lines"]
+    doc = processed.to_dict(lines=False)
     doc["issues"] = [i.to_dict() for i in issues]
     errors = sum(i.severity is Severity.ERROR for i in issues)
     doc["counts"]["errors"] = errors

@@ -4,8 +4,9 @@ Every builder takes a directory, writes one small file into it, and returns its 
 else is written anywhere. ``CORPUS`` maps each file name to ``(builder, expected_code)``, where
 ``expected_code`` is the ``HostileFile.code`` that ``inspect_package`` must raise, or ``None``
 for a file it must accept (macros and external links are reported, not rejected).
-``EXTRA_CORPUS`` holds further edge cases of the safety gate. The whole corpus builds in about
-a second; the zip bomb (200 MiB of zeros, 0.2 MB on disk) takes most of it.
+``EXTRA_CORPUS`` holds further edge cases of the safety gate (its ``oversized.xlsx`` is a sparse
+file: 50 MiB long, a few KB on disk). The whole corpus builds in about a second; the zip bomb
+(200 MiB of zeros, 0.2 MB on disk) takes most of it.
 
 Importable by any test: ``from hostile_corpus import CORPUS, build_normal_workbook``.
 """

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hostile_corpus import CORPUS, EXTRA_CORPUS, build_all, build_normal_workbook
 
+from carbonclap_xl import safety
 from carbonclap_xl.errors import HostileFile
 from carbonclap_xl.safety import Limits, PackageReport, SafetyCode, inspect_package
 
@@ -223,6 +224,37 @@ def test_lying_size_header_is_caught_while_streaming(tmp_path: Path) -> None:
     err = _reject(path)
     assert err.code == "CORRUPT_ZIP"
     assert "xl/worksheets/sheet1.xml" in err.reason
+
+
+def test_endless_token_is_refused_before_expat_buffers_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(safety, "_TOKEN_MAX", 100_000)
+    sheet = (
+        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        b'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t foo="'
+        + b"x" * 300_000
+        + b'">a</t></is></c></row></sheetData></worksheet>'
+    )
+    base = build_normal_workbook(tmp_path, rows=1).read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(base)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            content = sheet if info.filename == "xl/worksheets/sheet1.xml" else src.read(info)
+            dst.writestr(info.filename, content)
+    path = tmp_path / "token.xlsx"
+    path.write_bytes(out.getvalue())
+    err = _reject(path)
+    assert err.code == "CORRUPT_WORKBOOK"
+    assert "démesuré" in err.reason
+
+
+def test_package_parts_parsed_as_trees_are_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(safety, "_SMALL_PART_MAX", 100)
+    err = _reject(build_normal_workbook(tmp_path, rows=1))
+    assert err.code == "ZIP_BOMB"
 
 
 def test_fifo_and_directory_are_not_workbooks(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import openpyxl
 import pytest
 
-from carbonclap_xl import layout as L
 from carbonclap_xl.cli import main
 from carbonclap_xl.pipeline import process_workbook, write_processed
 from tests import hostile_corpus
