@@ -212,21 +212,3 @@ def codes_markdown() -> str:
         rows.append(f"| `{code}` | {SEVERITY_FR[info.severity]} | {info.title} | {template} |")
     return "\n".join(rows) + "\n"
 
-
-DOC_HEADER = """# Issue codes
-
-Every problem the engine, the workbook reader and the validator find has one stable code, one
-severity and one French message template (fields in braces are filled from the case). This
-table is generated from `carbonclap_xl/issues.py` (`python -m carbonclap_xl.issues`); a test
-checks it is current. Severities: **erreur** (the line or file is not acceptable: exit 1),
-**avertissement** (to check; counted), **info**.
-
-"""
-
-
-if __name__ == "__main__":
-    import pathlib
-
-    target = pathlib.Path(__file__).resolve().parent.parent / "docs" / "issue-codes.md"
-    target.write_text(DOC_HEADER + codes_markdown(), encoding="utf-8")
-    print(f"écrit : {target}")

@@ -208,6 +208,38 @@ def submission_issues(processed: Any, phase: Phase | None) -> list[Issue]:
     return issues
 
 
+# Why a file is rejected (exit 2): the safety gate's codes, the sandbox's, the reader's.
+REJECTION_CODES: dict[str, str] = {
+    "EMPTY_FILE": "Fichier vide (0 octet).",
+    "FILE_TOO_LARGE": "Fichier plus gros que la limite (50 Mo).",
+    "ENCRYPTED": "Classeur protégé par un mot de passe à l'ouverture.",
+    "LEGACY_XLS": "Ancien format Excel 97-2003 (.xls) : à enregistrer en .xlsx.",
+    "ODS_FILE": "Classeur OpenDocument (.ods) renommé : à enregistrer en .xlsx.",
+    "NOT_A_WORKBOOK": "Pas un classeur Excel (CSV, HTML, PDF, document Word renommé, .xlsb…).",
+    "CORRUPT_ZIP": "Archive tronquée ou endommagée (répertoire absent, CRC faux, doublons).",
+    "ZIP_BOMB": "Décompression anormale : trop de parties, partie ou total trop gros, taux de "
+                "compression suspect (décidé sur le répertoire, sans décompresser).",
+    "PATH_TRAVERSAL": "Chemin de partie ou de relation qui sort du classeur (../, /, \\, C:).",
+    "XML_ENTITY": "Déclaration DOCTYPE ou ENTITY dans une partie XML (bombe d'entités, entité "
+                  "externe).",
+    "SHEET_TOO_LARGE": "Onglet déclaré ou utilisé au-delà des limites (200 000 lignes, 1 000 "
+                       "colonnes, 2 000 000 cellules), p. ex. A1:XFD1048576.",
+    "CORRUPT_WORKBOOK": "Zip sain mais classeur incohérent (XML invalide, partie absente).",
+    "INPUT_FILE_ERROR": "Classeur illisible par le lecteur de valeurs.",
+    "TIMEOUT": "Analyse plus longue que la limite (30 s par défaut) : processus arrêté.",
+    "MEMORY": "Analyse au-delà de la mémoire autorisée (1 Go par défaut).",
+    "WORKER_CRASHED": "Le processus d'analyse est mort (p. ex. abandon de python-calamine) : "
+                      "fichier rejeté, le lot continue.",
+    "INTERNAL_ERROR": "Défaut du programme (à signaler) : le fichier est rejeté, le lot continue.",
+}
+
+
+def rejections_markdown() -> str:
+    rows = ["| code | motif |", "|---|---|"]
+    rows += [f"| `{code}` | {text} |" for code, text in REJECTION_CODES.items()]
+    return "\n".join(rows) + "\n"
+
+
 # --------------------------------------------------------------------------- one file
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from carbonclap_xl.issues import codes_markdown
+from carbonclap_xl.docs import PAGES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -25,6 +25,17 @@ def test_worked_examples_run(page: str) -> None:
         exec(compile(block, f"{page}", "exec"), namespace)
 
 
-def test_issue_code_table_is_generated_from_the_codes() -> None:
-    text = (DOCS / "issue-codes.md").read_text(encoding="utf-8")
-    assert codes_markdown() in text, "regenerate with: python -m carbonclap_xl.issues"
+@pytest.mark.parametrize("path", list(PAGES), ids=lambda p: p.name)
+def test_generated_pages_are_current(path: Path) -> None:
+    assert path.read_text(encoding="utf-8") == PAGES[path](), (
+        "regenerate with: python -m carbonclap_xl.docs")
+
+
+def test_every_rejection_code_is_documented() -> None:
+    from carbonclap_xl import sandbox
+    from carbonclap_xl.safety import SafetyCode
+    from carbonclap_xl.validate import REJECTION_CODES
+
+    codes = {str(c) for c in SafetyCode} | {sandbox.TIMEOUT, sandbox.MEMORY,
+                                            sandbox.WORKER_CRASHED, sandbox.INTERNAL_ERROR}
+    assert codes <= set(REJECTION_CODES)

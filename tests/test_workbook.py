@@ -234,3 +234,10 @@ def test_unreadable_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert main(["process", str(tmp_path / "missing.xlsx")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("erreur :") == 2
+
+
+def test_every_dropdown_data_source_is_understood() -> None:
+    from carbonclap_xl.model import DATA_SOURCE_ALIASES, DATA_SOURCE_BY_ID
+
+    for choice in L.DATA_SOURCE_CHOICES:
+        assert DATA_SOURCE_ALIASES[choice] in DATA_SOURCE_BY_ID

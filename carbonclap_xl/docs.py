@@ -1,0 +1,117 @@
+"""Generate docs/issue-codes.md from the code tables (``python -m carbonclap_xl.docs``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from carbonclap_xl.issues import codes_markdown
+from carbonclap_xl.validate import rejections_markdown
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOC = DOCS / "issue-codes.md"
+LAYOUT_DOC = DOCS / "workbook-layout.md"
+
+
+def layout_page() -> str:
+    """The workbook contract, as producers and integrators read it (from ``layout``)."""
+    from carbonclap_xl import layout as L
+    from carbonclap_xl.model import DATA_SOURCES, POSTES
+
+    sheets = "\n".join(f"| {i} | {name} |" for i, name in enumerate(L.SHEET_ORDER, 1))
+    postes = "\n".join(f"| `{p.id}` | {p.sheet} | {p.label_fr} | {p.devis_chapter} |"
+                        for p in POSTES)
+    columns = "\n".join(
+        f"| {c.letter} | {c.header} | {'calculée' if c.computed else 'saisie'} | `{c.key}` | "
+        f"{c.help} |" for c in L.LINE_COLUMNS_LAYOUT)
+    fields = "\n".join(
+        f"| {f.cell} | {f.label} | {f.kind} | {'oui' if f.required else ''} | `{f.key}` |"
+        for f in L.PRODUCTION_FIELDS)
+    sources = ", ".join(f"`{d.id}` (±{d.uncertainty_pct:g} %)" for d in DATA_SOURCES)
+    return f"""# Workbook layout (template version {L.TEMPLATE_VERSION})
+
+Generated from `carbonclap_xl/layout.py` by `python -m carbonclap_xl.docs`; the template
+(`workbook/CarbonClap.xlsx`), the reader, the writer and the validator use the same module.
+
+## Sheets, in order
+
+| # | sheet |
+|---|---|
+{sheets}
+
+The workbook is recognised by `{L.SHEET_PRODUCTION}!{L.PRODUCTION_MARKER_CELL}` =
+« {L.WORKBOOK_MARKER} » and its version in
+`{L.SHEET_PRODUCTION}!{L.FIELD_BY_KEY['template_version'].cell}` (named range
+`{L.NAME_TEMPLATE_VERSION}`).
+
+## One sheet per poste
+
+| poste id | sheet | label | devis chapter |
+|---|---|---|---|
+{postes}
+
+Headers on row {L.HEADER_ROW}, lines from row {L.FIRST_DATA_ROW}; dropdowns are prepared down
+to row {L.LAST_PREPARED_ROW}, and lines typed below are read too (up to row
+{L.MAX_LINE_ROWS:,}). Blank rows in the middle are skipped. The activity dropdown of a
+poste is the named range `Liste_<poste id>` on the Facteurs sheet; data sources use
+`{L.LIST_DATA_SOURCES}`: {sources}.
+
+| column | header | kind | engine field | help |
+|---|---|---|---|---|
+{columns}
+
+## Production
+
+| cell | field | kind | required (CNC) | key |
+|---|---|---|---|---|
+{fields}
+
+## Synthèse, Contrôles, Facteurs
+
+- Synthèse: by poste rows {L.SYN_POSTE_FIRST_ROW}–{L.SYN_POSTE_TOTAL_ROW - 1} (total
+  {L.SYN_POSTE_TOTAL_ROW}, uncertainty {L.SYN_POSTE_UNCERTAINTY_ROW}), by nature rows
+  {L.SYN_NATURE_FIRST_ROW}–{L.SYN_NATURE_TOTAL_ROW - 1} (total {L.SYN_NATURE_TOTAL_ROW}),
+  indicators from row {L.SYN_INDICATOR_FIRST_ROW}; columns: {", ".join(h for h in
+  L.SYN_HEADERS if h)}; two native bar charts read these ranges.
+- Contrôles: one issue per row from row {L.CTRL_FIRST_ROW}: {", ".join(L.CTRL_HEADERS)}.
+- Facteurs: the catalogue in use from row {L.FACT_FIRST_ROW} ({", ".join(L.FACT_HEADERS)}),
+  then the dropdown lists, one column each.
+
+## What the engine owns
+
+Processing writes only: the calculated columns of the poste sheets that were read, the
+computed Production fields, the Synthèse figures and the Contrôles rows. Every other cell and
+every other part of the file (styles, charts, comments, images, macros, ribbon, added sheets,
+Excel's extension lists) comes back byte-identical. A poste sheet whose headers were changed is
+neither read nor written.
+"""
+
+
+def issue_codes_page() -> str:
+    return f"""# Issue codes
+
+Generated from `carbonclap_xl/issues.py` and `carbonclap_xl/validate.py` by
+`python -m carbonclap_xl.docs`; a test checks this page is current.
+
+## Issues (in the JSON, the terminal and the Contrôles sheet)
+
+Every problem the engine, the workbook reader and the validator find has one stable code, one
+severity and one French message template (fields in braces are filled from the case, and the
+issue names its sheet and cell). **erreur**: the file is not acceptable as submitted (exit 1);
+**avertissement**: to check, the line is counted; **info**: for the record.
+
+{codes_markdown()}
+## Rejections (`validate` and `process`: exit 2)
+
+A file rejected before or while parsing gets one French sentence naming what is wrong and what
+to send instead, and one of these codes. In a batch, the other files are still validated.
+
+{rejections_markdown()}"""
+
+
+PAGES = {DOC: issue_codes_page, LAYOUT_DOC: layout_page}
+
+
+if __name__ == "__main__":
+    for path, page in PAGES.items():
+        path.write_text(page(), encoding="utf-8")
+        print(f"écrit : {path}")
