@@ -65,15 +65,14 @@ def cmd_compute(args: argparse.Namespace) -> int:
     from carbonclap_xl.csvio import locate_csv, read_lines_csv
     from carbonclap_xl.engine import compute
     from carbonclap_xl.factordb import load_edition
-    from carbonclap_xl.summary import format_issue, summary_text
+    from carbonclap_xl.summary import print_issues, summary_text
 
     frame = read_lines_csv(Path(args.lines))
     result = compute(frame, load_edition())
     result.issues = [locate_csv(i) for i in result.issues]
     if args.json:
         _emit_json(result.to_dict(), args.json)
-    for issue in result.issues:
-        print(format_issue(issue), file=sys.stderr)
+    print_issues(result.issues, sys.stderr, args.verbose)
     _say(summary_text(result, title=f"Bilan carbone — {args.lines}"), args.json)
     return EXIT_ISSUES if result.has_errors else EXIT_OK
 
@@ -100,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compute", help="calculer un fichier de lignes CSV")
     comp.add_argument("lines", metavar="LIGNES.csv")
     comp.add_argument("--json", metavar="FICHIER|-", help="écrire le résultat en JSON")
+    comp.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
     comp.set_defaults(func=cmd_compute)
 
     _add_workbook_commands(sub)

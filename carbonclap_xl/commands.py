@@ -34,7 +34,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 def cmd_process(args: argparse.Namespace) -> int:
     from carbonclap_xl.pipeline import process_workbook, write_processed
     from carbonclap_xl.safety import inspect_package
-    from carbonclap_xl.summary import format_issue, summary_text
+    from carbonclap_xl.summary import print_issues, summary_text
 
     path = Path(args.workbook)
     if not path.is_file():
@@ -48,10 +48,10 @@ def cmd_process(args: argparse.Namespace) -> int:
                                           in_place=args.in_place)
     if args.json:
         _emit_json(processed.to_dict(), args.json)
-    for issue in processed.issues:
-        print(format_issue(issue), file=sys.stderr)
+    print_issues(processed.issues, sys.stderr, args.verbose)
     title = processed.data.production.title or path.name
-    _say(summary_text(processed.result, title=f"Bilan carbone — {title}"), args.json)
+    _say(summary_text(processed.result, title=f"Bilan carbone — {title}",
+                      issues=processed.issues), args.json)
     if written:
         _say(f"Résultats écrits dans : {written}"
              + (f" (sauvegarde : {backup})" if args.in_place else ""), args.json)
@@ -73,6 +73,7 @@ def register(sub: Any) -> None:
     proc.add_argument("--in-place", action="store_true",
                       help="écrire dans le classeur lui-même (une sauvegarde est gardée)")
     proc.add_argument("--json", metavar="FICHIER|-", help="écrire le résultat en JSON")
+    proc.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
     proc.set_defaults(func=cmd_process)
 
     try:

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
 from carbonclap_xl.engine import INDICATORS, EngineResult
 from carbonclap_xl.issues import SEVERITY_FR, Issue, Severity
 from carbonclap_xl.model import NATURE_BY_ID, POSTES
 
 
+def number(x: float) -> str:
+    """French formatting: 12 345,68."""
+    return f"{x:,.2f}".replace(",", "\u202f").replace(".", ",")
+
+
 def tonnes(kg: float) -> str:
-    return f"{kg / 1000:,.2f}".replace(",", "\u202f").replace(".", ",")
+    return number(kg / 1000)
+
+
+def print_issues(issues: list[Issue], stream: TextIO, verbose: bool = False) -> None:
+    """Errors and warnings, one line each (infos too when ``verbose``)."""
+    for issue in issues:
+        if verbose or issue.severity is not Severity.INFO:
+            print(format_issue(issue), file=stream)
 
 
 def format_issue(issue: Issue, where: str | None = None) -> str:
@@ -22,7 +36,10 @@ def format_issue(issue: Issue, where: str | None = None) -> str:
     return f"{SEVERITY_FR[issue.severity]} [{issue.code}] {prefix}{issue.message}"
 
 
-def summary_text(result: EngineResult, title: str | None = None, max_issues: int = 20) -> str:
+def summary_text(result: EngineResult, title: str | None = None,
+                 issues: list[Issue] | None = None) -> str:
+    """The footprint by poste and nature, indicators, counts and attribution."""
+    issues = result.issues if issues is None else issues
     lines: list[str] = []
     if title:
         lines.append(title)
@@ -41,11 +58,12 @@ def summary_text(result: EngineResult, title: str | None = None, max_issues: int
             lines.append(f"  {label:<50}{tonnes(v.forecast):>14}{tonnes(v.final):>14}")
     for key, v in result.indicators.items():
         label = INDICATORS[key][0]
-        lines.append(f"{label:<52}{v.forecast:>14,.2f}{v.final:>14,.2f}".replace(",", "\u202f"))
-    errors = sum(i.severity is Severity.ERROR for i in result.issues)
-    warnings = sum(i.severity is Severity.WARNING for i in result.issues)
+        lines.append(f"{label:<52}{number(v.forecast):>14}{number(v.final):>14}")
+    errors = sum(i.severity is Severity.ERROR for i in issues)
+    warnings = sum(i.severity is Severity.WARNING for i in issues)
+    infos = len(issues) - errors - warnings
     lines.append(f"{len(result.lines)} lignes, {result.excluded_lines} non comptées ; "
-                 f"{errors} erreur(s), {warnings} avertissement(s).")
+                 f"{errors} erreur(s), {warnings} avertissement(s), {infos} info(s).")
     lines.append(f"Facteurs : {result.edition.name}")
     lines.extend(f"  {a}" for a in result.edition.attributions())
     return "\n".join(lines)
