@@ -241,3 +241,75 @@ def test_every_dropdown_data_source_is_understood() -> None:
 
     for choice in L.DATA_SOURCE_CHOICES:
         assert DATA_SOURCE_ALIASES[choice] in DATA_SOURCE_BY_ID
+
+
+def _to_macro_workbook(src: Path, dst: Path) -> dict[str, bytes]:
+    """Turn a filled workbook into an .xlsm with a VBA project, a ribbon and an x14 extension
+    list on the Lieux sheet, as Excel writes them. Returns the added parts."""
+    ribbon = (b'<customUI xmlns="http://schemas.microsoft.com/office/2009/07/customui"><ribbon>'
+              b'<tabs><tab id="cc" label="Carbon\'Clap"><group id="g" label="Bilan"><button '
+              b'id="r" label="Recalculer" onAction="Recalculer"/></group></tab></tabs></ribbon>'
+              b'</customUI>')
+    vba = b"\xd0\xcf\x11\xe0" + bytes(range(256)) * 8
+    ext = (b'<extLst><ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}" xmlns:x14="http://schema'
+           b's.microsoft.com/office/spreadsheetml/2009/9/main"><x14:dataValidations count="1" '
+           b'xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"><x14:dataValidation '
+           b'type="list" allowBlank="1"><x14:formula1><xm:f>Facteurs!$A$5:$A$10</xm:f>'
+           b'</x14:formula1><xm:sqref>F5:F10</xm:sqref></x14:dataValidation>'
+           b'</x14:dataValidations></ext></extLst>')
+    with zipfile.ZipFile(src) as zin:
+        lieux = sheet_parts(zin)["Lieux"]
+        with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+            for info in zin.infolist():
+                data = zin.read(info)
+                if info.filename == "[Content_Types].xml":
+                    data = data.replace(
+                        b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet."
+                        b"main+xml", b"application/vnd.ms-excel.sheet.macroEnabled.main+xml")
+                    data = data.replace(b"</Types>", b'<Default Extension="bin" ContentType='
+                                        b'"application/vnd.ms-office.vbaProject"/></Types>')
+                elif info.filename == "_rels/.rels":
+                    data = data.replace(b"</Relationships>", b'<Relationship Id="rIdUI" Type='
+                                        b'"http://schemas.microsoft.com/office/2007/relationsh'
+                                        b'ips/ui/extensibility" Target="customUI/customUI14.xm'
+                                        b'l"/></Relationships>')
+                elif info.filename == "xl/_rels/workbook.xml.rels":
+                    data = data.replace(b"</Relationships>", b'<Relationship Id="rIdVBA" Type='
+                                        b'"http://schemas.microsoft.com/office/2006/relationsh'
+                                        b'ips/vbaProject" Target="vbaProject.bin"/>'
+                                        b'</Relationships>')
+                elif info.filename == lieux:
+                    data = data.replace(b"</worksheet>", ext + b"</worksheet>")
+                zout.writestr(info, data)
+            zout.writestr("customUI/customUI14.xml", ribbon)
+            zout.writestr("xl/vbaProject.bin", vba)
+    return {"customUI/customUI14.xml": ribbon, "xl/vbaProject.bin": vba, "ext": ext}
+
+
+def test_macro_workbook_keeps_vba_ribbon_and_extension_lists(tmp_path: Path) -> None:
+    added = _to_macro_workbook(make_workbook(tmp_path / "in.xlsx"), tmp_path / "in.xlsm")
+    src = tmp_path / "in.xlsm"
+    assert main(["process", str(src)]) == 0
+    out = tmp_path / "in-calcule.xlsm"
+    before, after = members(src), members(out)
+    assert list(before) == list(after)
+    for part in ("customUI/customUI14.xml", "xl/vbaProject.bin", "_rels/.rels",
+                 "[Content_Types].xml", "xl/_rels/workbook.xml.rels", "xl/workbook.xml",
+                 "xl/styles.xml"):
+        assert after[part] == before[part], part
+    assert after["xl/vbaProject.bin"] == added["xl/vbaProject.bin"]
+    with zipfile.ZipFile(out) as zf:
+        lieux = zf.read(sheet_parts(zf)["Lieux"])
+    # Excel's x14 validations survive the surgical write (the same XML, canonically)
+    from lxml import etree
+
+    def canonical_ext(xml: bytes) -> bytes:
+        root = etree.fromstring(xml)
+        (ext,) = [el for el in root if etree.QName(el).localname == "extLst"]
+        return etree.tostring(ext, method="c14n")
+
+    with zipfile.ZipFile(src) as zf:
+        original = zf.read(sheet_parts(zf)["Lieux"])
+    assert added["ext"] in original
+    assert canonical_ext(lieux) == canonical_ext(original)
+    assert sheet_values(out, "Lieux")[L.FIRST_DATA_ROW - 1][8] == pytest.approx(1000 * 0.0519)
