@@ -21,6 +21,14 @@ def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> list[str]
     return [by_lower[h] for h in hits]
 
 
+def did_you_mean(suggestions: Iterable[str]) -> str:
+    """``vouliez-vous dire « a » ou « b » ?``, or '' when there is nothing to suggest."""
+    items = list(suggestions)
+    if not items:
+        return ""
+    return "vouliez-vous dire " + " ou ".join(f"« {s} »" for s in items) + " ?"
+
+
 class CarbonClapError(Exception):
     """Base class of every error this product raises on purpose."""
 
@@ -37,12 +45,9 @@ class FactorNotFound(CarbonClapError, KeyError):
         self.suggestions = suggestions or []
 
     def __str__(self) -> str:
-        msg = f"Facteur ou activité inconnu : « {self.reference} »"
-        if self.suggestions:
-            msg += (
-                " ; vouliez-vous dire " + " ou ".join(f"« {s} »" for s in self.suggestions) + " ?"
-            )
-        return msg
+        hint = did_you_mean(self.suggestions)
+        found = f"Facteur ou activité inconnu : « {self.reference} »"
+        return found + (f" ; {hint}" if hint else "")
 
 
 class UnitMismatch(CarbonClapError, ValueError):
@@ -69,12 +74,8 @@ class UnknownUnit(CarbonClapError, ValueError):
         self.suggestions = suggestions or []
 
     def __str__(self) -> str:
-        msg = f"Unité inconnue : « {self.unit} »"
-        if self.suggestions:
-            msg += (
-                " ; vouliez-vous dire " + " ou ".join(f"« {s} »" for s in self.suggestions) + " ?"
-            )
-        return msg
+        hint = did_you_mean(self.suggestions)
+        return f"Unité inconnue : « {self.unit} »" + (f" ; {hint}" if hint else "")
 
 
 class InputFileError(CarbonClapError, OSError):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from carbonclap_xl.errors import did_you_mean
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -199,9 +201,8 @@ def make_issue(code: Code, *, value: Any = None, line: int | None = None,
 
 def hint_from(suggestions: list[str]) -> str:
     """`` ; vouliez-vous dire « a » ou « b » ?``-style hint, empty when nothing is close."""
-    if not suggestions:
-        return ""
-    return " (vouliez-vous dire " + " ou ".join(f"« {s} »" for s in suggestions) + " ?)"
+    hint = did_you_mean(suggestions)
+    return f" ({hint})" if hint else ""
 
 
 def codes_markdown() -> str:
