@@ -75,6 +75,8 @@ class EngineResult:
     by_poste: dict[str, PhaseValues]
     by_nature: dict[str, PhaseValues]
     indicators: dict[str, PhaseValues]
+    uncertainty_by_poste: dict[str, PhaseValues]  # absolute, kgCO2e (independent lines)
+    uncertainty_by_nature: dict[str, PhaseValues]
     issues: list[Issue]
     edition: FactorEdition
     product_version: str = __version__
@@ -98,8 +100,12 @@ class EngineResult:
             "attribution": self.edition.attributions(),
             "total_kgco2e": self.total_kg.to_dict(),
             "uncertainty_kgco2e": self.uncertainty_kg.to_dict(),
-            "by_poste": {k: v.to_dict() for k, v in self.by_poste.items()},
-            "by_nature": {k: v.to_dict() for k, v in self.by_nature.items()},
+            "by_poste": {k: {**v.to_dict(),
+                             "uncertainty": self.uncertainty_by_poste[k].to_dict()}
+                         for k, v in self.by_poste.items()},
+            "by_nature": {k: {**v.to_dict(),
+                              "uncertainty": self.uncertainty_by_nature[k].to_dict()}
+                          for k, v in self.by_nature.items()},
             "indicators": {k: v.to_dict() for k, v in self.indicators.items()},
             "counts": {
                 "lines": len(self.lines),
@@ -126,20 +132,24 @@ _NUMBER = re.compile(
 def parse_number(text: str) -> tuple[float | None, str | None]:
     """``"1 200,5"`` -> (1200.5, None); ``"12 km"`` -> (12.0, "km"); ``"abc"`` -> (None, None).
 
-    French and English separators alike: with both ``,`` and ``.`` present the last one is the
-    decimal mark; a single one of them is the decimal mark; blanks and apostrophes group
-    thousands.
+    French and English separators alike: a mark that appears more than once groups thousands
+    (``1.000.000``); otherwise, with both ``,`` and ``.`` present the last one is the decimal
+    mark, and a single one of them is the decimal mark; blanks and apostrophes group thousands.
     """
     m = _NUMBER.match(str(text))
     if not m or not m.group("num") or not re.search(r"\d", m.group("num")):
         return None, None
     num = re.sub(r"[\s\u00a0\u202f'’]", "", m.group("num"))
     marks = [c for c in num if c in ",."]
+    repeated = {c for c in marks if marks.count(c) > 1}  # "1.000.000": thousands only
+    decimals = [c for c in marks if c not in repeated]
     if marks:
-        decimal = marks[-1]
-        head, _, tail = num.rpartition(decimal)
-        head = head.replace(",", "").replace(".", "")
-        num = f"{head}.{tail}"
+        for c in repeated:
+            num = num.replace(c, "")
+        if decimals:
+            decimal = decimals[-1]
+            head, _, tail = num.rpartition(decimal)
+            num = f"{head.replace(',', '').replace('.', '')}.{tail}"
     try:
         value = float(num)
     except ValueError:
@@ -149,11 +159,12 @@ def parse_number(text: str) -> tuple[float | None, str | None]:
 
 
 _EMPTY, _NUMBER_OK, _TEXT_NUMBER, _NOT_NUMBER = 0, 1, 2, 3
+_BOOL_CELL = "\x00VRAI/FAUX"  # stands for a boolean cell while factorising
 
 
 def _parse_cell(v: Any) -> tuple[float, str | None, int]:
     """(value, unit typed after it, kind) of one quantity cell."""
-    if v is None or isinstance(v, bool | np.bool_):
+    if v is None or isinstance(v, bool | np.bool_) or v == _BOOL_CELL:
         return math.nan, None, _EMPTY if v is None else _NOT_NUMBER
     if isinstance(v, int | float | np.integer | np.floating):
         f = float(v)
@@ -180,6 +191,10 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]
         suffix = np.full(len(raw), None, dtype=object)
         filled = ~np.isnan(numeric)
     else:
+        is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), bool, len(raw))
+        if is_bool.any():  # factorize would merge TRUE with 1: keep them apart
+            raw = raw.copy()
+            raw[is_bool] = _BOOL_CELL
         codes, uniques = pd.factorize(raw, use_na_sentinel=True)
         parsed = [_parse_cell(u) for u in uniques] + [(math.nan, None, _EMPTY)]
         numeric = np.array([p[0] for p in parsed], dtype=float)[codes]
@@ -187,16 +202,16 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]
         kind = np.array([p[2] for p in parsed], dtype=np.int8)[codes]
         filled = kind != _EMPTY
         for idx in np.flatnonzero(kind == _NOT_NUMBER):
-            issues.append(make_issue(Code.QUANTITY_NOT_NUMBER, value=raw[idx], line=int(idx),
+            shown = "VRAI/FAUX" if raw[idx] == _BOOL_CELL else raw[idx]
+            issues.append(make_issue(Code.QUANTITY_NOT_NUMBER, value=shown, line=int(idx),
                                      field=column))
         for idx in np.flatnonzero(kind == _TEXT_NUMBER):
             shown = f"{numeric[idx]:g}" + (f" {suffix[idx]}" if suffix[idx] else "")
             issues.append(make_issue(Code.QUANTITY_TEXT, value=raw[idx], line=int(idx),
                                      field=column, expected=shown))
     with np.errstate(invalid="ignore"):
-        inf = np.isinf(numeric)
-        negative = (numeric < 0) & ~inf
-        huge = (numeric > MAX_QUANTITY) | inf
+        negative = numeric < 0
+        huge = numeric > MAX_QUANTITY
     for idx in np.flatnonzero(negative):
         issues.append(make_issue(Code.QUANTITY_NEGATIVE, value=f"{numeric[idx]:g}",
                                  line=int(idx), field=column))
@@ -353,16 +368,25 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
         quantities[phase], suffix, filled = _quantities(column(col), col, issues)
         suffixes.append(suffix)
         has_quantity |= filled
-    # a unit typed after the number ("12 km") fills a blank unit cell
+    has_activity = activity != ""
+    error = np.zeros(n, dtype=bool)
+    # a unit typed after the number ("12 km") fills a blank unit cell, and must agree with a
+    # filled one
+    for phase, suffix in zip(PHASES, suffixes, strict=True):
+        for idx in np.flatnonzero(~pd.isna(suffix) & (unit != "")):
+            if normalise(suffix[idx]) != normalise(unit[idx]):
+                issues.append(make_issue(Code.QUANTITY_UNIT_CONFLICT,
+                                         value=frame.at[idx, QUANTITY_COLUMN[phase]],
+                                         line=int(idx), field=QUANTITY_COLUMN[phase],
+                                         expected=unit[idx]))
+                error[idx] = True
     typed_suffix = np.where(pd.isna(suffixes[0]), suffixes[1], suffixes[0])
     fill_unit = (unit == "") & ~pd.isna(typed_suffix)
     unit = np.where(fill_unit, typed_suffix, unit)
-    has_activity = activity != ""
-    error = np.zeros(n, dtype=bool)
 
-    unknown_poste = (poste != "") & ~np.isin(poste, POSTE_IDS)
+    unknown_poste = ~np.isin(poste, POSTE_IDS) & (has_activity | has_quantity)
     for idx in np.flatnonzero(unknown_poste):
-        issues.append(make_issue(Code.POSTE_UNKNOWN, value=frame.at[idx, "poste"],
+        issues.append(make_issue(Code.POSTE_UNKNOWN, value=poste[idx] or "(vide)",
                                  line=int(idx), field="poste", choices=", ".join(POSTE_IDS)))
     error |= unknown_poste
     for idx in np.flatnonzero(has_quantity & ~has_activity):
@@ -512,16 +536,21 @@ def _aggregate(lines: pd.DataFrame, issues: list[Issue], edition: FactorEdition,
     uncertainty: dict[Phase, float] = {}
     by_poste: dict[str, dict[Phase, float]] = {p: {} for p in POSTE_IDS}
     by_nature: dict[str, dict[Phase, float]] = {n: {} for n in NATURE_IDS}
+    u_poste: dict[str, dict[Phase, float]] = {p: {} for p in POSTE_IDS}
+    u_nature: dict[str, dict[Phase, float]] = {n: {} for n in NATURE_IDS}
     poste_of = lines["poste"].to_numpy(dtype=object)
     nature_of = lines["nature"].to_numpy(dtype=object)
     for phase in PHASES:
         e = lines[EMISSIONS_COLUMN[phase]].to_numpy(dtype=float)
+        variance = (e * rel_u) ** 2
         totals[phase] = float(np.nansum(e))
-        uncertainty[phase] = float(np.sqrt(np.nansum((e * rel_u) ** 2)))
-        for p, v in _sums(e, poste_of, POSTE_IDS).items():
-            by_poste[p][phase] = v
-        for nat, v in _sums(e, nature_of, NATURE_IDS).items():
-            by_nature[nat][phase] = v
+        uncertainty[phase] = float(np.sqrt(np.nansum(variance)))
+        for groups, ids, sums, spread in ((poste_of, POSTE_IDS, by_poste, u_poste),
+                                          (nature_of, NATURE_IDS, by_nature, u_nature)):
+            for key, v in _sums(e, groups, ids).items():
+                sums[key][phase] = v
+            for key, v in _sums(variance, groups, ids).items():
+                spread[key][phase] = math.sqrt(v)
 
     def pv(d: Mapping[Phase, float]) -> PhaseValues:
         return PhaseValues(d[Phase.FORECAST], d[Phase.FINAL])
@@ -534,6 +563,8 @@ def _aggregate(lines: pd.DataFrame, issues: list[Issue], edition: FactorEdition,
         by_poste={k: pv(v) for k, v in by_poste.items()},
         by_nature={k: pv(v) for k, v in by_nature.items()},
         indicators=indicators(total, production),
+        uncertainty_by_poste={k: pv(v) for k, v in u_poste.items()},
+        uncertainty_by_nature={k: pv(v) for k, v in u_nature.items()},
         issues=issues,
         edition=edition,
         excluded_lines=excluded,
@@ -560,8 +591,10 @@ def indicators(total: PhaseValues, production: ProductionInfo) -> dict[str, Phas
         if attr == "duration_min":
             denominator = denominator / 60.0
         scale = 1.0 if key.startswith("kg") else 1e-3
-        out[key] = PhaseValues(total.forecast * scale / denominator,
-                               total.final * scale / denominator)
+        value = PhaseValues(total.forecast * scale / denominator,
+                            total.final * scale / denominator)
+        if math.isfinite(value.forecast) and math.isfinite(value.final):
+            out[key] = value  # a denominator like 1e-310 gives no indicator, not infinity
     return out
 
 

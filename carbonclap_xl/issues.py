@@ -8,6 +8,7 @@ from this table and a test checks it is up to date.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -39,6 +40,7 @@ class Code(StrEnum):
     QUANTITY_TEXT = "QUANTITY_TEXT"
     QUANTITY_NEGATIVE = "QUANTITY_NEGATIVE"
     QUANTITY_ABSURD = "QUANTITY_ABSURD"
+    QUANTITY_UNIT_CONFLICT = "QUANTITY_UNIT_CONFLICT"
     UNIT_UNKNOWN = "UNIT_UNKNOWN"
     UNIT_MISMATCH = "UNIT_MISMATCH"
     DATA_SOURCE_UNKNOWN = "DATA_SOURCE_UNKNOWN"
@@ -51,6 +53,9 @@ class Code(StrEnum):
     CELL_MERGED = "CELL_MERGED"
     ROW_HIDDEN = "ROW_HIDDEN"
     FORMULA_IN_INPUT = "FORMULA_IN_INPUT"
+    FORMULA_NO_VALUE = "FORMULA_NO_VALUE"
+    ROWS_BEYOND_LIMIT = "ROWS_BEYOND_LIMIT"
+    WORKBOOK_EMPTY = "WORKBOOK_EMPTY"
     # --- submission (validator)
     PRODUCTION_FIELD_MISSING = "PRODUCTION_FIELD_MISSING"
     PRODUCTION_FIELD_INVALID = "PRODUCTION_FIELD_INVALID"
@@ -74,7 +79,7 @@ class CodeInfo:
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 CODES: dict[Code, CodeInfo] = {
     Code.POSTE_UNKNOWN: CodeInfo(E, "Poste inconnu",
-        "Poste « {value} » inconnu : utilisez l'un de {choices}."),
+        "Poste « {value} » inconnu ou vide : utilisez l'un de {choices}."),
     Code.ACTIVITY_MISSING: CodeInfo(E, "Quantité sans activité",
         "Une quantité est saisie sans activité : choisissez l'activité dans la liste."),
     Code.ACTIVITY_UNKNOWN: CodeInfo(E, "Activité inconnue",
@@ -106,6 +111,12 @@ CODES: dict[Code, CodeInfo] = {
     Code.QUANTITY_ABSURD: CodeInfo(E, "Quantité invraisemblable",
         "La quantité {value} donne {expected} pour une seule ligne : vérifiez l'unité et les "
         "zéros."),
+    Code.QUANTITY_UNIT_CONFLICT: CodeInfo(
+        E,
+        "Unité saisie deux fois",
+        "La quantité « {value} » porte une unité différente de la colonne Unité ({expected}) : "
+        "saisissez le nombre seul et l'unité dans sa colonne.",
+    ),
     Code.UNIT_UNKNOWN: CodeInfo(E, "Unité inconnue",
         "Unité « {value} » inconnue{hint} : saisissez l'unité de l'activité ({expected})."),
     Code.UNIT_MISMATCH: CodeInfo(E, "Unité incompatible",
@@ -133,6 +144,24 @@ CODES: dict[Code, CodeInfo] = {
         "La ligne {value} est masquée mais elle est comptée : affichez-la pour la vérifier."),
     Code.FORMULA_IN_INPUT: CodeInfo(N, "Formule dans une saisie",
         "La cellule contient une formule ({value}) : sa dernière valeur calculée est lue."),
+    Code.FORMULA_NO_VALUE: CodeInfo(
+        E,
+        "Formule sans valeur",
+        "La cellule contient une formule ({value}) sans valeur calculée : ouvrez le classeur dans "
+        "Excel ou LibreOffice et enregistrez-le, ou saisissez la valeur.",
+    ),
+    Code.ROWS_BEYOND_LIMIT: CodeInfo(
+        E,
+        "Lignes au-delà de la limite",
+        "Des cellules sont remplies au-delà de la ligne {expected} ({value}) : elles ne sont pas "
+        "lues ; regroupez les lignes plus haut.",
+    ),
+    Code.WORKBOOK_EMPTY: CodeInfo(
+        E,
+        "Aucune ligne",
+        "Aucune ligne d'activité n'est saisie : remplissez les feuilles de postes (Bureaux, Lieux, "
+        "Décors, HMC, Transports, Régie, Technique, Postprod).",
+    ),
     Code.PRODUCTION_FIELD_MISSING: CodeInfo(E, "Donnée de production manquante",
         "« {expected} » n'est pas renseigné : le CNC l'exige pour le bilan {value}."),
     Code.PRODUCTION_FIELD_INVALID: CodeInfo(E, "Donnée de production invalide",
@@ -191,6 +220,8 @@ def make_issue(code: Code, *, value: Any = None, line: int | None = None,
                **context: Any) -> Issue:
     """An issue whose message is the code's template filled with ``value`` and ``context``."""
     info = CODES[code]
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)  # "12345", not "12345.0"
     text_value = "" if value is None else str(value)
     fields = {"value": text_value, "hint": "", "expected": "", "choices": "", "edition": "",
               "default": ""}

@@ -71,14 +71,15 @@ def synthese_writes(result: EngineResult) -> dict[str, CellValue]:
     }
     total = result.total_kg
 
-    def block(first_row: int, items: list[tuple[str, Any]], total_row: int) -> None:
-        for i, (_key, v) in enumerate(items):
+    def block(first_row: int, items: list[tuple[Any, Any]], total_row: int) -> None:
+        for i, (v, u) in enumerate(items):
             r = first_row + i
             diff = v.final - v.forecast
             cells.update({
                 f"B{r}": v.forecast / 1000, f"C{r}": v.final / 1000, f"D{r}": diff / 1000,
                 f"E{r}": _pct(diff, v.forecast), f"F{r}": _pct(v.forecast, total.forecast),
-                f"G{r}": _pct(v.final, total.final),
+                f"G{r}": _pct(v.final, total.final), f"H{r}": u.forecast / 1000,
+                f"I{r}": u.final / 1000,
             })
         diff = total.final - total.forecast
         cells.update({
@@ -90,21 +91,24 @@ def synthese_writes(result: EngineResult) -> dict[str, CellValue]:
             f"I{total_row}": result.uncertainty_kg.final / 1000,
         })
 
-    block(L.SYN_POSTE_FIRST_ROW, [(p.id, result.by_poste[p.id]) for p in POSTES],
-          L.SYN_POSTE_TOTAL_ROW)
+    block(L.SYN_POSTE_FIRST_ROW, [(result.by_poste[p.id], result.uncertainty_by_poste[p.id])
+                                  for p in POSTES], L.SYN_POSTE_TOTAL_ROW)
     u = result.uncertainty_kg
     cells[f"B{L.SYN_POSTE_UNCERTAINTY_ROW}"] = u.forecast / 1000
     cells[f"C{L.SYN_POSTE_UNCERTAINTY_ROW}"] = u.final / 1000
-    block(L.SYN_NATURE_FIRST_ROW, [(n.id, result.by_nature[n.id]) for n in NATURES],
-          L.SYN_NATURE_TOTAL_ROW)
+    block(L.SYN_NATURE_FIRST_ROW, [(result.by_nature[n.id], result.uncertainty_by_nature[n.id])
+                                   for n in NATURES], L.SYN_NATURE_TOTAL_ROW)
+    for ref, value in cells.items():
+        if isinstance(value, float):
+            cells[ref] = _num(value)
     from carbonclap_xl.engine import INDICATORS
 
     for i, (key, (label, _attr)) in enumerate(INDICATORS.items()):
         r = L.SYN_INDICATOR_FIRST_ROW + i
         v = result.indicators.get(key)
         cells[f"A{r}"] = label
-        cells[f"B{r}"] = v.forecast if v else None
-        cells[f"C{r}"] = v.final if v else None
+        cells[f"B{r}"] = _num(v.forecast) if v else None
+        cells[f"C{r}"] = _num(v.final) if v else None
     return cells
 
 

@@ -189,3 +189,50 @@ def test_package_import_is_light() -> None:
     code = "import sys, carbonclap_xl; print('pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_booleans_are_not_numbers_even_next_to_ones(edition: FactorEdition) -> None:
+    for values, position in (([True, 1], 0), ([1, True], 1)):
+        r = compute([line(quantity_forecast=v) for v in values], edition)
+        bad = [i for i in r.issues if i.code is Code.QUANTITY_NOT_NUMBER]
+        assert [i.line for i in bad] == [position]
+        assert bad[0].value == "VRAI/FAUX"
+        assert r.total_kg.forecast == pytest.approx(2.0)
+
+
+def test_unit_after_number_must_agree_with_unit_cell(edition: FactorEdition) -> None:
+    r = compute([line(quantity_forecast="12 km", unit="L"), line(quantity_forecast="3 L")],
+                edition)
+    assert (0, Code.QUANTITY_UNIT_CONFLICT) in {(i.line, i.code) for i in r.issues}
+    assert math.isnan(r.lines["co2e_forecast_kg"].iloc[0])
+    assert r.lines["co2e_forecast_kg"].iloc[1] == pytest.approx(6.0)
+
+
+def test_blank_poste_is_an_error_not_a_lost_total(edition: FactorEdition) -> None:
+    r = compute([line(poste="", quantity_forecast=3), line(quantity_forecast=1)], edition)
+    (issue,) = [i for i in r.issues if i.code is Code.POSTE_UNKNOWN]
+    assert issue.line == 0 and "« (vide) »" in issue.message
+    assert r.total_kg.forecast == pytest.approx(sum(v.forecast for v in r.by_poste.values()))
+
+
+def test_infinite_quantities_and_tiny_denominators(edition: FactorEdition) -> None:
+    r = compute([line(quantity_forecast=float("-inf")), line(quantity_forecast=float("inf")),
+                 line(quantity_forecast=3)], edition,
+                ProductionInfo(duration_min=1e-310, shooting_days=2))
+    found = {(i.line, i.code) for i in r.issues}
+    assert (0, Code.QUANTITY_NEGATIVE) in found and (1, Code.QUANTITY_ABSURD) in found
+    assert "tco2e_per_hour" not in r.indicators  # no infinity in the results
+    assert r.indicators["tco2e_per_shooting_day"].forecast == pytest.approx(0.003)
+
+
+def test_uncertainty_by_poste_and_nature(edition: FactorEdition) -> None:
+    r = compute([line(quantity_forecast=3), line(quantity_forecast=3, data_source="estimation"),
+                 line(poste="transport", activity="Train", quantity_forecast=100, unit="km")],
+                edition)
+    u1 = 6.0 * math.sqrt(10**2 + 5**2) / 100
+    u2 = 6.0 * math.sqrt(10**2 + 30**2) / 100
+    assert r.uncertainty_by_poste["lieux"].forecast == pytest.approx(math.sqrt(u1**2 + u2**2))
+    assert r.uncertainty_by_nature["transport_personnes"].forecast == pytest.approx(
+        1.0 * math.sqrt(20**2 + 5**2) / 100)
+    assert r.to_dict()["by_poste"]["lieux"]["uncertainty"]["forecast"] == pytest.approx(
+        math.sqrt(u1**2 + u2**2))
