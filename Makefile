@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	@mkdir -p out
-	$(PY) -m carbonclap_xl.cli process $(EXAMPLE) -o out/court-metrage-traite.xlsx
+	$(PY) -m carbonclap_xl.cli process $(EXAMPLE) -o out/court-metrage-traite.xlsx --force
 
 test: $(STAMP)
 	$(PY) -m ruff check carbonclap_xl tests bench

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +21,19 @@ from carbonclap_xl.errors import CarbonClapError
 EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE = 0, 1, 2
 
 
+def finite(doc: Any) -> Any:
+    """``doc`` with every NaN or infinite float replaced by None (JSON has no such numbers)."""
+    if isinstance(doc, float):
+        return doc if math.isfinite(doc) else None
+    if isinstance(doc, dict):
+        return {k: finite(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [finite(v) for v in doc]
+    return doc
+
+
 def _emit_json(doc: Any, target: str) -> None:
-    text = json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False, default=str)
+    text = json.dumps(finite(doc), ensure_ascii=False, indent=1, allow_nan=False, default=str)
     if target == "-":
         sys.stdout.write(text + "\n")
     else:

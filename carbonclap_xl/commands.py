@@ -23,12 +23,16 @@ def cmd_new(args: argparse.Namespace) -> int:
         raise InputFileError(str(out), "le modèle s'enregistre en .xlsx")
     wb = build_template()
     lines = read_lines_csv(Path(args.from_csv)) if args.from_csv else None
-    for warning in fill(wb, lines):
+    warnings = fill(wb, lines)
+    for warning in warnings:
         print(f"avertissement : {warning}", file=sys.stderr)
     save(wb, out)
-    count = 0 if lines is None else len(lines)
-    print(f"Classeur créé : {out}" + (f" ({count} ligne(s) reprises)" if count else ""))
-    return EXIT_OK
+    total = 0 if lines is None else len(lines)
+    skipped = sum("non placée" in w for w in warnings)
+    detail = f" ({total - skipped} ligne(s) reprises" + (
+        f", {skipped} non placée(s) : poste inconnu)" if skipped else ")") if total else ""
+    print(f"Classeur créé : {out}{detail}")
+    return EXIT_ISSUES if skipped else EXIT_OK
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -39,13 +43,15 @@ def cmd_process(args: argparse.Namespace) -> int:
     path = Path(args.workbook)
     if not path.is_file():
         raise InputFileError(str(path), "fichier introuvable")
+    if args.in_place and args.output:
+        raise InputFileError(str(path), "choisissez --in-place ou -o, pas les deux")
     inspect_package(path)  # refuses hostile or broken packages before any parser sees them
     processed = process_workbook(path)
     written = None
     if processed.data.is_carbonclap:
         written, backup = write_processed(processed, path,
                                           Path(args.output) if args.output else None,
-                                          in_place=args.in_place)
+                                          in_place=args.in_place, force=args.force)
     if args.json:
         _emit_json(processed.to_dict(), args.json)
     print_issues(processed.issues, sys.stderr, args.verbose)
@@ -72,6 +78,8 @@ def register(sub: Any) -> None:
                       help="classeur résultat (défaut : <nom>-calcule.xlsx à côté)")
     proc.add_argument("--in-place", action="store_true",
                       help="écrire dans le classeur lui-même (une sauvegarde est gardée)")
+    proc.add_argument("--force", action="store_true",
+                      help="remplacer le classeur résultat s'il existe déjà")
     proc.add_argument("--json", metavar="FICHIER|-", help="écrire le résultat en JSON")
     proc.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
     proc.set_defaults(func=cmd_process)

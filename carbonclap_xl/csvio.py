@@ -51,6 +51,10 @@ def read_lines_csv(path: Path) -> pd.DataFrame:
         raise InputFileError(str(path), "fichier vide : la première ligne doit nommer les "
                                         "colonnes " + ",".join(LINE_COLUMNS))
     header = [h.strip().lower() for h in rows[0]]
+    doubled = sorted({h for h in header if h and header.count(h) > 1})
+    if doubled:
+        raise InputFileError(str(path), "colonne(s) en double " + ", ".join(doubled)
+                             + " : gardez une seule colonne de chaque nom")
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InputFileError(str(path), "colonne(s) manquante(s) " + ", ".join(missing)

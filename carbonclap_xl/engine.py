@@ -173,9 +173,11 @@ def _parse_cell(v: Any) -> tuple[float, str | None, int]:
     if not text:
         return math.nan, None, _EMPTY
     try:
-        return float(text), None, _NUMBER_OK  # plain "1200.5", as CSV files hold them
+        number = float(text)  # plain "1200.5", as CSV files hold them
     except ValueError:
         pass
+    else:
+        return (math.nan, None, _NOT_NUMBER) if math.isnan(number) else (number, None, _NUMBER_OK)
     value, unit = parse_number(text)
     if value is None:
         return math.nan, None, _NOT_NUMBER

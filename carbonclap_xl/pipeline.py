@@ -15,7 +15,7 @@ from pathlib import Path
 from carbonclap_xl.engine import EngineResult, compute
 from carbonclap_xl.errors import InputFileError
 from carbonclap_xl.factordb import FactorEdition, load_edition
-from carbonclap_xl.issues import Issue, Severity
+from carbonclap_xl.issues import Code, Issue, Severity, make_issue
 from carbonclap_xl.reader import WorkbookData, locate, read_workbook
 
 
@@ -45,6 +45,8 @@ def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None) -
     result = compute(data.lines, edition, data.production)
     lines = result.lines
     engine_issues = [locate(i, lines) for i in result.issues]
+    if data.is_carbonclap and data.sheets_read and lines.empty:
+        engine_issues.append(make_issue(Code.WORKBOOK_EMPTY))
     return Processed(data, result, [*data.issues, *engine_issues])
 
 
@@ -62,9 +64,10 @@ def backup_path(path: Path) -> Path:
 
 
 def write_processed(processed: Processed, src: Path, dst: Path | None,
-                    in_place: bool = False) -> tuple[Path, Path | None]:
+                    in_place: bool = False, force: bool = False) -> tuple[Path, Path | None]:
     """Write the results; returns (output path, backup path). Never overwrites the source
-    unless ``in_place``, and then only after a backup copy, atomically."""
+    unless ``in_place``, and then only after a backup copy, atomically; never replaces an
+    existing output unless ``force``."""
     from carbonclap_xl.writer import write_results
 
     src = Path(src)
@@ -78,5 +81,11 @@ def write_processed(processed: Processed, src: Path, dst: Path | None,
         if dst.exists() and os.path.samefile(dst, src):
             raise InputFileError(str(dst), "la sortie serait le fichier d'entrée : utilisez "
                                            "--in-place (une sauvegarde est gardée) ou -o AUTRE")
+        if dst.exists() and not force:
+            raise InputFileError(str(dst), "existe déjà : --force pour le remplacer, ou -o "
+                                           "AUTRE")
+        if dst.suffix.lower() != src.suffix.lower():
+            raise InputFileError(str(dst), f"la sortie doit garder l'extension {src.suffix} "
+                                           "du classeur d'entrée")
     write_results(src, dst, processed.data, processed.result, processed.issues)
     return dst, backup

@@ -190,6 +190,11 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
     """The line records of one poste sheet and its last used row; None when its headers
     were changed (the sheet is then neither read nor written)."""
     header = rows[L.HEADER_ROW - 1] if len(rows) >= L.HEADER_ROW else []
+    if all(_blank(v) for v in header[:READ_COLUMNS]):
+        issues.append(make_issue(Code.HEADER_CHANGED, value="(ligne vide)",
+                                 expected=", ".join(c.header for c in L.LINE_COLUMNS_LAYOUT),
+                                 sheet=sheet, cell=f"A{L.HEADER_ROW}"))
+        return None
     changed = False
     for i, column in enumerate(L.LINE_COLUMNS_LAYOUT):
         found = header[i] if i < len(header) else ""
@@ -229,15 +234,24 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         records.append([poste, *cells[:n_inputs], sheet, r, *cells[n_inputs:]])
     if len(rows) > L.MAX_LINE_ROWS:
         last_row = len(rows)
+        beyond = next((r for r in range(L.MAX_LINE_ROWS, len(rows))
+                       if not all(_blank(v) for v in rows[r][:READ_COLUMNS])), None)
+        if beyond is not None:
+            issues.append(make_issue(Code.ROWS_BEYOND_LIMIT, value=f"ligne {beyond + 1}",
+                                     expected=f"{L.MAX_LINE_ROWS:,}".replace(",", "\u202f"),
+                                     sheet=sheet, cell=f"A{beyond + 1}"))
     line_rows = {rec[_ROW_SLOT] for rec in records}
     for row in sorted(scan.hidden_rows & line_rows):
         issues.append(make_issue(Code.ROW_HIDDEN, value=row, sheet=sheet, cell=f"A{row}"))
     input_letters = {c.letter for c in L.INPUT_COLUMNS}
     for ref, formula in scan.formulas.items():
         col, row = split_ref(ref)
-        if row in line_rows and col in input_letters:
-            issues.append(make_issue(Code.FORMULA_IN_INPUT, value=f"={formula}", sheet=sheet,
-                                     cell=ref))
+        if row < L.FIRST_DATA_ROW or col not in input_letters:
+            continue
+        cached = _cell_value(rows, ref)
+        code = Code.FORMULA_NO_VALUE if cached is None else Code.FORMULA_IN_INPUT
+        if code is Code.FORMULA_NO_VALUE or row in line_rows:
+            issues.append(make_issue(code, value=f"={formula}", sheet=sheet, cell=ref))
     return records, last_row
 
 

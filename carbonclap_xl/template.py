@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
 from openpyxl.workbook.defined_name import DefinedName
@@ -359,8 +361,8 @@ def fill(wb: Workbook, lines: pd.DataFrame | None = None,
     for n, row in enumerate(lines.to_dict(orient="records"), start=2):
         poste = str(row.get("poste") or "").strip().lower()
         if poste not in L.POSTE_SHEETS:
-            warnings.append(f"ligne {n} : poste « {row.get('poste')} » inconnu, ligne non "
-                            "placée (postes : " + ", ".join(L.POSTE_SHEETS) + ")")
+            warnings.append(f"ligne {n} : poste « {row.get('poste') or ''} » inconnu ou vide, "
+                            "ligne non placée (postes : " + ", ".join(L.POSTE_SHEETS) + ")")
             continue
         ws = wb[L.POSTE_SHEETS[poste]]
         r = next_row[poste]
@@ -373,16 +375,27 @@ def fill(wb: Workbook, lines: pd.DataFrame | None = None,
                 known = edition.activity(value)
                 value = known.label_fr if known else value
             if column.key.startswith("quantity_"):
-                try:
-                    value = float(value)
-                    value = int(value) if value.is_integer() else value
-                except (TypeError, ValueError):
-                    pass  # kept as typed: the engine reports it at processing
+                value = _as_typed_number(value)
+            if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
+                warnings.append(f"ligne {n} : caractères de contrôle retirés de « {column.key} »")
+                value = ILLEGAL_CHARACTERS_RE.sub("", value)
             target = ws[f"{column.letter}{r}"]
             target.value = value
             if isinstance(value, str) and value.startswith("="):
                 target.data_type = "s"  # text that looks like a formula stays text
     return warnings
+
+
+def _as_typed_number(value: Any) -> Any:
+    """A quantity as a number when it is one (finite), else the text as typed, so the
+    spreadsheet shows it and processing reports it."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    if not math.isfinite(number):
+        return str(value)
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
 def save(wb: Workbook, path: Path) -> None:

@@ -313,3 +313,52 @@ def test_macro_workbook_keeps_vba_ribbon_and_extension_lists(tmp_path: Path) -> 
     assert added["ext"] in original
     assert canonical_ext(lieux) == canonical_ext(original)
     assert sheet_values(out, "Lieux")[L.FIRST_DATA_ROW - 1][8] == pytest.approx(1000 * 0.0519)
+
+
+def test_formula_without_value_and_rows_beyond_the_limit(tmp_path: Path) -> None:
+    def customise(wb: openpyxl.Workbook) -> None:
+        ws = wb["Lieux"]
+        ws["A12"], ws["B12"], ws["D12"] = "elec_fr", "=2*1000", "kWh"  # no cached value
+        ws[f"A{L.MAX_LINE_ROWS + 5}"] = "elec_fr"
+        ws[f"B{L.MAX_LINE_ROWS + 5}"] = 3
+
+    processed = process_workbook(make_workbook(tmp_path / "f.xlsx", customise=customise))
+    found = {(i.sheet, i.cell, str(i.code)) for i in processed.issues}
+    assert ("Lieux", "B12", "FORMULA_NO_VALUE") in found
+    assert ("Lieux", f"A{L.MAX_LINE_ROWS + 5}", "ROWS_BEYOND_LIMIT") in found
+    assert processed.has_errors
+
+
+def test_blank_workbook_says_there_is_nothing(tmp_path: Path) -> None:
+    path = make_workbook(tmp_path / "blank.xlsx", lines=LINES.head(0), production={})
+    assert main(["process", str(path)]) == 1
+    assert [str(i.code) for i in process_workbook(path).issues] == ["WORKBOOK_EMPTY"]
+
+
+def test_process_never_replaces_an_output_silently(tmp_path: Path) -> None:
+    src = make_workbook(tmp_path / "in.xlsx")
+    out = tmp_path / "in-calcule.xlsx"
+    assert main(["process", str(src)]) == 0
+    out.write_bytes(b"my edits")
+    assert main(["process", str(src)]) == 2 and out.read_bytes() == b"my edits"
+    assert main(["process", str(src), "--force"]) == 0 and out.read_bytes() != b"my edits"
+    assert main(["process", str(src), "--in-place", "-o", str(tmp_path / "x.xlsx")]) == 2
+    assert main(["process", str(src), "-o", str(tmp_path / "x.xlsm")]) == 2
+
+
+def test_new_from_csv_keeps_what_it_can_and_says_what_it_cannot(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = tmp_path / "l.csv"
+    csv.write_text("poste,activity,quantity_forecast,quantity_final,unit,data_source,comment\n"
+                   "lieux,elec_fr,nan,inf,kWh,facture,ctl\x01char\n"
+                   ",elec_fr,3,,kWh,,\n", encoding="utf-8")
+    out = tmp_path / "n.xlsx"
+    assert main(["new", "-o", str(out), "--from", str(csv)]) == 1
+    captured = capsys.readouterr()
+    assert "(1 ligne(s) reprises, 1 non placée(s) : poste inconnu)" in captured.out
+    assert "ligne 3 : poste «  » inconnu ou vide" in captured.err
+    rows = sheet_values(out, "Lieux")
+    assert value_at(rows, "B5") == "nan" and value_at(rows, "C5") == "inf"
+    assert value_at(rows, "F5") == "ctlchar"
+    codes = {(i.cell, str(i.code)) for i in process_workbook(out).issues}
+    assert ("B5", "QUANTITY_NOT_NUMBER") in codes or ("B5", "QUANTITY_ABSURD") in codes
