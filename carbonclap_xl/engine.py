@@ -480,7 +480,7 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
     for idx in np.flatnonzero(~by_unique(source_text, known, bool)):
         issues.append(make_issue(Code.DATA_SOURCE_UNKNOWN, value=source_text[idx],
                                  line=int(idx), field="data_source",
-                                 choices=", ".join(f"« {d.id} »" for d in DATA_SOURCES)))
+                                 choices=", ".join(f"« {d.choice} »" for d in DATA_SOURCES)))
     u_quality = by_unique(source_text, quality, float)
     rel_u = np.sqrt(u_factor**2 + u_quality**2) / 100.0
     out["uncertainty_pct"] = np.where(usable, rel_u * 100, nan)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carbonclap_xl.model import NATURES, POSTES, Poste
+from carbonclap_xl.model import DATA_SOURCES, NATURES, POSTES, Poste
 
 TEMPLATE_VERSION = "1.0"
 SUPPORTED_TEMPLATE_VERSIONS = ("1.0",)
@@ -186,4 +186,4 @@ LIST_WORK_TYPES = "Liste_types"
 LIST_PHASES = "Liste_phases"
 NAME_TEMPLATE_VERSION = "CC_VERSION_MODELE"
 # What the dropdown shows (accents included); model.DATA_SOURCE_ALIASES reads each back.
-DATA_SOURCE_CHOICES: tuple[str, ...] = ("facture", "relevé", "devis", "estimation", "hypothèse")
+DATA_SOURCE_CHOICES: tuple[str, ...] = tuple(d.choice for d in DATA_SOURCES)

@@ -87,15 +87,16 @@ class DataSource:
     id: str
     label_fr: str
     uncertainty_pct: float  # u_Q, the Bilan Carbone convention for the quality of a datum
+    choice: str  # what the workbook's dropdown shows (read back through DATA_SOURCE_ALIASES)
 
 
 # Bilan Carbone convention (PRODUCT.md §5): invoice 5 %, quote 10 %, estimate 20–50 %.
 DATA_SOURCES: tuple[DataSource, ...] = (
-    DataSource("facture", "Facture", 5.0),
-    DataSource("releve", "Relevé (compteur, carnet de bord)", 5.0),
-    DataSource("devis", "Devis", 10.0),
-    DataSource("estimation", "Estimation", 30.0),
-    DataSource("hypothese", "Hypothèse grossière", 50.0),
+    DataSource("facture", "Facture", 5.0, "facture"),
+    DataSource("releve", "Relevé (compteur, carnet de bord)", 5.0, "relevé"),
+    DataSource("devis", "Devis", 10.0, "devis"),
+    DataSource("estimation", "Estimation", 30.0, "estimation"),
+    DataSource("hypothese", "Hypothèse grossière", 50.0, "hypothèse"),
 )
 DATA_SOURCE_BY_ID: dict[str, DataSource] = {d.id: d for d in DATA_SOURCES}
 DEFAULT_DATA_SOURCE = "estimation"  # a line that does not say where its number comes from
@@ -130,6 +131,8 @@ class Phase(StrEnum):
 
 
 PHASE_LABEL_FR: dict[Phase, str] = {Phase.FORECAST: "prévisionnel", Phase.FINAL: "définitif"}
+# "quantité prévisionnelle / définitive" (feminine agreement in messages)
+PHASE_QUANTITY_FR: dict[Phase, str] = {Phase.FORECAST: "prévisionnelle", Phase.FINAL: "définitive"}
 
 
 # The columns of an activity line, in CSV order (the `compute` and `new --from` contract).

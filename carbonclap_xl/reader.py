@@ -42,6 +42,7 @@ class WorkbookData:
     last_rows: dict[str, int] = field(default_factory=dict)  # sheet -> last row holding data
     scans: dict[str, SheetScan] = field(default_factory=dict)
     control_rows: int = 0  # rows currently filled on Contrôles
+    synthese_read: dict[str, Any] = field(default_factory=dict)  # Synthèse cell -> value found
 
 
 def _blank(v: Any) -> bool:
@@ -172,6 +173,10 @@ def read_workbook(path: Path) -> WorkbookData:
             data.sheets_read.add(sheet)
             records.extend(found[0])
             data.last_rows[sheet] = found[1]
+    if L.SHEET_SYNTHESE in names:
+        syn = values(L.SHEET_SYNTHESE)
+        for ref in (f"B{L.SYN_POSTE_TOTAL_ROW}", f"C{L.SYN_POSTE_TOTAL_ROW}"):
+            data.synthese_read[ref] = _cell_value(syn, ref)
     if L.SHEET_CONTROLES in names:
         height = book.get_sheet_by_name(L.SHEET_CONTROLES).height
         data.control_rows = max(0, height - L.CTRL_FIRST_ROW + 1)

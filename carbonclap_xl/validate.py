@@ -25,7 +25,7 @@ from typing import Any
 
 from carbonclap_xl import layout as L
 from carbonclap_xl.issues import Code, Issue, Severity, make_issue
-from carbonclap_xl.model import NATURES, PHASE_LABEL_FR, Phase
+from carbonclap_xl.model import NATURES, PHASE_LABEL_FR, PHASE_QUANTITY_FR, Phase
 
 # Plausibility ranges of intensity indicators (PRODUCT.md §6): far outside them, a unit or a
 # zero is probably wrong. Wide on purpose: they flag typos, not low-carbon productions.
@@ -100,8 +100,8 @@ def phase_issues(processed: Any, phase: Phase) -> list[Issue]:
     other = "quantity_final" if phase is Phase.FORECAST else "quantity_forecast"
     filled = lines[mine].notna()
     other_filled = lines[other].notna()
-    label = PHASE_LABEL_FR[phase]
-    other_label = PHASE_LABEL_FR[Phase.FINAL if phase is Phase.FORECAST else Phase.FORECAST]
+    label = PHASE_QUANTITY_FR[phase]
+    other_label = PHASE_QUANTITY_FR[Phase.FINAL if phase is Phase.FORECAST else Phase.FORECAST]
     column = L.COLUMN_BY_KEY[mine].letter
     if not filled.any() and other_filled.any():
         first = lines[other_filled].iloc[0]
@@ -147,10 +147,27 @@ def plausibility_issues(processed: Any, phase: Phase) -> list[Issue]:
     return issues
 
 
+def _differs(found: Any, fresh: float) -> bool:
+    try:
+        found_f = float(found)
+    except (TypeError, ValueError):
+        return True
+    if math.isnan(fresh) or math.isnan(found_f):
+        return True
+    return abs(found_f - fresh) > STALE_TOLERANCE * max(1.0, abs(fresh))
+
+
 def stale_issues(processed: Any) -> list[Issue]:
     """Computed cells whose value differs from a fresh computation (edited or stale)."""
     lines = processed.result.lines
     issues: list[Issue] = []
+    total = processed.result.total_kg
+    for ref, fresh in ((f"B{L.SYN_POSTE_TOTAL_ROW}", total.forecast / 1000),
+                       (f"C{L.SYN_POSTE_TOTAL_ROW}", total.final / 1000)):
+        found = processed.data.synthese_read.get(ref)
+        if found is not None and _differs(found, fresh):
+            issues.append(make_issue(Code.COMPUTED_STALE, value=found, expected=f"{fresh:.6g}",
+                                     sheet=L.SHEET_SYNTHESE, cell=ref))
     for key in ("factor_value", "co2e_forecast_kg", "co2e_final_kg"):
         read_key = f"read_{key}"
         if read_key not in lines:
@@ -158,13 +175,7 @@ def stale_issues(processed: Any) -> list[Issue]:
         letter = L.COLUMN_BY_KEY[key].letter
         for _, row in lines[lines[read_key].notna()].iterrows():
             found, fresh = row[read_key], row[key]
-            try:
-                found_f = float(found)
-            except (TypeError, ValueError):
-                found_f = math.nan
-            same = (not math.isnan(fresh) and not math.isnan(found_f)
-                    and abs(found_f - fresh) <= STALE_TOLERANCE * max(1.0, abs(fresh)))
-            if not same:
+            if _differs(found, fresh):
                 shown = "vide" if math.isnan(fresh) else f"{fresh:.6g}"
                 issues.append(make_issue(Code.COMPUTED_STALE, value=found, expected=shown,
                                          sheet=row["sheet"], cell=f"{letter}{int(row['row'])}"))
@@ -210,6 +221,7 @@ def submission_issues(processed: Any, phase: Phase | None) -> list[Issue]:
 
 # Why a file is rejected (exit 2): the safety gate's codes, the sandbox's, the reader's.
 REJECTION_CODES: dict[str, str] = {
+    "FILE_NOT_FOUND": "Chemin introuvable, ou qui n'est pas un fichier.",
     "EMPTY_FILE": "Fichier vide (0 octet).",
     "FILE_TOO_LARGE": "Fichier plus gros que la limite (50 Mo).",
     "ENCRYPTED": "Classeur protégé par un mot de passe à l'ouverture.",
@@ -303,7 +315,14 @@ def validate_paths(paths: list[str], options: BatchOptions) -> Iterator[dict[str
     with WorkerPool(jobs=max(1, options.jobs), memory_mb=options.memory_mb,
                     timeout_s=options.timeout_s, initializer=_warm_worker) as pool:
         items = [(str(p), options.phase) for p in paths]
-        for outcome in pool.map(validate_file, items):
+        missing = {p for p, _ in items if not Path(p).is_file()}
+        reports = pool.map(validate_file, [i for i in items if i[0] not in missing])
+        for path_text, _phase in items:
+            if path_text in missing:
+                yield rejected(path_text, "FILE_NOT_FOUND",
+                               "fichier introuvable (ou ce n'est pas un fichier)")
+                continue
+            outcome = next(reports)
             path = outcome.item[0]
             if outcome.error_code is None:
                 yield outcome.value

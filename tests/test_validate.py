@@ -13,6 +13,7 @@ from typing import Any
 import openpyxl
 import pytest
 
+from carbonclap_xl import layout as L
 from carbonclap_xl.cli import main
 from carbonclap_xl.pipeline import process_workbook, write_processed
 from tests import hostile_corpus
@@ -94,17 +95,24 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
     wb = openpyxl.load_workbook(done)
     wb["Lieux"]["I5"] = 1.0
     wb.save(root / "stale.xlsx")
+    wb = openpyxl.load_workbook(done)
+    wb["Synthèse"][f"B{L.SYN_POSTE_TOTAL_ROW}"] = 0.001
+    wb.save(root / "stale_total.xlsx")
+    wb = openpyxl.load_workbook(done)
+    wb["Production"]["B11"] = 1e-310  # a duration that would make an infinite indicator
+    wb.save(root / "tiny_duration.xlsx")
     other = openpyxl.Workbook()
     other.active["A1"] = "Budget"
     other.save(root / "other.xlsx")
     paths += [clean, done, root / "stale.xlsx", root / "other.xlsx",
-              EXAMPLES / "court-metrage.xlsx", EXAMPLES / "telefilm.xlsx"]
+              EXAMPLES / "court-metrage.xlsx", EXAMPLES / "telefilm.xlsx",
+              root / "stale_total.xlsx", root / "tiny_duration.xlsx", root / "missing.xlsx"]
     report = root / "report.json"
     code = main(["validate", *map(str, paths), "--jobs", "2", "--json", str(report),
                  "--csv", str(root / "summary.csv")])
     docs = json.loads(report.read_text())["files"]
     assert [d["file"] for d in docs] == [str(p) for p in paths]
-    assert code == 1
+    assert code == 2  # missing.xlsx is rejected
     return {Path(d["file"]).name: d for d in docs} | {"__csv__": {"path": root / "summary.csv"}}
 
 
@@ -134,6 +142,23 @@ def test_stale_computed_cell(faulty: dict[str, dict[str, Any]]) -> None:
     assert stale[0]["value"] == "1" or float(stale[0]["value"]) == 1.0
 
 
+def test_stale_synthese_total(faulty: dict[str, dict[str, Any]]) -> None:
+    stale = [(i["sheet"], i["cell"]) for i in faulty["stale_total.xlsx"]["issues"]
+             if i["code"] == "COMPUTED_STALE"]
+    assert stale == [("Synthèse", f"B{L.SYN_POSTE_TOTAL_ROW}")]
+
+
+def test_no_infinity_reaches_the_report(faulty: dict[str, dict[str, Any]]) -> None:
+    doc = faulty["tiny_duration.xlsx"]
+    assert doc["status"] == "ok" and "tco2e_per_hour" not in doc["indicators"]
+
+
+def test_missing_file_is_rejected_in_french(faulty: dict[str, dict[str, Any]]) -> None:
+    doc = faulty["missing.xlsx"]
+    assert doc["status"] == "rejected" and doc["rejection"]["code"] == "FILE_NOT_FOUND"
+    assert "introuvable" in doc["rejection"]["reason"]
+
+
 def test_other_workbook_is_not_ours(faulty: dict[str, dict[str, Any]]) -> None:
     doc = faulty["other.xlsx"]
     assert [i["code"] for i in doc["issues"]] == ["NOT_CARBONCLAP_WORKBOOK"]
@@ -149,7 +174,7 @@ def test_messages_name_the_fix(faulty: dict[str, dict[str, Any]]) -> None:
 def test_summary_csv(faulty: dict[str, dict[str, Any]]) -> None:
     with open(faulty["__csv__"]["path"], encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == len(FAULTY) + 6
+    assert len(rows) == len(FAULTY) + 9
     clean = next(r for r in rows if r["file"].endswith("clean.xlsx"))
     assert clean["status"] == "ok" and float(clean["total_forecast_kgco2e"]) > 0
 
