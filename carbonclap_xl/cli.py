@@ -56,10 +56,12 @@ def cmd_factors_list(args: argparse.Namespace) -> int:
     if args.catalogue:
         ids = {a.factor.id for a in edition.activities.values()}
         factors = [f for f in factors if f.id in ids]
+    factors = sorted(factors, key=lambda f: f.status != "valid")  # valid ones first
     rows = [{"id": f.id, "label_fr": f.label_fr, "label_en": f.label_en, "value": f.value,
              "unit": f.unit, "uncertainty_pct": f.uncertainty_pct, "status": f.status,
              "source_dataset": f.source_dataset, "source_edition": f.source_edition,
-             "source_id": f.source_id, "category": f.category} for f in factors]
+             "source_id": f.source_id, "category": f.category, "location": f.location}
+            for f in factors]
     if args.json:
         _emit_json({"factor_edition": edition.name, "attribution": edition.attributions(),
                     "count": len(rows), "factors": rows}, "-")
@@ -67,8 +69,9 @@ def cmd_factors_list(args: argparse.Namespace) -> int:
     for r in rows:
         u = "" if r["uncertainty_pct"] is None else f" ±{r['uncertainty_pct']:g} %"
         archived = " [archivé]" if r["status"] != "valid" else ""
+        where = f" ({r['location']})" if r["location"] else ""
         print(f"{r['id']:<22} {r['value']:>12g} kgCO2e/{r['unit']:<18}{u:<9} "
-              f"{r['label_fr']}{archived}")
+              f"{r['label_fr']}{where}{archived}")
     print(f"{len(rows)} facteur(s). " + " ; ".join(edition.attributions()), file=sys.stderr)
     return EXIT_OK
 

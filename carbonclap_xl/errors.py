@@ -12,12 +12,13 @@ import difflib
 from collections.abc import Iterable
 
 
-def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+def close_matches(word: str, candidates: Iterable[str], n: int = 3,
+                  cutoff: float = 0.6) -> list[str]:
     """Likely intended spellings of ``word`` among ``candidates`` (case-insensitive)."""
     by_lower: dict[str, str] = {}
     for candidate in candidates:
         by_lower.setdefault(candidate.lower(), candidate)
-    hits = difflib.get_close_matches(word.lower(), list(by_lower), n=n, cutoff=0.6)
+    hits = difflib.get_close_matches(word.lower(), list(by_lower), n=n, cutoff=cutoff)
     return [by_lower[h] for h in hits]
 
 

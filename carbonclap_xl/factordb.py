@@ -126,16 +126,20 @@ class FactorEdition:
         return self._by_label.get(fold(text))
 
     def suggest(self, text: str, poste: str | None = None) -> list[str]:
-        """French labels close to ``text`` (those of ``poste`` first)."""
+        """French labels of the activities ``text`` most likely means (those of ``poste``
+        first): labels holding every word typed, then close spellings of a label or an id."""
         pool = self.activities_for(poste) if poste else list(self.activities.values())
-        labels = {fold(a.label_fr): a.label_fr for a in pool}
-        hits = close_matches(fold(text), labels, n=3)
+        words = [w for w in re.split(r"[\s_–-]+", fold(text)) if len(w) > 2]
+        hits = [a.label_fr for a in pool
+                if words and all(w in fold(f"{a.label_fr} {a.id}") for w in words)]
+        if not hits:
+            keys = {fold(a.label_fr): a.label_fr for a in pool}
+            keys |= {fold(a.id): a.label_fr for a in pool}
+            hits = [keys[h] for h in close_matches(fold(text), keys, n=6)]
+        hits = list(dict.fromkeys(hits))[:3]
         if not hits and poste:
             return self.suggest(text)
-        if not hits:  # a word the label contains, e.g. "avion"
-            words = [w for w in fold(text).split() if len(w) > 3]
-            hits = [k for k in labels if words and all(w in k for w in words)][:3]
-        return [labels[h] for h in hits]
+        return hits
 
     def factor(self, reference: str) -> Factor:
         """A factor by product id (``BE:43642``), from any source, archived included."""
@@ -146,7 +150,8 @@ class FactorEdition:
         table = self._source_table(key)
         found = table.get(f"{key}:{ident}")
         if found is None:
-            raise FactorNotFound(reference, close_matches(f"{key}:{ident}", table, n=3))
+            raise FactorNotFound(reference,
+                                 close_matches(f"{key}:{ident}", table, n=3, cutoff=0.85))
         return found
 
     def _source_table(self, key: str) -> dict[str, Factor]:

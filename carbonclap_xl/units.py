@@ -15,6 +15,8 @@ Conventions (documented in docs/methodology.md):
   (or vehicles) the factor counts. Miles convert the same way.
 - ``€`` without HT/TTC is read as excluding VAT (budget lines are HT); ``€ TTC`` is a unit of
   its own and does not convert into the HT ratios.
+- Euros without a year convert into a ratio's euros of a given year (no deflation); euros of
+  a stated year other than the factor's (``k€ (2019)`` against ``keuro (2023) HT``) do not.
 - Energy on a lower heating value (``kWh PCI``) and on a higher one (``kWh PCS``) are distinct
   dimensions, and plain ``kWh`` converts into neither.
 """
@@ -315,6 +317,11 @@ def factor_unit(text: str) -> Unit:
     return Unit(key, f"other:{key}", 1.0)
 
 
+def _year(text: str) -> str | None:
+    m = re.search(r"\(((?:19|20)\d\d)\)", str(text))
+    return m.group(1) if m else None
+
+
 @lru_cache(maxsize=4096)
 def conversion(unit_text: str, factor_unit_text: str) -> float:
     """The number that turns a quantity in ``unit_text`` into ``factor_unit_text``.
@@ -324,6 +331,10 @@ def conversion(unit_text: str, factor_unit_text: str) -> float:
     """
     target = factor_unit(factor_unit_text)
     source = find(unit_text)
+    years = [_year(unit_text), _year(factor_unit_text)]
+    if None not in years and years[0] != years[1]:
+        # euros of different years: no deflation is applied, so this is not guessed
+        raise UnitMismatch(str(unit_text), _PREFIX.sub("", str(factor_unit_text)).strip())
     if source is None:
         if normalise(unit_text) == normalise(factor_unit_text):
             return 1.0

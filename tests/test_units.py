@@ -64,6 +64,7 @@ def test_every_promised_spelling_is_known(spelling: str) -> None:
     ("€ TTC", "k€"),
     ("kg", "litre"),
     ("USD", "k€"),
+    ("keuro (2019) HT", "keuro (2023) HT"),  # no silent deflation
 ])
 def test_incompatible_units_raise(typed: str, factor_unit: str) -> None:
     with pytest.raises(UnitMismatch):
