@@ -1,5 +1,5 @@
 """Headless processing speed: `process` on a 5,000-line workbook against a bare openpyxl
-load-and-save of the same file, measured side by side in one run (median of 3). Target ≤ 0.5.
+load-and-save of the same file, measured side by side in one run (median of 7, interleaved). Target ≤ 0.5.
 
     python bench/process.py [--lines N]
 """
@@ -36,7 +36,7 @@ def main() -> None:
         fill(wb, lines, {"title": "Bench", "phase": "forecast"})
         save(wb, src)
         ours, theirs = [], []
-        for i in range(3):
+        for i in range(7):
             t = time.perf_counter()
             processed = process_workbook(src)
             write_processed(processed, src, Path(tmp) / f"out{i}.xlsx")

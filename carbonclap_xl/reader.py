@@ -232,7 +232,7 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         last_row = r
         if all(v == "" or v is None for v in cells[:n_inputs]):
             continue  # computed leftovers of a deleted line: not a line, cleared on write
-        cells = [None if _blank(v) else v for v in cells]
+        cells = [None if v == "" or v is None else v for v in cells]  # calamine: "" = empty
         for i in quantity_slots:  # a date is not a quantity: the engine reports it
             if isinstance(cells[i], dt.date | dt.datetime | dt.time):
                 cells[i] = _as_text(cells[i])

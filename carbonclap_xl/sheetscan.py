@@ -21,7 +21,6 @@ class SheetScan:
     hidden_rows: set[int] = field(default_factory=set)
     merged: list[str] = field(default_factory=list)
     formulas: dict[str, str] = field(default_factory=dict)  # "B7" -> formula text
-    max_row: int = 0
 
 
 def split_ref(ref: str) -> tuple[str, int]:
@@ -49,14 +48,12 @@ def scan_sheet(data: bytes) -> SheetScan:
     """
     if not _FORMULA.search(data):
         scan = SheetScan()
-        for m in _HIDDEN_ROW.finditer(data):
+        rows = _HIDDEN_ROW.finditer(data) if b"hidden=" in data else ()
+        for m in rows:
             attrs = m.group(1)
             number = _ROW_NUMBER.search(attrs)
-            if number:
-                row = int(number.group(1))
-                scan.max_row = max(scan.max_row, row)
-                if b'hidden="1"' in attrs or b'hidden="true"' in attrs:
-                    scan.hidden_rows.add(row)
+            if number and (b'hidden="1"' in attrs or b'hidden="true"' in attrs):
+                scan.hidden_rows.add(int(number.group(1)))
         scan.merged = [m.group(1).decode() for m in _MERGE.finditer(data)]
         return scan
     return _parse_sheet(data)
@@ -71,10 +68,8 @@ def _parse_sheet(data: bytes) -> SheetScan:
         tag = etree.QName(el).localname
         if tag == "row":
             r = el.get("r")
-            if r and r.isdigit():
-                scan.max_row = max(scan.max_row, int(r))
-                if el.get("hidden") in ("1", "true"):
-                    scan.hidden_rows.add(int(r))
+            if r and r.isdigit() and el.get("hidden") in ("1", "true"):
+                scan.hidden_rows.add(int(r))
             el.clear(keep_tail=False)
         elif tag == "f":
             parent = el.getparent()

@@ -16,9 +16,9 @@ from carbonclap_xl.engine import STATUS_FR, EngineResult
 from carbonclap_xl.issues import SEVERITY_FR, Issue, Severity
 from carbonclap_xl.model import NATURES, POSTES
 from carbonclap_xl.reader import WorkbookData
-from carbonclap_xl.xlsx.patch import CellValue, patch_workbook
+from carbonclap_xl.xlsx.patch import CellKey, CellValue, patch_workbook
 
-Writes = dict[str, dict[str, CellValue]]
+Writes = dict[str, dict[CellKey, CellValue]]
 
 
 def _num(v: Any) -> float | None:
@@ -38,24 +38,22 @@ def _str(v: Any) -> str | None:
     return str(v)
 
 
-def _source_text(row: dict[str, Any]) -> str | None:
-    if not _str(row.get("source_dataset")):
-        return None
-    return f"{row['source_dataset']} {row['source_edition']} #{row['source_id']}"
+def line_columns(lines: Any) -> dict[str, list[CellValue]]:
+    """The computed cells of result lines, column by column (layout column key -> values)."""
+    def col(name: str) -> list[Any]:
+        return lines[name].tolist() if name in lines else [None] * len(lines)
 
-
-def line_values(row: dict[str, Any]) -> dict[str, CellValue]:
-    """The computed cells of one result line, keyed by layout column key."""
-    status = _str(row.get("status"))
+    sources = [None if not _str(d) else f"{d} {e} #{i}" for d, e, i in
+               zip(col("source_dataset"), col("source_edition"), col("source_id"), strict=True)]
     return {
-        "factor_value": _num(row.get("factor_value")),
-        "factor_unit": _str(row.get("factor_unit")),
-        "co2e_forecast_kg": _num(row.get("co2e_forecast_kg")),
-        "co2e_final_kg": _num(row.get("co2e_final_kg")),
-        "uncertainty_pct": _num(row.get("uncertainty_pct")),
-        "factor_id": _str(row.get("factor_id")),
-        "source": _source_text(row),
-        "status": STATUS_FR.get(status) if status else None,
+        "factor_value": [_num(v) for v in col("factor_value")],
+        "factor_unit": [_str(v) for v in col("factor_unit")],
+        "co2e_forecast_kg": [_num(v) for v in col("co2e_forecast_kg")],
+        "co2e_final_kg": [_num(v) for v in col("co2e_final_kg")],
+        "uncertainty_pct": [_num(v) for v in col("uncertainty_pct")],
+        "factor_id": [_str(v) for v in col("factor_id")],
+        "source": sources,
+        "status": [STATUS_FR.get(s) if _str(s) else None for s in col("status")],
     }
 
 
@@ -145,17 +143,15 @@ def result_writes(data: WorkbookData, result: EngineResult,
         end = max(data.last_rows.get(sheet, 0), L.FIRST_DATA_ROW)
         clear[sheet] = [f"{first}{L.FIRST_DATA_ROW}:{last}{end}"]
         writes[sheet] = {}
-    needed = ["sheet", "row", "factor_value", "factor_unit", "co2e_forecast_kg",
-              "co2e_final_kg", "uncertainty_pct", "factor_id", "source_dataset",
-              "source_edition", "source_id", "status"]
-    frame = result.lines.reindex(columns=needed)
-    frame = frame[frame["sheet"].isin(list(writes))]
-    letters = {key: L.COLUMN_BY_KEY[key].letter for key in L.COLUMN_BY_KEY}
-    for row in frame.itertuples(index=False):
-        target = writes[row.sheet]
-        r = int(row.row)
-        for key, value in line_values(row._asdict()).items():
-            target[f"{letters[key]}{r}"] = value
+    lines = result.lines
+    if "sheet" in lines:
+        lines = lines[lines["sheet"].isin(list(writes))]
+        sheets, rows = lines["sheet"].tolist(), [int(r) for r in lines["row"].tolist()]
+        for key, values in line_columns(lines).items():
+            column = L.col_index(L.COLUMN_BY_KEY[key].letter)
+            for sheet, r, value in zip(sheets, rows, values, strict=True):
+                if value is not None:  # blanks: the computed area was cleared just before
+                    writes[sheet][(r, column)] = value
     if L.SHEET_PRODUCTION in data.sheet_names:
         writes[L.SHEET_PRODUCTION] = {L.FIELD_BY_KEY["factor_edition"].cell: result.edition.name}
     if L.SHEET_SYNTHESE in data.sheet_names:
