@@ -1,5 +1,6 @@
 """Headless processing speed: `process` on a 5,000-line workbook against a bare openpyxl
-load-and-save of the same file, measured side by side in one run (median of 7, interleaved). Target ≤ 0.5.
+load-and-save of the same file, measured side by side in one run (median of 7, interleaved).
+Target ≤ 0.5.
 
     python bench/process.py [--lines N]
 """
