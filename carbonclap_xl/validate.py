@@ -344,7 +344,8 @@ def _rejection_reason(path: str, outcome: Any) -> str:
 # --------------------------------------------------------------------------- CLI
 
 SUMMARY_COLUMNS = ("file", "status", "code", "title", "phase", "total_forecast_kgco2e",
-                   "total_final_kgco2e", "errors", "warnings", "reason")
+                   "total_final_kgco2e", "errors", "warnings", "reason", "factor_edition",
+                   "attribution")
 
 
 def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
@@ -356,7 +357,9 @@ def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
             "total_forecast_kgco2e": totals.get("forecast", ""),
             "total_final_kgco2e": totals.get("final", ""),
             "errors": doc["counts"]["errors"], "warnings": doc["counts"]["warnings"],
-            "reason": rejection.get("reason", "")}
+            "reason": rejection.get("reason", ""),
+            "factor_edition": doc.get("factor_edition", {}).get("name", ""),
+            "attribution": " ; ".join(doc.get("attribution", []))}
 
 
 def _print_report(doc: dict[str, Any], verbose: bool) -> None:
@@ -411,6 +414,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     counts = {s: sum(d["status"] == s for d in reports) for s in ("ok", "errors", "rejected")}
     print(f"{len(reports)} fichier(s) : {counts['ok']} conforme(s), {counts['errors']} avec "
           f"erreurs, {counts['rejected']} rejeté(s).", file=out)
+    computed = next((d for d in reports if d.get("attribution")), None)
+    if computed:  # the numbers shown carry their sources' attribution
+        print(f"Facteurs : {computed['factor_edition']['name']} — "
+              + " ; ".join(computed["attribution"]), file=out)
     if args.json:
         _emit_json({"files": reports, "summary": counts}, args.json)
     if args.csv:

@@ -177,6 +177,7 @@ def test_summary_csv(faulty: dict[str, dict[str, Any]]) -> None:
     assert len(rows) == len(FAULTY) + 9
     clean = next(r for r in rows if r["file"].endswith("clean.xlsx"))
     assert clean["status"] == "ok" and float(clean["total_forecast_kgco2e"]) > 0
+    assert "Source : ADEME, Base Empreinte®, version 23.6" in clean["attribution"]
 
 
 def _listing(path: Path) -> set[str]:
