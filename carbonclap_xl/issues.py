@@ -142,8 +142,9 @@ CODES: dict[Code, CodeInfo] = {
         "première cellule est lue."),
     Code.ROW_HIDDEN: CodeInfo(N, "Ligne masquée",
         "La ligne {value} est masquée mais elle est comptée : affichez-la pour la vérifier."),
-    Code.FORMULA_IN_INPUT: CodeInfo(N, "Formule dans une saisie",
-        "La cellule contient une formule ({value}) : sa dernière valeur calculée est lue."),
+    Code.FORMULA_IN_INPUT: CodeInfo(W, "Formule dans une saisie",
+        "La cellule contient une formule ({value}) qui renvoie à d'autres cellules : sa "
+        "dernière valeur calculée est lue, sans pouvoir la vérifier ; saisissez la valeur."),
     Code.FORMULA_NO_VALUE: CodeInfo(
         E,
         "Formule sans valeur",

@@ -22,7 +22,7 @@ from carbonclap_xl import layout as L
 from carbonclap_xl.errors import InputFileError
 from carbonclap_xl.issues import Code, Issue, make_issue
 from carbonclap_xl.model import LINE_COLUMNS, Phase, ProductionInfo
-from carbonclap_xl.sheetscan import SheetScan, scan_sheet, split_ref
+from carbonclap_xl.sheetscan import SheetScan, arithmetic_value, scan_sheet, split_ref
 from carbonclap_xl.xlsx.package import sheet_parts
 
 READ_COLUMNS = len(L.LINE_COLUMNS_LAYOUT)
@@ -249,9 +249,22 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
     for row in sorted(scan.hidden_rows & line_rows):
         issues.append(make_issue(Code.ROW_HIDDEN, value=row, sheet=sheet, cell=f"A{row}"))
     input_letters = {c.letter for c in L.INPUT_COLUMNS}
+    quantity_letters = {L.COLUMN_BY_KEY[k].letter for k in ("quantity_forecast",
+                                                            "quantity_final")}
+    by_row = {rec[_ROW_SLOT]: rec for rec in records}
+    slots = {c.letter: i + 1 for i, c in enumerate(L.INPUT_COLUMNS)}  # record position
     for ref, formula in scan.formulas.items():
         col, row = split_ref(ref)
         if row < L.FIRST_DATA_ROW or col not in input_letters:
+            continue
+        value = arithmetic_value(formula) if col in quantity_letters else None
+        if value is not None:
+            if row not in by_row:  # only a formula on that row: still a line, to report
+                by_row[row] = [poste, *[None] * len(L.INPUT_COLUMNS), sheet, row,
+                               *[None] * len(L.COMPUTED_COLUMNS)]
+                records.append(by_row[row])
+                records.sort(key=lambda rec: rec[_ROW_SLOT])
+            by_row[row][slots[col]] = value  # computed here, never taken from the cache
             continue
         cached = _cell_value(rows, ref)
         code = Code.FORMULA_NO_VALUE if cached is None else Code.FORMULA_IN_INPUT

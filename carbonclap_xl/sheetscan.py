@@ -87,3 +87,33 @@ def _parse_sheet(data: bytes) -> SheetScan:
             if ref:
                 scan.merged.append(ref)
     return scan
+
+
+_ARITHMETIC = re.compile(r"^[\d\s.+\-*/()]{1,200}$")
+
+
+def arithmetic_value(formula: str) -> float | None:
+    """The value of a formula made only of numbers and + - * / ( ), computed here rather than
+    trusted from the file's cache; None for anything else (references, functions)."""
+    import ast
+    import operator
+
+    text = formula.lstrip("=")
+    if not _ARITHMETIC.match(text):
+        return None
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+    def walk(node: ast.AST) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
+            return ops[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in ops:
+            return ops[type(node.op)](walk(node.operand))
+        raise ValueError(node)
+
+    try:
+        return walk(ast.parse(text, mode="eval").body)
+    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
+        return None

@@ -318,13 +318,17 @@ def test_macro_workbook_keeps_vba_ribbon_and_extension_lists(tmp_path: Path) -> 
 def test_formula_without_value_and_rows_beyond_the_limit(tmp_path: Path) -> None:
     def customise(wb: openpyxl.Workbook) -> None:
         ws = wb["Lieux"]
-        ws["A12"], ws["B12"], ws["D12"] = "elec_fr", "=2*1000", "kWh"  # no cached value
+        ws["A12"], ws["B12"], ws["D12"] = "elec_fr", "=B5*2", "kWh"  # no cached value
+        ws["A13"], ws["B13"], ws["D13"] = "elec_fr", "=2*(400+100)", "kWh"  # computed here
         ws[f"A{L.MAX_LINE_ROWS + 5}"] = "elec_fr"
         ws[f"B{L.MAX_LINE_ROWS + 5}"] = 3
 
     processed = process_workbook(make_workbook(tmp_path / "f.xlsx", customise=customise))
     found = {(i.sheet, i.cell, str(i.code)) for i in processed.issues}
     assert ("Lieux", "B12", "FORMULA_NO_VALUE") in found
+    assert not any(cell == "B13" for _s, cell, _c in found)
+    lines = processed.result.lines.set_index("row")
+    assert lines.loc[13, "co2e_forecast_kg"] == pytest.approx(1000 * 0.0519)
     assert ("Lieux", f"A{L.MAX_LINE_ROWS + 5}", "ROWS_BEYOND_LIMIT") in found
     assert processed.has_errors
 
@@ -362,3 +366,14 @@ def test_new_from_csv_keeps_what_it_can_and_says_what_it_cannot(
     assert value_at(rows, "F5") == "ctlchar"
     codes = {(i.cell, str(i.code)) for i in process_workbook(out).issues}
     assert ("B5", "QUANTITY_NOT_NUMBER") in codes or ("B5", "QUANTITY_ABSURD") in codes
+
+
+@pytest.mark.parametrize(("formula", "value"), [
+    ("=2*1000", 2000.0), ("=(3+4)/2", 3.5), ("=-5", -5.0), ("=B5*2", None),
+    ("=SUM(1,2)", None), ("=9**9**9", None), ("=1/0", None), ("=2^3", None),
+    ("=cmd|' /C calc'!A0", None),
+])
+def test_arithmetic_formulas_are_computed_not_trusted(formula: str, value: float | None) -> None:
+    from carbonclap_xl.sheetscan import arithmetic_value
+
+    assert arithmetic_value(formula) == value
