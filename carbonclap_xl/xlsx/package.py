@@ -219,39 +219,27 @@ def drop_part(zf: zipfile.ZipFile, part: str, owner_part: str) -> dict[str, byte
 
     Returns the new bytes of the parts that changed (the caller omits ``part`` itself).
     """
+    def internal_target(element: etree._Element) -> bool:
+        return (element.get("TargetMode", "Internal") != "External"
+                and resolve_target(owner_part, element.get("Target", "")).lower() == part.lower())
+
+    def override_of_part(element: etree._Element) -> bool:
+        return element.get("PartName", "").lstrip("/").lower() == part.lower()
+
     changed: dict[str, bytes] = {}
-
-    rels_part = rels_part_for(owner_part)
-    rels_member = find_member(zf, rels_part)
-    if rels_member is not None:
-        original = zf.read(rels_member)
-        tree = parse_xml(original, rels_member)
-        removed = False
-        for element in list(tree.getroot()):
-            if not isinstance(element.tag, str) or local_name(element) != "Relationship":
-                continue
-            if element.get("TargetMode", "Internal") == "External":
-                continue
-            target = resolve_target(owner_part, element.get("Target", ""))
-            if target.lower() == part.lower():
-                _remove(element)
-                removed = True
-        if removed:
-            changed[rels_member] = serialize_xml(tree, original)
-
-    ct_member = find_member(zf, CONTENT_TYPES_PART)
-    if ct_member is not None:
-        original = zf.read(ct_member)
-        tree = parse_xml(original, ct_member)
-        removed = False
-        for element in list(tree.getroot()):
-            if not isinstance(element.tag, str) or local_name(element) != "Override":
-                continue
-            if element.get("PartName", "").lstrip("/").lower() == part.lower():
-                _remove(element)
-                removed = True
-        if removed:
-            changed[ct_member] = serialize_xml(tree, original)
+    for member, tag, matches in ((rels_part_for(owner_part), "Relationship", internal_target),
+                                 (CONTENT_TYPES_PART, "Override", override_of_part)):
+        found = find_member(zf, member)
+        if found is None:
+            continue
+        original = zf.read(found)
+        tree = parse_xml(original, found)
+        doomed = [el for el in tree.getroot()
+                  if isinstance(el.tag, str) and local_name(el) == tag and matches(el)]
+        for element in doomed:
+            _remove(element)
+        if doomed:
+            changed[found] = serialize_xml(tree, original)
     return changed
 
 
