@@ -499,6 +499,9 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
                 expected=f"{e[idx] / 1000:,.0f} tCO2e".replace(",", "\u202f")))
         error |= absurd
         emissions[phase] = e
+    for issue in issues:  # a line with any error-level issue is not counted, in either phase
+        if issue.line is not None and issue.severity is Severity.ERROR:
+            error[issue.line] = True
     for phase in PHASES:
         out[EMISSIONS_COLUMN[phase]] = np.where(error, nan, emissions[phase])
 

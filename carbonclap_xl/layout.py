@@ -160,7 +160,7 @@ SYN_INDICATOR_COUNT = 4
 CTRL_HEADER_ROW = 4
 CTRL_FIRST_ROW = 5
 CTRL_HEADERS: tuple[str, ...] = ("Gravité", "Code", "Feuille", "Cellule", "Valeur", "Message")
-CTRL_WIDTHS: tuple[float, ...] = (14, 26, 14, 10, 30, 110)
+CTRL_WIDTHS: tuple[float, ...] = (14, 30, 14, 10, 30, 120)
 CTRL_SUMMARY_CELL = "A2"
 
 

@@ -266,7 +266,7 @@ def _controles(ws: Worksheet) -> None:
     ws["A1"] = "Contrôles : à corriger avant dépôt"
     ws["A1"].font = TITLE_FONT
     _header(ws, L.CTRL_HEADER_ROW, L.CTRL_HEADERS, L.CTRL_WIDTHS)
-    ws.column_dimensions["F"].alignment = Alignment(wrap_text=True)
+    # messages are not wrapped: a long one spills into the empty cells on its right
     ws.freeze_panes = f"A{L.CTRL_FIRST_ROW}"
     ws.auto_filter.ref = f"A{L.CTRL_HEADER_ROW}:F{L.CTRL_HEADER_ROW}"
     _print_setup(ws, L.CTRL_HEADER_ROW)

@@ -236,3 +236,9 @@ def test_uncertainty_by_poste_and_nature(edition: FactorEdition) -> None:
         1.0 * math.sqrt(20**2 + 5**2) / 100)
     assert r.to_dict()["by_poste"]["lieux"]["uncertainty"]["forecast"] == pytest.approx(
         math.sqrt(u1**2 + u2**2))
+
+
+def test_a_line_with_an_error_is_not_counted_in_either_phase(edition: FactorEdition) -> None:
+    r = compute([line(quantity_forecast="abc", quantity_final=3)], edition)
+    assert r.lines["status"].iloc[0] == "error" and r.excluded_lines == 1
+    assert r.total_kg.final == 0.0
