@@ -8,6 +8,7 @@ shows its traceback (exit 1), so that it gets reported.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import sys
@@ -140,6 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNREADABLE
     except BrokenPipeError:  # e.g. `carbonclap-xl factors list | head`
         return EXIT_OK
+    except OSError as exc:  # a path that cannot be written or read: the user's to fix
+        where = exc.filename or ""
+        reason = {"ENOENT": "dossier introuvable", "EACCES": "accès refusé (droits)",
+                  "EISDIR": "c'est un dossier", "ENOSPC": "disque plein",
+                  "EROFS": "système de fichiers en lecture seule"}.get(
+            errno.errorcode.get(exc.errno or 0, ""), exc.strerror or str(exc))
+        print(f"erreur : {where} : {reason}", file=sys.stderr)
+        return EXIT_UNREADABLE
 
 
 if __name__ == "__main__":

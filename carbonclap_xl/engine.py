@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,6 +241,10 @@ def by_unique(values: np.ndarray | pd.Series, fn: Any, dtype: Any = object) -> n
 def _clean(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
+    if isinstance(v, bool | np.bool_):
+        return "VRAI" if v else "FAUX"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))  # a number typed in a text cell: "43642", not "43642.0"
     return str(v).strip()
 
 
@@ -345,8 +349,13 @@ def _located(issue: Issue, line: int) -> Issue:
 
 
 def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEdition,
-            production: ProductionInfo | None = None) -> EngineResult:
-    """Run the method on activity lines (columns of ``model.LINE_COLUMNS``)."""
+            production: ProductionInfo | None = None,
+            excluded: Sequence[bool] | None = None) -> EngineResult:
+    """Run the method on activity lines (columns of ``model.LINE_COLUMNS``).
+
+    ``excluded`` marks lines an adapter already found in error while reading them (a
+    formula without a usable value, say): they are not counted, like lines in error here.
+    """
     frame = lines if isinstance(lines, pd.DataFrame) else pd.DataFrame(list(lines))
     frame = frame.reindex(columns=[*LINE_COLUMNS, *[c for c in frame.columns
                                                     if c not in LINE_COLUMNS]])
@@ -502,6 +511,8 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
     for issue in issues:  # a line with any error-level issue is not counted, in either phase
         if issue.line is not None and issue.severity is Severity.ERROR:
             error[issue.line] = True
+    if excluded is not None:
+        error |= np.asarray(excluded, dtype=bool)
     for phase in PHASES:
         out[EMISSIONS_COLUMN[phase]] = np.where(error, nan, emissions[phase])
 

@@ -48,6 +48,7 @@ class Code(StrEnum):
     NOT_CARBONCLAP_WORKBOOK = "NOT_CARBONCLAP_WORKBOOK"
     TEMPLATE_VERSION = "TEMPLATE_VERSION"
     SHEET_MISSING = "SHEET_MISSING"
+    SHEET_NOT_READ = "SHEET_NOT_READ"
     HEADER_CHANGED = "HEADER_CHANGED"
     COLUMN_EXTRA = "COLUMN_EXTRA"
     CELL_MERGED = "CELL_MERGED"
@@ -133,6 +134,13 @@ CODES: dict[Code, CodeInfo] = {
         "vos lignes dans un modèle à jour."),
     Code.SHEET_MISSING: CodeInfo(E, "Feuille absente",
         "La feuille « {value} » est absente ou renommée : rétablissez-la depuis le modèle."),
+    Code.SHEET_NOT_READ: CodeInfo(
+        W,
+        "Feuille de lignes non lue",
+        "La feuille « {value} » ressemble à une feuille de poste mais n'en est pas une : ses "
+        "lignes ne sont pas comptées ; déplacez-les dans la feuille du poste (lignes sans limite "
+        "de nombre).",
+    ),
     Code.HEADER_CHANGED: CodeInfo(E, "En-tête modifié",
         "L'en-tête « {value} » a été modifié (attendu : « {expected} ») : rétablissez-le."),
     Code.COLUMN_EXTRA: CodeInfo(N, "Colonne ajoutée",
@@ -143,13 +151,13 @@ CODES: dict[Code, CodeInfo] = {
     Code.ROW_HIDDEN: CodeInfo(N, "Ligne masquée",
         "La ligne {value} est masquée mais elle est comptée : affichez-la pour la vérifier."),
     Code.FORMULA_IN_INPUT: CodeInfo(W, "Formule dans une saisie",
-        "La cellule contient une formule ({value}) qui renvoie à d'autres cellules : sa "
-        "dernière valeur calculée est lue, sans pouvoir la vérifier ; saisissez la valeur."),
+        "La cellule contient une formule ({value}) : sa dernière valeur calculée est lue sans "
+        "pouvoir être vérifiée ; saisissez la valeur elle-même."),
     Code.FORMULA_NO_VALUE: CodeInfo(
         E,
         "Formule sans valeur",
-        "La cellule contient une formule ({value}) sans valeur calculée : ouvrez le classeur dans "
-        "Excel ou LibreOffice et enregistrez-le, ou saisissez la valeur.",
+        "La cellule contient une formule ({value}) sans valeur utilisable (vide ou en erreur) : "
+        "corrigez la formule ou saisissez la valeur ; la ligne n'est pas comptée.",
     ),
     Code.ROWS_BEYOND_LIMIT: CodeInfo(
         E,

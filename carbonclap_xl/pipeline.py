@@ -16,6 +16,7 @@ from carbonclap_xl.engine import EngineResult, compute
 from carbonclap_xl.errors import InputFileError
 from carbonclap_xl.factordb import FactorEdition, load_edition
 from carbonclap_xl.issues import Code, Issue, Severity, make_issue
+from carbonclap_xl.model import Phase
 from carbonclap_xl.reader import WorkbookData, locate, read_workbook
 
 
@@ -40,18 +41,33 @@ class Processed:
         return doc
 
 
-def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None) -> Processed:
+def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None,
+                     expected_phase: Phase | None = None) -> Processed:
+    """The engine on the lines read, every issue located, and the submission rules
+    (``rules``) checked: what the producer sees in Contrôles is what the funder's
+    validation reports."""
+    from carbonclap_xl.rules import submission_issues
+
     edition = edition or load_edition()
-    result = compute(data.lines, edition, data.production)
+    # a line on which reading found an error (a formula without usable value…) is not counted
+    bad_cells = {(i.sheet, int(i.cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")))
+                 for i in data.issues if i.severity is Severity.ERROR and i.sheet and i.cell
+                 and i.cell[-1].isdigit()}
+    excluded = [(s, r) in bad_cells for s, r in zip(data.lines["sheet"], data.lines["row"],
+                                                      strict=True)]
+    result = compute(data.lines, edition, data.production, excluded=excluded)
     lines = result.lines
     engine_issues = [locate(i, lines) for i in result.issues]
     if data.is_carbonclap and data.sheets_read and lines.empty:
         engine_issues.append(make_issue(Code.WORKBOOK_EMPTY))
-    return Processed(data, result, [*data.issues, *engine_issues])
+    processed = Processed(data, result, [*data.issues, *engine_issues])
+    processed.issues += submission_issues(processed, expected_phase)
+    return processed
 
 
-def process_workbook(path: Path, edition: FactorEdition | None = None) -> Processed:
-    return compute_workbook(read_workbook(path), edition)
+def process_workbook(path: Path, edition: FactorEdition | None = None,
+                     expected_phase: Phase | None = None) -> Processed:
+    return compute_workbook(read_workbook(path), edition, expected_phase)
 
 
 def default_output(path: Path) -> Path:
@@ -59,8 +75,14 @@ def default_output(path: Path) -> Path:
 
 
 def backup_path(path: Path) -> Path:
+    """A backup name beside ``path`` that no file has yet."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return path.with_name(f"{path.stem}.sauvegarde-{stamp}{path.suffix}")
+    candidate = path.with_name(f"{path.stem}.sauvegarde-{stamp}{path.suffix}")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}.sauvegarde-{stamp}-{n}{path.suffix}")
+    return candidate
 
 
 def write_processed(processed: Processed, src: Path, dst: Path | None,
@@ -75,7 +97,9 @@ def write_processed(processed: Processed, src: Path, dst: Path | None,
     if in_place:
         dst = src
         backup = backup_path(src)
-        shutil.copy2(src, backup)
+        with open(src, "rb") as original, open(backup, "xb") as copy:  # never overwrites
+            shutil.copyfileobj(original, copy)
+        shutil.copystat(src, backup)
     else:
         dst = Path(dst) if dst else default_output(src)
         if dst.exists() and os.path.samefile(dst, src):
@@ -84,6 +108,9 @@ def write_processed(processed: Processed, src: Path, dst: Path | None,
         if dst.exists() and not force:
             raise InputFileError(str(dst), "existe déjà : --force pour le remplacer, ou -o "
                                            "AUTRE")
+        if dst.is_dir():
+            raise InputFileError(str(dst), "c'est un dossier : donnez un nom de fichier")
+        dst.parent.mkdir(parents=True, exist_ok=True)
         if dst.suffix.lower() != src.suffix.lower():
             raise InputFileError(str(dst), f"la sortie doit garder l'extension {src.suffix} "
                                            "du classeur d'entrée")

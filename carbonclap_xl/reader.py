@@ -70,11 +70,11 @@ def _number(v: Any) -> float | None:
     if isinstance(v, bool) or _blank(v):
         return None
     if isinstance(v, int | float):
-        return float(v)
+        return float(v) if math.isfinite(v) else None
     from carbonclap_xl.engine import parse_number
 
-    value, _unit = parse_number(str(v))
-    return value
+    value, unit = parse_number(str(v))
+    return None if unit else value  # "2,9 M€" is not 2.9 k€: the validator reports it
 
 
 def _date(v: Any) -> str | None:
@@ -151,6 +151,9 @@ def read_workbook(path: Path) -> WorkbookData:
     version_field = L.FIELD_BY_KEY["template_version"]
     version = _cell_value(prod_rows, version_field.cell)
     version_text = None if version is None else _as_text(version)
+    if isinstance(version, int | float) and f"{float(version):.1f}" in \
+            L.SUPPORTED_TEMPLATE_VERSIONS:
+        version_text = f"{float(version):.1f}"  # a spreadsheet stored "1.0" as a number
     if version_text not in L.SUPPORTED_TEMPLATE_VERSIONS:
         issues.append(make_issue(Code.TEMPLATE_VERSION, value=version_text or "vide",
                                  sheet=L.SHEET_PRODUCTION, cell=version_field.cell,
@@ -162,6 +165,15 @@ def read_workbook(path: Path) -> WorkbookData:
     for sheet in L.SHEET_ORDER:
         if sheet not in names:
             issues.append(make_issue(Code.SHEET_MISSING, value=sheet, sheet=sheet))
+    headers = [c.header for c in L.INPUT_COLUMNS]
+    for sheet in names:  # a copied poste sheet ("Régie (2)") is not read: say so
+        if sheet in L.SHEET_ORDER:
+            continue
+        top = values(sheet)[:L.HEADER_ROW]
+        if len(top) == L.HEADER_ROW and [str(v).strip() for v in
+                                         top[-1][:len(headers)]] == headers:
+            issues.append(make_issue(Code.SHEET_NOT_READ, value=sheet, sheet=sheet,
+                                     cell=f"A{L.HEADER_ROW}"))
     records: list[list[Any]] = []
     for poste, sheet in L.POSTE_SHEETS.items():
         if sheet not in names:

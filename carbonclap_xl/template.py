@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -399,10 +400,22 @@ def _as_typed_number(value: Any) -> Any:
 
 
 def save(wb: Workbook, path: Path) -> None:
+    """Save atomically: a private temporary file in the same folder, then a rename."""
+    import os
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    wb.save(tmp)
-    tmp.replace(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        wb.save(tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def build_examples(edition: FactorEdition | None = None) -> list[Path]:

@@ -1,0 +1,181 @@
+"""The rules of a submission beyond the engine's line rules: production data the CNC
+requires, phases, materiality, plausibility and stale computed cells.
+
+Pure functions over a ``pipeline.Processed``; ``process`` (the producer's side) and
+``validate`` (the funder's side) apply the same ones, so both say the same things about the
+same file.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from carbonclap_xl import layout as L
+from carbonclap_xl.issues import Code, Issue, make_issue
+from carbonclap_xl.model import NATURES, PHASE_LABEL_FR, PHASE_QUANTITY_FR, Phase
+
+# Plausibility ranges of intensity indicators (PRODUCT.md §6): far outside them, a unit or a
+# zero is probably wrong. Wide on purpose: they flag typos, not low-carbon productions.
+PLAUSIBLE: dict[str, tuple[float, float, str]] = {
+    "tco2e_per_shooting_day": (0.05, 60.0, "0,05 à 60 tCO2e par jour de tournage"),
+    "tco2e_per_hour": (0.5, 1500.0, "0,5 à 1 500 tCO2e par heure de programme"),
+    "kgco2e_per_keur": (2.0, 1500.0, "2 à 1 500 kgCO2e par k€ de budget"),
+}
+INDICATOR_FIELD = {"tco2e_per_shooting_day": "shooting_days", "tco2e_per_hour": "duration_min",
+                   "kgco2e_per_keur": "budget_keur", "tco2e_per_episode": "episodes"}
+REQUIRED_FIELDS = tuple(f for f in L.PRODUCTION_FIELDS if f.required)
+STALE_TOLERANCE = 1e-6
+
+
+def fmt(x: float) -> str:
+    return f"{x:,.2f}".replace(",", "\u202f").replace(".", ",")
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def production_issues(processed: Any, phase: Phase | None) -> list[Issue]:
+    """Required production data for the phase submitted, and its consistency."""
+    data = processed.data
+    raw, info = data.production_raw, data.production
+    issues: list[Issue] = []
+    effective = phase or info.phase
+    phase_label = PHASE_LABEL_FR[effective] if effective else "soumis"
+    for field in REQUIRED_FIELDS:
+        value = raw.get(field.key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            issues.append(make_issue(Code.PRODUCTION_FIELD_MISSING, value=phase_label,
+                                     expected=field.label, sheet=L.SHEET_PRODUCTION,
+                                     cell=field.cell))
+
+    def invalid(key: str, hint: str) -> None:
+        field = L.FIELD_BY_KEY[key]
+        issues.append(make_issue(Code.PRODUCTION_FIELD_INVALID, value=raw.get(key),
+                                 expected=field.label, hint=hint, sheet=L.SHEET_PRODUCTION,
+                                 cell=field.cell))
+
+    if raw.get("phase") is not None and info.phase is None:
+        invalid("phase", "choisissez « Prévisionnel » ou « Définitif ».")
+    elif phase and info.phase and info.phase is not phase:
+        invalid("phase", f"le dépôt attendu est le bilan {PHASE_LABEL_FR[phase]} : corrigez la "
+                         "phase ou déposez l'autre bilan.")
+    if raw.get("work_type") is not None and str(raw["work_type"]).strip() not in L.WORK_TYPES:
+        invalid("work_type", "choisissez dans la liste (" + ", ".join(L.WORK_TYPES) + ").")
+    for key in ("budget_keur", "shooting_days", "episodes", "duration_min"):
+        value, parsed = raw.get(key), getattr(info, key)
+        if value is not None and value != "" and (parsed is None or parsed <= 0):
+            invalid(key, "saisissez un nombre positif, sans unité (le budget en k€ HT, la "
+                         "durée en minutes).")
+    for key in ("start_date", "end_date"):
+        value = raw.get(key)
+        if value is not None and value != "" and getattr(info, key) is None:
+            invalid(key, "saisissez une date (jj/mm/aaaa).")
+    if info.start_date and info.end_date and info.end_date < info.start_date:
+        invalid("end_date", "la fin du tournage précède son début.")
+    return issues
+
+
+def phase_issues(processed: Any, phase: Phase) -> list[Issue]:
+    """The phase submitted left empty where the other phase has data."""
+    lines = processed.data.lines
+    if lines.empty:
+        return []
+    mine = "quantity_forecast" if phase is Phase.FORECAST else "quantity_final"
+    other = "quantity_final" if phase is Phase.FORECAST else "quantity_forecast"
+    filled = lines[mine].notna()
+    other_filled = lines[other].notna()
+    label = PHASE_QUANTITY_FR[phase]
+    other_label = PHASE_QUANTITY_FR[Phase.FINAL if phase is Phase.FORECAST else Phase.FORECAST]
+    column = L.COLUMN_BY_KEY[mine].letter
+    if not filled.any() and other_filled.any():
+        first = lines[other_filled].iloc[0]
+        return [make_issue(Code.PHASE_EMPTY, value=label,
+                           sheet=first["sheet"], cell=f"{column}{L.HEADER_ROW}")]
+    issues = []
+    for _, row in lines[other_filled & ~filled & lines["activity"].notna()].iterrows():
+        issues.append(make_issue(Code.PHASE_LINE_EMPTY, value=label, expected=other_label,
+                                 sheet=row["sheet"], cell=f"{column}{int(row['row'])}"))
+    return issues
+
+
+def materiality_issues(processed: Any, phase: Phase) -> list[Issue]:
+    result = processed.result
+    if result.total_kg.get(phase) <= 0:
+        return []
+    examples = {"energie": "électricité, groupes électrogènes", "transport_personnes":
+                "trains, avions, voitures de l'équipe", "repas": "repas de la cantine",
+                "achats": "achats de décors, costumes, fournitures",
+                "amortissement": "location de matériel technique"}
+    issues = []
+    for nature in NATURES:
+        if nature.materiality and result.by_nature[nature.id].get(phase) <= 0:
+            issues.append(make_issue(Code.MATERIALITY_EMPTY, value=nature.label_fr,
+                                     expected=examples.get(nature.id, "")))
+    return issues
+
+
+def plausibility_issues(processed: Any, phase: Phase) -> list[Issue]:
+    issues = []
+    for key, (low, high, text) in PLAUSIBLE.items():
+        value = processed.result.indicators.get(key)
+        if value is None:
+            continue
+        v = value.get(phase)
+        if v and not (low <= v <= high):
+            from carbonclap_xl.engine import INDICATORS
+
+            field = L.FIELD_BY_KEY[INDICATOR_FIELD[key]]
+            issues.append(make_issue(Code.INTENSITY_IMPLAUSIBLE,
+                                     value=f"{fmt(v)} {INDICATORS[key][0]}", expected=text,
+                                     sheet=L.SHEET_PRODUCTION, cell=field.cell))
+    return issues
+
+
+def _differs(found: Any, fresh: float) -> bool:
+    try:
+        found_f = float(found)
+    except (TypeError, ValueError):
+        return True
+    if math.isnan(fresh) or math.isnan(found_f):
+        return True
+    return abs(found_f - fresh) > STALE_TOLERANCE * max(1.0, abs(fresh))
+
+
+def stale_issues(processed: Any) -> list[Issue]:
+    """Computed cells whose value differs from a fresh computation (edited or stale)."""
+    lines = processed.result.lines
+    issues: list[Issue] = []
+    total = processed.result.total_kg
+    for ref, fresh in ((f"B{L.SYN_POSTE_TOTAL_ROW}", total.forecast / 1000),
+                       (f"C{L.SYN_POSTE_TOTAL_ROW}", total.final / 1000)):
+        found = processed.data.synthese_read.get(ref)
+        if found is not None and _differs(found, fresh):
+            issues.append(make_issue(Code.COMPUTED_STALE, value=found, expected=f"{fresh:.6g}",
+                                     sheet=L.SHEET_SYNTHESE, cell=ref))
+    for key in ("factor_value", "co2e_forecast_kg", "co2e_final_kg"):
+        read_key = f"read_{key}"
+        if read_key not in lines:
+            continue
+        letter = L.COLUMN_BY_KEY[key].letter
+        for _, row in lines[lines[read_key].notna()].iterrows():
+            found, fresh = row[read_key], row[key]
+            if _differs(found, fresh):
+                shown = "vide" if math.isnan(fresh) else f"{fresh:.6g}"
+                issues.append(make_issue(Code.COMPUTED_STALE, value=found, expected=shown,
+                                         sheet=row["sheet"], cell=f"{letter}{int(row['row'])}"))
+    return issues
+
+
+def submission_issues(processed: Any, phase: Phase | None) -> list[Issue]:
+    """Production data, phases, materiality and plausibility (not stale cells: ``process``
+    rewrites them, ``validate`` checks them with ``stale_issues``)."""
+    if not processed.data.is_carbonclap:
+        return []
+    issues = production_issues(processed, phase)
+    effective = phase or processed.data.production.phase
+    if effective is not None:
+        issues += phase_issues(processed, effective)
+        issues += materiality_issues(processed, effective)
+        issues += plausibility_issues(processed, effective)
+    return issues
