@@ -83,6 +83,3 @@ def locate_csv(issue: Issue) -> Issue:
     return Issue(issue.code, issue.severity, issue.message, issue.line + 2, issue.field,
                  issue.value, None, issue.field)
 
-
-def write_lines_csv(frame: pd.DataFrame, path: Path) -> None:
-    frame.reindex(columns=list(LINE_COLUMNS)).to_csv(path, index=False)

@@ -613,6 +613,3 @@ def indicators(total: PhaseValues, production: ProductionInfo) -> dict[str, Phas
             out[key] = value  # a denominator like 1e-310 gives no indicator, not infinity
     return out
 
-
-def unit_is_known(text: str) -> bool:
-    return bool(normalise(text))

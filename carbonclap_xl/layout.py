@@ -91,10 +91,6 @@ LAST_PREPARED_ROW = FIRST_DATA_ROW + PREPARED_ROWS - 1
 MAX_LINE_ROWS = 100_000  # beyond this row nothing is read (reported)
 
 
-def cell(column_key: str, row: int) -> str:
-    return f"{COLUMN_BY_KEY[column_key].letter}{row}"
-
-
 # --------------------------------------------------------------------------- Production
 
 

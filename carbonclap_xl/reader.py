@@ -40,7 +40,6 @@ class WorkbookData:
     is_carbonclap: bool = True
     sheets_read: set[str] = field(default_factory=set)  # poste sheets whose lines were read
     last_rows: dict[str, int] = field(default_factory=dict)  # sheet -> last row holding data
-    scans: dict[str, SheetScan] = field(default_factory=dict)
     control_rows: int = 0  # rows currently filled on Contrôles
     synthese_read: dict[str, Any] = field(default_factory=dict)  # Synthèse cell -> value found
 
@@ -179,7 +178,6 @@ def read_workbook(path: Path) -> WorkbookData:
         if sheet not in names:
             continue
         scan = scan_sheet(xml[sheet]) if sheet in xml else SheetScan()
-        data.scans[sheet] = scan
         found = _read_poste_sheet(values(sheet), poste, sheet, scan, issues)
         if found is not None:
             data.sheets_read.add(sheet)
