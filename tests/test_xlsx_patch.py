@@ -13,7 +13,6 @@ import math
 import random
 import shutil
 import subprocess
-import time
 import warnings
 import zipfile
 from collections.abc import Collection
@@ -858,7 +857,9 @@ def test_random_patches_match_the_reference_behaviour(tmp_path: Path, seed: int)
 # --------------------------------------------------------------------------- performance
 
 
-def test_patching_5000_rows_is_fast(tmp_path: Path) -> None:
+def test_patching_5000_rows(tmp_path: Path) -> None:
+    """A large sheet patches correctly (its speed is measured by bench/process.py, not here:
+    the suite holds no timed assertion)."""
     cols = "ABCDEFGHIJKLMN"
     rows = "".join(
         f'<row r="{r}" spans="1:14">'
@@ -875,14 +876,11 @@ def test_patching_5000_rows_is_fast(tmp_path: Path) -> None:
     writes = {
         f"{c}{r}": (f"texte {r}" if c == "N" else r * 0.5) for r in range(1, 5001) for c in "BDFHJN"
     }
-    start = time.perf_counter()
     patch_workbook(src, tmp_path / "dst.xlsx", {"Saisie": writes})
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"{elapsed:.2f} s"  # about 0.5 s on a developer machine
     assert calamine_rows(tmp_path / "dst.xlsx", "Saisie")[4999][13] == "texte 5000"
 
 
-def test_writing_computed_columns_is_fast(tmp_path: Path) -> None:
+def test_writing_computed_columns_twice(tmp_path: Path) -> None:
     """The product's shape: 5 input columns per row, 8 computed columns cleared then written
     (new cells, styled like their row, the first time; the same cells, existing, the next)."""
     rows = "".join(
@@ -900,13 +898,8 @@ def test_writing_computed_columns_is_fast(tmp_path: Path) -> None:
     }
     clear = {"Saisie": ["G5:N5004"]}
     first, second = tmp_path / "first.xlsx", tmp_path / "second.xlsx"
-    start = time.perf_counter()
     patch_workbook(src, first, {"Saisie": writes}, clear)
-    middle = time.perf_counter()
     patch_workbook(first, second, {"Saisie": writes}, clear)
-    end = time.perf_counter()
-    assert middle - start < 1.5, f"{middle - start:.2f} s"  # about 0.2 s on a developer machine
-    assert end - middle < 1.5, f"{end - middle:.2f} s"  # about 0.4 s
     assert members(first)[4] == members(second)[4]  # the same sheet both times
     last = calamine_rows(second, "Saisie")[-1]  # row 5004
     assert last[4:8] == [5004, "", 5004 * 0.25, "texte 5004"]
