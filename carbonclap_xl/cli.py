@@ -142,12 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `carbonclap-xl factors list | head`
         return EXIT_OK
     except OSError as exc:  # a path that cannot be written or read: the user's to fix
-        where = exc.filename or ""
-        reason = {"ENOENT": "dossier introuvable", "EACCES": "accès refusé (droits)",
-                  "EISDIR": "c'est un dossier", "ENOSPC": "disque plein",
-                  "EROFS": "système de fichiers en lecture seule"}.get(
-            errno.errorcode.get(exc.errno or 0, ""), exc.strerror or str(exc))
-        print(f"erreur : {where} : {reason}", file=sys.stderr)
+        reason = {"ENOENT": "introuvable (fichier ou dossier)", "EACCES": "accès refusé (droits)",
+                  "EISDIR": "c'est un dossier", "ENOTDIR": "un élément du chemin n'est pas un "
+                  "dossier", "ENOSPC": "disque plein", "EROFS": "système de fichiers en "
+                  "lecture seule"}.get(errno.errorcode.get(exc.errno or 0, ""),
+                                       exc.strerror or str(exc))
+        where = f"{exc.filename} : " if exc.filename else ""
+        print(f"erreur : {where}{reason}", file=sys.stderr)
         return EXIT_UNREADABLE
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +51,9 @@ def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None,
 
     edition = edition or load_edition()
     # a line on which reading found an error (a formula without usable value…) is not counted
-    bad_cells = {(i.sheet, int(i.cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")))
-                 for i in data.issues if i.severity is Severity.ERROR and i.sheet and i.cell
-                 and i.cell[-1].isdigit()}
+    bad_cells = {(i.sheet, int(m.group(1))) for i in data.issues
+                 if i.severity is Severity.ERROR and i.sheet and i.cell
+                 and (m := re.search(r"(\d+)$", i.cell))}
     excluded = [(s, r) in bad_cells for s, r in zip(data.lines["sheet"], data.lines["row"],
                                                       strict=True)]
     result = compute(data.lines, edition, data.production, excluded=excluded)
@@ -110,9 +111,9 @@ def write_processed(processed: Processed, src: Path, dst: Path | None,
                                            "AUTRE")
         if dst.is_dir():
             raise InputFileError(str(dst), "c'est un dossier : donnez un nom de fichier")
-        dst.parent.mkdir(parents=True, exist_ok=True)
         if dst.suffix.lower() != src.suffix.lower():
             raise InputFileError(str(dst), f"la sortie doit garder l'extension {src.suffix} "
                                            "du classeur d'entrée")
+        dst.parent.mkdir(parents=True, exist_ok=True)
     write_results(src, dst, processed.data, processed.result, processed.issues)
     return dst, backup

@@ -134,8 +134,13 @@ def read_workbook(path: Path) -> WorkbookData:
     issues: list[Issue] = []
     empty = pd.DataFrame(columns=[*LINE_COLUMNS, "sheet", "row"])
 
-    def values(sheet: str) -> list[list[Any]]:
-        return book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+    def values(sheet: str, nrows: int | None = None) -> list[list[Any]]:
+        try:
+            return book.get_sheet_by_name(sheet).to_python(skip_empty_area=False, nrows=nrows)
+        except Exception as exc:  # calamine raises its own untyped errors
+            raise InputFileError(str(path), f"feuille « {sheet} » illisible ({exc}) ; "
+                                            "enregistrez le classeur à nouveau depuis Excel "
+                                            "ou LibreOffice") from None
 
     # identify the workbook
     prod_rows = values(L.SHEET_PRODUCTION) if L.SHEET_PRODUCTION in names else []
@@ -150,9 +155,9 @@ def read_workbook(path: Path) -> WorkbookData:
     version_field = L.FIELD_BY_KEY["template_version"]
     version = _cell_value(prod_rows, version_field.cell)
     version_text = None if version is None else _as_text(version)
-    if isinstance(version, int | float) and f"{float(version):.1f}" in \
-            L.SUPPORTED_TEMPLATE_VERSIONS:
-        version_text = f"{float(version):.1f}"  # a spreadsheet stored "1.0" as a number
+    if isinstance(version, int | float):  # a spreadsheet stored "1.0" as a number
+        version_text = next((v for v in L.SUPPORTED_TEMPLATE_VERSIONS
+                             if float(v) == float(version)), version_text)
     if version_text not in L.SUPPORTED_TEMPLATE_VERSIONS:
         issues.append(make_issue(Code.TEMPLATE_VERSION, value=version_text or "vide",
                                  sheet=L.SHEET_PRODUCTION, cell=version_field.cell,
@@ -168,7 +173,7 @@ def read_workbook(path: Path) -> WorkbookData:
     for sheet in names:  # a copied poste sheet ("Régie (2)") is not read: say so
         if sheet in L.SHEET_ORDER:
             continue
-        top = values(sheet)[:L.HEADER_ROW]
+        top = values(sheet, nrows=L.HEADER_ROW)
         if len(top) == L.HEADER_ROW and [str(v).strip() for v in
                                          top[-1][:len(headers)]] == headers:
             issues.append(make_issue(Code.SHEET_NOT_READ, value=sheet, sheet=sheet,
@@ -258,7 +263,9 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
     line_rows = {rec[_ROW_SLOT] for rec in records}
     for row in sorted(scan.hidden_rows & line_rows):
         issues.append(make_issue(Code.ROW_HIDDEN, value=row, sheet=sheet, cell=f"A{row}"))
-    input_letters = {c.letter for c in L.INPUT_COLUMNS}
+    # formulas matter where they feed the computation: activity, quantities, unit
+    input_letters = {L.COLUMN_BY_KEY[k].letter for k in ("activity", "quantity_forecast",
+                                                         "quantity_final", "unit")}
     quantity_letters = {L.COLUMN_BY_KEY[k].letter for k in ("quantity_forecast",
                                                             "quantity_final")}
     by_row = {rec[_ROW_SLOT]: rec for rec in records}

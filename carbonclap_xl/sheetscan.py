@@ -98,7 +98,7 @@ def arithmetic_value(formula: str) -> float | None:
     import ast
     import operator
 
-    text = formula.lstrip("=")
+    text = formula.lstrip("=").strip()
     if not _ARITHMETIC.match(text):
         return None
     ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import errno
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -401,7 +402,6 @@ def _as_typed_number(value: Any) -> Any:
 
 def save(wb: Workbook, path: Path) -> None:
     """Save atomically: a private temporary file in the same folder, then a rename."""
-    import os
     import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -412,6 +412,9 @@ def save(wb: Workbook, path: Path) -> None:
     tmp = Path(name)
     try:
         wb.save(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)

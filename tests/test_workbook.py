@@ -431,3 +431,53 @@ def test_unwritable_outputs_give_one_line(tmp_path: Path,
     err = capsys.readouterr().err
     assert "Traceback" not in err and "c'est un dossier" in err
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def _edit_sheet(path: Path, sheet: str, old: bytes, new: bytes) -> None:
+    with zipfile.ZipFile(path) as zin:
+        part = sheet_parts(zin)[sheet]
+        items = [(info, zin.read(info)) for info in zin.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info, data in items:
+            if info.filename == part:
+                assert old in data
+                data = data.replace(old, new)
+            zout.writestr(info, data)
+
+
+def test_odd_formula_cells_neither_crash_nor_drop_lines(tmp_path: Path) -> None:
+    src = make_workbook(tmp_path / "o.xlsx")
+    # a lowercase reference with a formula and no value, and a comment formula showing ""
+    _edit_sheet(src, "Lieux", b'<c r="B6" t="n"><v>300</v></c>', b'<c r="b6"><f>Z99</f></c>')
+    _edit_sheet(src, "Lieux", b'<c r="F5" t="inlineStr"><is><t>plateau</t></is></c>',
+                b'<c r="F5" t="str"><f>IF(B5&gt;5000,"gros","")</f><v></v></c>')
+    processed = process_workbook(src)
+    found = {(i.cell.upper() if i.cell else None, str(i.code)) for i in processed.issues}
+    assert ("B6", "FORMULA_NO_VALUE") in found
+    assert not any(cell == "F5" for cell, _ in found)
+    lines = processed.result.lines.set_index(["sheet", "row"])
+    assert lines.loc[("Lieux", 5), "status"] == "ok"  # the comment does not drop the line
+    assert lines.loc[("Lieux", 6), "status"] == "error"
+
+
+def test_numeric_template_version_must_match_exactly(tmp_path: Path) -> None:
+    for version, ok in ((1.0, True), (1.04, False)):
+        path = make_workbook(tmp_path / f"v{version}.xlsx",
+                             customise=lambda wb, v=version: wb["Production"].__setitem__(
+                                 "B16", v))
+        codes = {str(i.code) for i in process_workbook(path).issues}
+        assert ("TEMPLATE_VERSION" not in codes) is ok
+
+
+def test_new_workbook_is_readable_by_others_and_bad_extension_creates_nothing(
+        tmp_path: Path) -> None:
+    import os
+
+    out = tmp_path / "n.xlsx"
+    assert main(["new", "-o", str(out)]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert main(["process", str(make_workbook(tmp_path / "a.xlsx")), "-o",
+                 str(tmp_path / "made" / "x.csv")]) == 2
+    assert not (tmp_path / "made").exists()
