@@ -22,7 +22,7 @@ import pandas as pd
 from carbonclap_xl import __version__
 from carbonclap_xl.errors import FactorNotFound, UnitMismatch, UnknownUnit
 from carbonclap_xl.factordb import Activity, Factor, FactorEdition, fold, parse_reference
-from carbonclap_xl.issues import Code, Issue, Severity, hint_from, make_issue
+from carbonclap_xl.issues import Code, Issue, Severity, hint_from, make_issue, severity_counts
 from carbonclap_xl.model import (
     DATA_SOURCE_ALIASES,
     DATA_SOURCE_BY_ID,
@@ -110,8 +110,7 @@ class EngineResult:
             "counts": {
                 "lines": len(self.lines),
                 "excluded_lines": self.excluded_lines,
-                "errors": sum(i.severity is Severity.ERROR for i in self.issues),
-                "warnings": sum(i.severity is Severity.WARNING for i in self.issues),
+                **severity_counts(self.issues),
             },
             "issues": [i.to_dict() for i in self.issues],
         }
@@ -260,20 +259,15 @@ def _pair_codes(a: np.ndarray, b: np.ndarray, mask: np.ndarray
     """Codes of the distinct (a, b) pairs where ``mask`` (-1 elsewhere), and the pairs."""
     ca, ua = pd.factorize(a, use_na_sentinel=True)
     cb, ub = pd.factorize(b, use_na_sentinel=True)
-    combined = np.where(mask, (ca.astype(np.int64) + 1) * (len(ub) + 1) + cb + 1, -1)
-    codes, uniques = pd.factorize(combined, use_na_sentinel=True)
+    width = len(ub) + 1  # code + 1, so that a blank (-1) becomes 0
+    combined = (ca.astype(np.int64) + 1) * width + cb + 1
+    codes = np.full(len(combined), -1, dtype=np.intp)
+    mask = np.asarray(mask, dtype=bool)
+    codes[mask], uniques = pd.factorize(combined[mask])
     pairs = []
     for u in uniques:
-        ia, ib = divmod(int(u), len(ub) + 1)
+        ia, ib = divmod(int(u), width)
         pairs.append((ua[ia - 1] if ia > 0 else None, ub[ib - 1] if ib > 0 else None))
-    codes = np.where(combined < 0, -1, codes)
-    # the -1 sentinel of factorize was itself factorized when present: re-map it
-    if (combined < 0).any():
-        real = [i for i, u in enumerate(uniques) if u >= 0]
-        remap = np.full(len(uniques), -1)
-        remap[real] = np.arange(len(real))
-        codes = np.where(combined < 0, -1, remap[codes])
-        pairs = [pairs[i] for i in real]
     return codes, pairs
 
 

@@ -31,7 +31,7 @@ import yaml
 
 from carbonclap_xl.errors import FactorDataError
 from carbonclap_xl.model import NATURE_IDS, POSTE_IDS
-from carbonclap_xl.units import factor_unit, find
+from carbonclap_xl.units import conversion, factor_unit, find
 
 GENERATOR = "python -m carbonclap_xl.factorbuild"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -440,8 +440,6 @@ def resolve_catalogue(
             raise FactorDataError(where, f"facteur archivé « {act['factor']} »")
         if find(act["unit"]) is None:
             raise FactorDataError(where, f"unité inconnue « {act['unit']} »")
-        from carbonclap_xl.units import conversion
-
         try:
             conversion(act["unit"], factor["unit"])
         except ValueError as exc:

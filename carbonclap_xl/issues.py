@@ -239,6 +239,19 @@ def make_issue(code: Code, *, value: Any = None, line: int | None = None,
                  None if value is None else text_value, sheet, cell)
 
 
+def severity_counts(issues: list[Issue]) -> dict[str, int]:
+    """``{"errors": n, "warnings": n, "infos": n}``, the counts every report shows."""
+    errors = sum(i.severity is Severity.ERROR for i in issues)
+    warnings = sum(i.severity is Severity.WARNING for i in issues)
+    return {"errors": errors, "warnings": warnings, "infos": len(issues) - errors - warnings}
+
+
+def counts_text(issues: list[Issue]) -> str:
+    c = severity_counts(issues)
+    return (f"{c['errors']} erreur(s), {c['warnings']} avertissement(s), "
+            f"{c['infos']} info(s)")
+
+
 def hint_from(suggestions: list[str]) -> str:
     """`` ; vouliez-vous dire « a » ou « b » ?``-style hint, empty when nothing is close."""
     hint = did_you_mean(suggestions)

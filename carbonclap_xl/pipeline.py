@@ -16,7 +16,7 @@ from pathlib import Path
 from carbonclap_xl.engine import EngineResult, compute
 from carbonclap_xl.errors import InputFileError
 from carbonclap_xl.factordb import FactorEdition, load_edition
-from carbonclap_xl.issues import Code, Issue, Severity, make_issue
+from carbonclap_xl.issues import Code, Issue, Severity, make_issue, severity_counts
 from carbonclap_xl.model import Phase
 from carbonclap_xl.reader import WorkbookData, locate, read_workbook
 
@@ -34,8 +34,7 @@ class Processed:
     def to_dict(self, lines: bool = True) -> dict:
         doc = self.result.to_dict(lines=lines)
         doc["issues"] = [i.to_dict() for i in self.issues]
-        doc["counts"]["errors"] = sum(i.severity is Severity.ERROR for i in self.issues)
-        doc["counts"]["warnings"] = sum(i.severity is Severity.WARNING for i in self.issues)
+        doc["counts"].update(severity_counts(self.issues))
         doc["workbook"] = {"path": str(self.data.path),
                            "template_version": self.data.template_version,
                            "production": {k: v for k, v in vars(self.data.production).items()}}

@@ -280,13 +280,13 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
                 by_row[row] = [poste, *[None] * len(L.INPUT_COLUMNS), sheet, row,
                                *[None] * len(L.COMPUTED_COLUMNS)]
                 records.append(by_row[row])
-                records.sort(key=lambda rec: rec[_ROW_SLOT])
             by_row[row][slots[col]] = value  # computed here, never taken from the cache
             continue
         cached = _cell_value(rows, ref)
         code = Code.FORMULA_NO_VALUE if cached is None else Code.FORMULA_IN_INPUT
         if code is Code.FORMULA_NO_VALUE or row in line_rows:
             issues.append(make_issue(code, value=f"={formula}", sheet=sheet, cell=ref))
+    records.sort(key=lambda rec: rec[_ROW_SLOT])  # rows added for formula-only lines
     return records, last_row
 
 

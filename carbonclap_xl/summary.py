@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from carbonclap_xl.engine import INDICATORS, EngineResult
-from carbonclap_xl.issues import SEVERITY_FR, Issue, Severity
+from carbonclap_xl.issues import SEVERITY_FR, Issue, Severity, counts_text
 from carbonclap_xl.model import NATURE_BY_ID, POSTES
 
 
@@ -59,11 +59,8 @@ def summary_text(result: EngineResult, title: str | None = None,
     for key, v in result.indicators.items():
         label = INDICATORS[key][0]
         lines.append(f"{label:<52}{number(v.forecast):>14}{number(v.final):>14}")
-    errors = sum(i.severity is Severity.ERROR for i in issues)
-    warnings = sum(i.severity is Severity.WARNING for i in issues)
-    infos = len(issues) - errors - warnings
     lines.append(f"{len(result.lines)} lignes, {result.excluded_lines} non comptées ; "
-                 f"{errors} erreur(s), {warnings} avertissement(s), {infos} info(s).")
+                 f"{counts_text(issues)}.")
     lines.append(f"Facteurs : {result.edition.name}")
     lines.extend(f"  {a}" for a in result.edition.attributions())
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from carbonclap_xl.issues import Code, Issue, Severity, make_issue
+from carbonclap_xl.issues import Code, Issue, make_issue, severity_counts
 from carbonclap_xl.model import Phase
 from carbonclap_xl.rules import fmt, stale_issues
 
@@ -112,12 +112,9 @@ def validate_file(item: tuple[str, str | None]) -> dict[str, Any]:
         issues += stale_issues(processed)
     doc = processed.to_dict(lines=False)
     doc["issues"] = [i.to_dict() for i in issues]
-    errors = sum(i.severity is Severity.ERROR for i in issues)
-    doc["counts"]["errors"] = errors
-    doc["counts"]["warnings"] = sum(i.severity is Severity.WARNING for i in issues)
-    doc["counts"]["infos"] = sum(i.severity is Severity.INFO for i in issues)
+    doc["counts"].update(severity_counts(issues))
     doc["phase"] = str(phase or processed.data.production.phase or "") or None
-    doc["status"] = "errors" if errors else "ok"
+    doc["status"] = "errors" if doc["counts"]["errors"] else "ok"
     doc["file"] = str(path)
     return doc
 

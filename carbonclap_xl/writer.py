@@ -13,7 +13,7 @@ from typing import Any
 
 from carbonclap_xl import layout as L
 from carbonclap_xl.engine import STATUS_FR, EngineResult
-from carbonclap_xl.issues import SEVERITY_FR, Issue, Severity
+from carbonclap_xl.issues import SEVERITY_FR, Issue, Severity, counts_text
 from carbonclap_xl.model import NATURES, POSTES
 from carbonclap_xl.reader import WorkbookData
 from carbonclap_xl.xlsx.patch import CellKey, CellValue, patch_workbook
@@ -123,10 +123,7 @@ def controles_writes(issues: list[Issue], previous_rows: int) -> tuple[dict[str,
             f"E{r}": None if issue.value is None else str(issue.value)[:500],
             f"F{r}": issue.message,
         })
-    errors = sum(i.severity is Severity.ERROR for i in issues)
-    warnings = sum(i.severity is Severity.WARNING for i in issues)
-    cells[L.CTRL_SUMMARY_CELL] = (f"{errors} erreur(s), {warnings} avertissement(s), "
-                                  f"{len(issues) - errors - warnings} info(s)")
+    cells[L.CTRL_SUMMARY_CELL] = counts_text(issues)
     clear = []
     if previous_rows > len(ranked):
         clear.append(f"A{L.CTRL_FIRST_ROW + len(ranked)}:F{L.CTRL_FIRST_ROW + previous_rows}")
