@@ -18,11 +18,11 @@ demo: $(STAMP)
 	$(PY) -m carbonclap_xl.cli process $(EXAMPLE) -o out/court-metrage-traite.xlsx --force
 
 test: $(STAMP)
-	$(PY) -m ruff check carbonclap_xl tests bench
+	$(PY) -m ruff check carbonclap_xl tests bench tools
 	$(PY) -m pytest -m "" -p no:cacheprovider
 
 lint: $(STAMP)
-	$(PY) -m ruff check carbonclap_xl tests bench
+	$(PY) -m ruff check carbonclap_xl tests bench tools
 
 bench: $(STAMP)
 	$(PY) bench/engine.py
@@ -30,10 +30,10 @@ bench: $(STAMP)
 	$(PY) bench/validate.py
 
 factors: $(STAMP)
-	$(PY) -m carbonclap_xl.factorbuild
+	$(PY) -m tools.factorbuild
 
 template: $(STAMP)
-	$(PY) -m carbonclap_xl.template
+	$(PY) -m tools.build_template
 
 clean:
 	rm -rf $(VENV) out dist build

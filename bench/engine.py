@@ -13,8 +13,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from carbonclap_xl.engine import compute
-from carbonclap_xl.factordb import load_edition
+from carbonclap_xl.core.engine import compute
+from carbonclap_xl.core.factors import load_edition
 
 
 def make_lines(n: int, seed: int = 1) -> pd.DataFrame:
@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=100_000)
     args = parser.parse_args()
-    from carbonclap_xl.units import conversion
+    from carbonclap_xl.core.units import conversion
 
     edition = load_edition()
     table = pd.DataFrame([{"label": a.label_fr, "value": a.factor.value,

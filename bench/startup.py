@@ -14,12 +14,13 @@ import time
 
 CASES = {
     "python -c pass": "pass",
-    "import + load catalogue": "from carbonclap_xl.factordb import load_edition; load_edition()",
+    "import + load catalogue": (
+        "from carbonclap_xl.core.factors import load_edition; load_edition()"),
     "import engine (pandas) + catalogue": (
-        "import carbonclap_xl.engine; from carbonclap_xl.factordb import load_edition; "
+        "import carbonclap_xl.core.engine; from carbonclap_xl.core.factors import load_edition; "
         "load_edition()"),
     "+ one BE: reference (full base)": (
-        "from carbonclap_xl.factordb import load_edition; load_edition().factor('BE:14015')"),
+        "from carbonclap_xl.core.factors import load_edition; load_edition().factor('BE:14015')"),
 }
 
 

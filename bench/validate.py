@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine import make_lines
 
-from carbonclap_xl.template import build_template, fill, save
-from carbonclap_xl.validate import BatchOptions, validate_paths
+from carbonclap_xl.validation.batch import BatchOptions, validate_paths
+from carbonclap_xl.xlsx.template import build_template, fill, save
 
 PRODUCTION = {"title": "Bench", "work_type": "Téléfilm", "phase": "forecast",
               "budget_keur": 2000, "shooting_days": 20, "duration_min": 90,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from carbonclap_xl.factordb import Activity, Factor, FactorEdition, SourceInfo
+from carbonclap_xl.core.factors import Activity, Factor, FactorEdition, SourceInfo
 
 TEST_SOURCE = SourceInfo(key="BE", dataset="Test dataset", edition="0.1", publisher="Test",
                          licence="Test licence", attribution="Source : test", path="none.json")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from carbonclap_xl.docs import PAGES
+from tools.build_docs import PAGES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -28,13 +28,13 @@ def test_worked_examples_run(page: str) -> None:
 @pytest.mark.parametrize("path", list(PAGES), ids=lambda p: p.name)
 def test_generated_pages_are_current(path: Path) -> None:
     assert path.read_text(encoding="utf-8") == PAGES[path](), (
-        "regenerate with: python -m carbonclap_xl.docs")
+        "regenerate with: python -m tools.build_docs")
 
 
 def test_every_rejection_code_is_documented() -> None:
-    from carbonclap_xl import sandbox
-    from carbonclap_xl.safety import SafetyCode
-    from carbonclap_xl.validate import REJECTION_CODES
+    from carbonclap_xl.validation import sandbox
+    from carbonclap_xl.validation.batch import REJECTION_CODES
+    from carbonclap_xl.validation.safety import SafetyCode
 
     codes = {str(c) for c in SafetyCode} | {sandbox.TIMEOUT, sandbox.MEMORY,
                                             sandbox.WORKER_CRASHED, sandbox.INTERNAL_ERROR}

@@ -9,10 +9,10 @@ import sys
 import pandas as pd
 import pytest
 
-from carbonclap_xl.engine import compute, parse_number
-from carbonclap_xl.factordb import FactorEdition
-from carbonclap_xl.issues import Code, Severity
-from carbonclap_xl.model import ProductionInfo
+from carbonclap_xl.core.engine import compute, parse_number
+from carbonclap_xl.core.factors import FactorEdition
+from carbonclap_xl.core.issues import Code, Severity
+from carbonclap_xl.core.model import ProductionInfo
 
 
 def line(**kw: object) -> dict[str, object]:
@@ -178,7 +178,7 @@ def test_parse_number(text: str, value: float | None, unit: str | None) -> None:
 
 
 def test_engine_imports_no_io_layer() -> None:
-    code = ("import sys, carbonclap_xl.engine, carbonclap_xl.factordb;"
+    code = ("import sys, carbonclap_xl.core.engine, carbonclap_xl.core.factors;"
             "bad=[m for m in ('openpyxl','xlwings','python_calamine','lxml') if m in sys.modules];"
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

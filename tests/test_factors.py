@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from carbonclap_xl import factorbuild
-from carbonclap_xl.errors import FactorNotFound
-from carbonclap_xl.factordb import load_edition
-from carbonclap_xl.model import NATURE_IDS, POSTE_IDS
+from carbonclap_xl.core.errors import FactorNotFound
+from carbonclap_xl.core.factors import load_edition
+from carbonclap_xl.core.model import NATURE_IDS, POSTE_IDS
+from tools import factorbuild
 
 SOURCE_DIR = factorbuild.DEFAULT_SOURCE_DIR
 ID = "Identifiant de l'élément"
@@ -102,7 +102,7 @@ def test_air_travel_offers_both_contrail_variants() -> None:
 
 
 def test_every_catalogue_unit_converts_into_its_factor() -> None:
-    from carbonclap_xl.units import conversion
+    from carbonclap_xl.core.units import conversion
 
     for act in load_edition().activities.values():
         assert conversion(act.unit, act.factor.unit) > 0, act.id

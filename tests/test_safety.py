@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from hostile_corpus import CORPUS, EXTRA_CORPUS, build_all, build_normal_workbook
 
-from carbonclap_xl import safety
-from carbonclap_xl.errors import HostileFile
-from carbonclap_xl.safety import Limits, PackageReport, SafetyCode, inspect_package
+from carbonclap_xl.core.errors import HostileFile
+from carbonclap_xl.validation import safety
+from carbonclap_xl.validation.safety import Limits, PackageReport, SafetyCode, inspect_package
 
 REJECTED = {name: code for name, (_b, code) in (CORPUS | EXTRA_CORPUS).items() if code}
 MAX_SECONDS = 5.0  # per file: a hang detector (measured < 2 ms), not a speed test

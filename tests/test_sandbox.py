@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from hostile_corpus import build_far_cell, build_normal_workbook
 
-from carbonclap_xl.errors import HostileFile, InputFileError
-from carbonclap_xl.sandbox import (
+from carbonclap_xl.core.errors import HostileFile, InputFileError
+from carbonclap_xl.validation.sandbox import (
     INTERNAL_ERROR,
     MEMORY,
     TIMEOUT,

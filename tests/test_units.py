@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from carbonclap_xl import units
-from carbonclap_xl.errors import UnitMismatch, UnknownUnit
+from carbonclap_xl.core import units
+from carbonclap_xl.core.errors import UnitMismatch, UnknownUnit
 
 
 @pytest.mark.parametrize(("typed", "factor_unit", "expected"), [

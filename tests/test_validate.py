@@ -13,9 +13,9 @@ from typing import Any
 import openpyxl
 import pytest
 
-from carbonclap_xl import layout as L
 from carbonclap_xl.cli import main
-from carbonclap_xl.pipeline import process_workbook, write_processed
+from carbonclap_xl.workbook import layout as L
+from carbonclap_xl.workbook.pipeline import process_workbook, write_processed
 from tests import hostile_corpus
 from tests.wbhelpers import LINES, PRODUCTION, make_workbook
 

@@ -45,7 +45,7 @@ def test_wheel_ships_data_and_runs_from_it(tmp_path: Path) -> None:
     ):
         assert member in names
     code = (
-        "import carbonclap_xl, carbonclap_xl.factordb as f;"
+        "import carbonclap_xl, carbonclap_xl.core.factors as f;"
         "e = f.load_edition();"
         "print(carbonclap_xl.__file__); print(f.data_dir());"
         "print(e.factor('BE:43642').value, len(e.activities))"

@@ -11,14 +11,15 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from carbonclap_xl import layout as L
 from carbonclap_xl.cli import main
-from carbonclap_xl.pipeline import process_workbook, write_processed
-from carbonclap_xl.reader import read_workbook
-from carbonclap_xl.template import TEMPLATE_PATH, build_template, save
+from carbonclap_xl.workbook import layout as L
+from carbonclap_xl.workbook.pipeline import process_workbook, write_processed
+from carbonclap_xl.workbook.read import read_workbook
 from carbonclap_xl.xlsx.package import sheet_parts
+from carbonclap_xl.xlsx.template import build_template, save
 from tests import wbhelpers
 from tests.wbhelpers import LINES, make_workbook, members, sheet_values, value_at
+from tools.build_template import TEMPLATE_PATH
 
 
 def _content(path: Path) -> dict:
@@ -61,7 +62,7 @@ def test_template_layout(tmp_path: Path) -> None:
     for name in ("Liste_transport", "Liste_sources", L.NAME_TEMPLATE_VERSION):
         assert name in wb.defined_names
     # every dropdown list holds exactly the poste's catalogue labels
-    from carbonclap_xl.factordb import load_edition
+    from carbonclap_xl.core.factors import load_edition
 
     edition = load_edition()
     dest = wb.defined_names["Liste_regie"].destinations
@@ -238,7 +239,7 @@ def test_unreadable_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture)
 
 
 def test_every_dropdown_data_source_is_understood() -> None:
-    from carbonclap_xl.model import DATA_SOURCE_ALIASES, DATA_SOURCE_BY_ID
+    from carbonclap_xl.core.model import DATA_SOURCE_ALIASES, DATA_SOURCE_BY_ID
 
     for choice in L.DATA_SOURCE_CHOICES:
         assert DATA_SOURCE_ALIASES[choice] in DATA_SOURCE_BY_ID
@@ -377,7 +378,7 @@ def test_new_from_csv_keeps_what_it_can_and_says_what_it_cannot(
     ("=cmd|' /C calc'!A0", None),
 ])
 def test_arithmetic_formulas_are_computed_not_trusted(formula: str, value: float | None) -> None:
-    from carbonclap_xl.sheetscan import arithmetic_value
+    from carbonclap_xl.xlsx.sheetscan import arithmetic_value
 
     assert arithmetic_value(formula) == value
 

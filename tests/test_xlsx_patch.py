@@ -26,7 +26,7 @@ from openpyxl.styles import Font
 from openpyxl.worksheet.datavalidation import DataValidation
 from python_calamine import CalamineWorkbook
 
-from carbonclap_xl.errors import WorkbookPatchError
+from carbonclap_xl.core.errors import WorkbookPatchError
 from carbonclap_xl.xlsx import patch_workbook, sheet_parts
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"

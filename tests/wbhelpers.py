@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import python_calamine
 
-from carbonclap_xl import layout as L
-from carbonclap_xl.template import build_template, fill, save
+from carbonclap_xl.workbook import layout as L
+from carbonclap_xl.xlsx.template import build_template, fill, save
 
 SOFFICE = shutil.which("soffice")
 

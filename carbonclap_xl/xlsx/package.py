@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from carbonclap_xl.errors import WorkbookPatchError
+from carbonclap_xl.core.errors import WorkbookPatchError
 
 CONTENT_TYPES_PART = "[Content_Types].xml"
 PACKAGE_RELS_PART = "_rels/.rels"

@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from carbonclap_xl.errors import WorkbookPatchError, close_matches
+from carbonclap_xl.core.errors import WorkbookPatchError, close_matches
 from carbonclap_xl.xlsx.package import (
     REL_CALC_CHAIN,
     drop_part,

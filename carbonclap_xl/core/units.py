@@ -28,7 +28,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from carbonclap_xl.errors import UnitMismatch, UnknownUnit, close_matches
+from carbonclap_xl.core.errors import UnitMismatch, UnknownUnit, close_matches
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""Generate docs/issue-codes.md from the code tables (``python -m carbonclap_xl.docs``)."""
+"""Generate docs/issue-codes.md from the code tables (``python -m tools.build_docs``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from carbonclap_xl.issues import codes_markdown
-from carbonclap_xl.validate import rejections_markdown
+from carbonclap_xl.core.issues import codes_markdown
+from carbonclap_xl.validation.batch import rejections_markdown
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 DOC = DOCS / "issue-codes.md"
@@ -14,8 +14,8 @@ LAYOUT_DOC = DOCS / "workbook-layout.md"
 
 def layout_page() -> str:
     """The workbook contract, as producers and integrators read it (from ``layout``)."""
-    from carbonclap_xl import layout as L
-    from carbonclap_xl.model import DATA_SOURCES, POSTES
+    from carbonclap_xl.core.model import DATA_SOURCES, POSTES
+    from carbonclap_xl.workbook import layout as L
 
     sheets = "\n".join(f"| {i} | {name} |" for i, name in enumerate(L.SHEET_ORDER, 1))
     postes = "\n".join(f"| `{p.id}` | {p.sheet} | {p.label_fr} | {p.devis_chapter} |"
@@ -29,7 +29,7 @@ def layout_page() -> str:
     sources = ", ".join(f"`{d.id}` (±{d.uncertainty_pct:g} %)" for d in DATA_SOURCES)
     return f"""# Workbook layout (template version {L.TEMPLATE_VERSION})
 
-Generated from `carbonclap_xl/layout.py` by `python -m carbonclap_xl.docs`; the template
+Generated from `carbonclap_xl/layout.py` by `python -m tools.build_docs`; the template
 (`workbook/CarbonClap.xlsx`), the reader, the writer and the validator use the same module.
 
 ## Sheets, in order
@@ -90,7 +90,7 @@ def issue_codes_page() -> str:
     return f"""# Issue codes
 
 Generated from `carbonclap_xl/issues.py` and `carbonclap_xl/validate.py` by
-`python -m carbonclap_xl.docs`; a test checks this page is current.
+`python -m tools.build_docs`; a test checks this page is current.
 
 ## Issues (in the JSON, the terminal and the Contrôles sheet)
 

@@ -1,6 +1,7 @@
-"""Generate the standard workbook (``workbook/CarbonClap.xlsx``) from ``layout``.
+"""Build the standard workbook in memory from ``layout``, fill it, save it atomically.
 
-    python -m carbonclap_xl.template            # template + examples (make template)
+``tools/build_template.py`` (``make template``) writes the committed template and examples;
+``carbonclap-xl new`` builds a fresh copy for the user.
 
 openpyxl writes fresh files well (EXCEL-FACTS.md): the template is born here, and after that
 the product only patches cells surgically (``xlsx.patch``).
@@ -26,13 +27,9 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from carbonclap_xl import layout as L
-from carbonclap_xl.factordb import FactorEdition, load_edition
-from carbonclap_xl.model import NATURES, POSTE_BY_ID, POSTES
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_PATH = REPO_ROOT / "workbook" / "CarbonClap.xlsx"
-EXAMPLES_DIR = REPO_ROOT / "workbook" / "examples"
+from carbonclap_xl.core.factors import FactorEdition, load_edition
+from carbonclap_xl.core.model import NATURES, POSTE_BY_ID, POSTES
+from carbonclap_xl.workbook import layout as L
 
 GREEN = "1F6F43"
 INPUT_FILL = PatternFill("solid", fgColor="FFF9E5")
@@ -419,34 +416,3 @@ def save(wb: Workbook, path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def build_examples(edition: FactorEdition | None = None) -> list[Path]:
-    """workbook/examples/<name>.xlsx from <name>.csv and <name>.production.yaml."""
-    import yaml
-
-    from carbonclap_xl.csvio import read_lines_csv
-
-    out = []
-    for csv_path in sorted(EXAMPLES_DIR.glob("*.csv")):
-        meta_path = csv_path.with_suffix(".production.yaml")
-        production = yaml.safe_load(meta_path.read_text(encoding="utf-8")) if meta_path.exists() \
-            else {}
-        wb = build_template(edition)
-        fill(wb, read_lines_csv(csv_path), production, edition)
-        target = csv_path.with_suffix(".xlsx")
-        save(wb, target)
-        out.append(target)
-    return out
-
-
-def main() -> int:
-    save(build_template(), TEMPLATE_PATH)
-    print(f"écrit : {TEMPLATE_PATH}")
-    for path in build_examples():
-        print(f"écrit : {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carbonclap_xl.model import DATA_SOURCES, NATURES, POSTES, Poste
+from carbonclap_xl.core.model import DATA_SOURCES, NATURES, POSTES, Poste
 
 TEMPLATE_VERSION = "1.0"
 SUPPORTED_TEMPLATE_VERSIONS = ("1.0",)

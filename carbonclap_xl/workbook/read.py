@@ -18,12 +18,12 @@ from typing import Any
 import pandas as pd
 import python_calamine
 
-from carbonclap_xl import layout as L
-from carbonclap_xl.errors import InputFileError
-from carbonclap_xl.issues import Code, Issue, make_issue
-from carbonclap_xl.model import LINE_COLUMNS, Phase, ProductionInfo
-from carbonclap_xl.sheetscan import SheetScan, arithmetic_value, scan_sheet, split_ref
+from carbonclap_xl.core.errors import InputFileError
+from carbonclap_xl.core.issues import Code, Issue, make_issue
+from carbonclap_xl.core.model import LINE_COLUMNS, Phase, ProductionInfo
+from carbonclap_xl.workbook import layout as L
 from carbonclap_xl.xlsx.package import sheet_parts
+from carbonclap_xl.xlsx.sheetscan import SheetScan, arithmetic_value, scan_sheet, split_ref
 
 READ_COLUMNS = len(L.LINE_COLUMNS_LAYOUT)
 
@@ -70,7 +70,7 @@ def _number(v: Any) -> float | None:
         return None
     if isinstance(v, int | float):
         return float(v) if math.isfinite(v) else None
-    from carbonclap_xl.engine import parse_number
+    from carbonclap_xl.core.engine import parse_number
 
     value, unit = parse_number(str(v))
     return None if unit else value  # "2,9 M€" is not 2.9 k€: the validator reports it

@@ -1,6 +1,6 @@
 """Build the versioned factor database (``factors/``) from the public source files.
 
-    python -m carbonclap_xl.factorbuild [--source-dir DIR] [--out DIR] [--check]
+    python -m tools.factorbuild [--source-dir DIR] [--out DIR] [--check]
 
 Writes, for each source edition, a reviewable YAML file (``factors/<source>/<edition>.yaml``)
 and its compact runtime twin (``.json``, the same records, read in milliseconds), then the
@@ -29,11 +29,11 @@ from typing import Any
 
 import yaml
 
-from carbonclap_xl.errors import FactorDataError
-from carbonclap_xl.model import NATURE_IDS, POSTE_IDS
-from carbonclap_xl.units import conversion, factor_unit, find
+from carbonclap_xl.core.errors import FactorDataError
+from carbonclap_xl.core.model import NATURE_IDS, POSTE_IDS
+from carbonclap_xl.core.units import conversion, factor_unit, find
 
-GENERATOR = "python -m carbonclap_xl.factorbuild"
+GENERATOR = "python -m tools.factorbuild"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE_DIR = REPO_ROOT.parent / "shared" / "factors-source"
 DEFAULT_OUT_DIR = REPO_ROOT / "factors"

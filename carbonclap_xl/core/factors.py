@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from carbonclap_xl.errors import FactorDataError, FactorNotFound, close_matches
+from carbonclap_xl.core.errors import FactorDataError, FactorNotFound, close_matches
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def data_dir() -> Path:
     packaged = resources.files("carbonclap_xl") / "_data" / "factors"
     if packaged.is_dir():
         return Path(str(packaged))
-    tree = Path(__file__).resolve().parent.parent / "factors"
+    tree = Path(__file__).resolve().parents[2] / "factors"
     if tree.is_dir():
         return tree
     raise FactorDataError("factors/", "dossier des facteurs introuvable (installation incomplète)")

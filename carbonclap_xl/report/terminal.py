@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from carbonclap_xl.engine import INDICATORS, EngineResult
-from carbonclap_xl.issues import SEVERITY_FR, Issue, Severity, counts_text
-from carbonclap_xl.model import NATURE_BY_ID, POSTES
+from carbonclap_xl.core.engine import INDICATORS, EngineResult
+from carbonclap_xl.core.issues import SEVERITY_FR, Issue, Severity, counts_text
+from carbonclap_xl.core.model import NATURE_BY_ID, POSTES
 
 
 def number(x: float) -> str:

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from carbonclap_xl.cli import EXIT_ISSUES, EXIT_OK, _emit_json, _say
-from carbonclap_xl.errors import InputFileError
+from carbonclap_xl.core.errors import InputFileError
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from carbonclap_xl.csvio import read_lines_csv
-    from carbonclap_xl.template import build_template, fill, save
+    from carbonclap_xl.intake.csv_lines import read_lines_csv
+    from carbonclap_xl.xlsx.template import build_template, fill, save
 
     out = Path(args.output)
     if out.exists() and not args.force:
@@ -36,9 +36,9 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from carbonclap_xl.pipeline import process_workbook, write_processed
-    from carbonclap_xl.safety import inspect_package
-    from carbonclap_xl.summary import print_issues, summary_text
+    from carbonclap_xl.report.terminal import print_issues, summary_text
+    from carbonclap_xl.validation.safety import inspect_package
+    from carbonclap_xl.workbook.pipeline import process_workbook, write_processed
 
     path = Path(args.workbook)
     if not path.is_file():
@@ -85,7 +85,7 @@ def register(sub: Any) -> None:
     proc.set_defaults(func=cmd_process)
 
     try:
-        from carbonclap_xl import validate
+        from carbonclap_xl.validation import batch as validate
     except ImportError:
         return
     validate.register(sub)

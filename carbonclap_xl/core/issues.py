@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from carbonclap_xl.errors import did_you_mean
+from carbonclap_xl.core.errors import did_you_mean
 
 
 class Severity(StrEnum):

@@ -3,7 +3,8 @@
 ``inspect_package`` treats a submitted ``.xlsx`` / ``.xlsm`` as untrusted bytes. It reads the file
 signature, the zip central directory and a handful of small XML parts, streams each sheet once
 to find how far it really extends, and either returns a :class:`PackageReport` or raises
-:class:`~carbonclap_xl.errors.HostileFile` with one of the stable codes below. It never writes to
+:class:`~carbonclap_xl.core.errors.HostileFile`
+with one of the stable codes below. It never writes to
 disk and never extracts a member; every decompression is streamed with a byte cap.
 
 ====================  =====================================================================
@@ -56,7 +57,7 @@ from xml.parsers import expat
 import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException
 
-from carbonclap_xl.errors import HostileFile
+from carbonclap_xl.core.errors import HostileFile
 
 __all__ = ["Limits", "PackageReport", "SafetyCode", "inspect_package"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from carbonclap_xl import layout as L
-from carbonclap_xl.issues import Code, Issue, make_issue
-from carbonclap_xl.model import NATURES, PHASE_LABEL_FR, PHASE_QUANTITY_FR, Phase
+from carbonclap_xl.core.issues import Code, Issue, make_issue
+from carbonclap_xl.core.model import NATURES, PHASE_LABEL_FR, PHASE_QUANTITY_FR, Phase
+from carbonclap_xl.workbook import layout as L
 
 # Plausibility ranges of intensity indicators (PRODUCT.md §6): far outside them, a unit or a
 # zero is probably wrong. Wide on purpose: they flag typos, not low-carbon productions.
@@ -123,7 +123,7 @@ def plausibility_issues(processed: Any, phase: Phase) -> list[Issue]:
             continue
         v = value.get(phase)
         if v and not (low <= v <= high):
-            from carbonclap_xl.engine import INDICATORS
+            from carbonclap_xl.core.engine import INDICATORS
 
             field = L.FIELD_BY_KEY[INDICATOR_FIELD[key]]
             issues.append(make_issue(Code.INTENSITY_IMPLAUSIBLE,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from carbonclap_xl import __version__
-from carbonclap_xl.errors import CarbonClapError
+from carbonclap_xl.core.errors import CarbonClapError
 
 EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE = 0, 1, 2
 
@@ -50,7 +50,7 @@ def _say(text: str, json_target: str | None) -> None:
 
 
 def cmd_factors_list(args: argparse.Namespace) -> int:
-    from carbonclap_xl.factordb import load_edition
+    from carbonclap_xl.core.factors import load_edition
 
     edition = load_edition()
     factors = edition.search(args.search)
@@ -78,10 +78,10 @@ def cmd_factors_list(args: argparse.Namespace) -> int:
 
 
 def cmd_compute(args: argparse.Namespace) -> int:
-    from carbonclap_xl.csvio import locate_csv, read_lines_csv
-    from carbonclap_xl.engine import compute
-    from carbonclap_xl.factordb import load_edition
-    from carbonclap_xl.summary import print_issues, summary_text
+    from carbonclap_xl.core.engine import compute
+    from carbonclap_xl.core.factors import load_edition
+    from carbonclap_xl.intake.csv_lines import locate_csv, read_lines_csv
+    from carbonclap_xl.report.terminal import print_issues, summary_text
 
     frame = read_lines_csv(Path(args.lines))
     result = compute(frame, load_edition())
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_workbook_commands(sub: Any) -> None:
     """Commands of the workbook layer, registered when that layer is installed."""
     try:
-        from carbonclap_xl import commands
+        from carbonclap_xl.cli import workbook as commands
     except ImportError:
         return
     commands.register(sub)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from carbonclap_xl.issues import Code, Issue, make_issue, severity_counts
-from carbonclap_xl.model import Phase
-from carbonclap_xl.rules import fmt, stale_issues
+from carbonclap_xl.core.issues import Code, Issue, make_issue, severity_counts
+from carbonclap_xl.core.model import Phase
+from carbonclap_xl.workbook.rules import fmt, stale_issues
 
 # A formula that launches a program (DDE) or calls code: never evaluated, always reported.
 _DDE = re.compile(r"(^|[^A-Za-z0-9_.])[A-Za-z0-9_.]+\s*\|\s*'|\b(DDE|DDEAUTO|CALL|REGISTER|"
@@ -35,7 +35,7 @@ _EXTERNAL = re.compile(r"\[[^\]]+\][^!]*!|'[^']*\[[^\]]+\][^']*'!")
 
 def formula_issues(path: Path, sheets: dict[str, str]) -> list[Issue]:
     """DDE-like and external-reference formulas anywhere in the workbook (never evaluated)."""
-    from carbonclap_xl.sheetscan import has_formulas, scan_sheet
+    from carbonclap_xl.xlsx.sheetscan import has_formulas, scan_sheet
 
     issues: list[Issue] = []
     with zipfile.ZipFile(path) as zf:
@@ -94,8 +94,8 @@ def rejections_markdown() -> str:
 
 def validate_file(item: tuple[str, str | None]) -> dict[str, Any]:
     """Validate one file; runs inside a sandbox worker. Raises HostileFile to reject it."""
-    from carbonclap_xl.pipeline import process_workbook
-    from carbonclap_xl.safety import inspect_package
+    from carbonclap_xl.validation.safety import inspect_package
+    from carbonclap_xl.workbook.pipeline import process_workbook
 
     path_text, phase_text = item
     path = Path(path_text)
@@ -137,15 +137,17 @@ def _warm_worker() -> None:
     import pandas  # noqa: F401
     import python_calamine  # noqa: F401
 
-    from carbonclap_xl import engine, pipeline, safety  # noqa: F401
-    from carbonclap_xl.factordb import load_edition
+    from carbonclap_xl.core import engine  # noqa: F401
+    from carbonclap_xl.core.factors import load_edition
+    from carbonclap_xl.validation import safety  # noqa: F401
+    from carbonclap_xl.workbook import pipeline  # noqa: F401
 
     load_edition()
 
 
 def validate_paths(paths: list[str], options: BatchOptions) -> Iterator[dict[str, Any]]:
     """One report per path, in input order; hostile files become ``rejected`` reports."""
-    from carbonclap_xl.sandbox import WorkerPool
+    from carbonclap_xl.validation.sandbox import WorkerPool
 
     # more workers than files or processors only costs memory (~270 MB each) and start-up
     jobs = max(1, min(options.jobs, len(paths), os.cpu_count() or 1))

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from carbonclap_xl import __version__
-from carbonclap_xl.errors import FactorNotFound, UnitMismatch, UnknownUnit
-from carbonclap_xl.factordb import Activity, Factor, FactorEdition, fold, parse_reference
-from carbonclap_xl.issues import Code, Issue, Severity, hint_from, make_issue, severity_counts
-from carbonclap_xl.model import (
+from carbonclap_xl.core.errors import FactorNotFound, UnitMismatch, UnknownUnit
+from carbonclap_xl.core.factors import Activity, Factor, FactorEdition, fold, parse_reference
+from carbonclap_xl.core.issues import Code, Issue, Severity, hint_from, make_issue, severity_counts
+from carbonclap_xl.core.model import (
     DATA_SOURCE_ALIASES,
     DATA_SOURCE_BY_ID,
     DATA_SOURCES,
@@ -36,7 +36,7 @@ from carbonclap_xl.model import (
     Phase,
     ProductionInfo,
 )
-from carbonclap_xl.units import conversion, normalise
+from carbonclap_xl.core.units import conversion, normalise
 
 PHASES: tuple[Phase, ...] = (Phase.FORECAST, Phase.FINAL)
 QUANTITY_COLUMN: dict[Phase, str] = {Phase.FORECAST: "quantity_forecast",

@@ -11,11 +11,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from carbonclap_xl import layout as L
-from carbonclap_xl.engine import STATUS_FR, EngineResult
-from carbonclap_xl.issues import SEVERITY_FR, Issue, Severity, counts_text
-from carbonclap_xl.model import NATURES, POSTES
-from carbonclap_xl.reader import WorkbookData
+from carbonclap_xl.core.engine import STATUS_FR, EngineResult
+from carbonclap_xl.core.issues import SEVERITY_FR, Issue, Severity, counts_text
+from carbonclap_xl.core.model import NATURES, POSTES
+from carbonclap_xl.workbook import layout as L
+from carbonclap_xl.workbook.read import WorkbookData
 from carbonclap_xl.xlsx.patch import CellKey, CellValue, patch_workbook
 
 Writes = dict[str, dict[CellKey, CellValue]]
@@ -99,7 +99,7 @@ def synthese_writes(result: EngineResult) -> dict[str, CellValue]:
     for ref, value in cells.items():
         if isinstance(value, float):
             cells[ref] = _num(value)
-    from carbonclap_xl.engine import INDICATORS
+    from carbonclap_xl.core.engine import INDICATORS
 
     for i, (key, (label, _attr)) in enumerate(INDICATORS.items()):
         r = L.SYN_INDICATOR_FIRST_ROW + i

@@ -13,12 +13,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from carbonclap_xl.engine import EngineResult, compute
-from carbonclap_xl.errors import InputFileError
-from carbonclap_xl.factordb import FactorEdition, load_edition
-from carbonclap_xl.issues import Code, Issue, Severity, make_issue, severity_counts
-from carbonclap_xl.model import Phase
-from carbonclap_xl.reader import WorkbookData, locate, read_workbook
+from carbonclap_xl.core.engine import EngineResult, compute
+from carbonclap_xl.core.errors import InputFileError
+from carbonclap_xl.core.factors import FactorEdition, load_edition
+from carbonclap_xl.core.issues import Code, Issue, Severity, make_issue, severity_counts
+from carbonclap_xl.core.model import Phase
+from carbonclap_xl.workbook.read import WorkbookData, locate, read_workbook
 
 
 @dataclass
@@ -46,7 +46,7 @@ def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None,
     """The engine on the lines read, every issue located, and the submission rules
     (``rules``) checked: what the producer sees in Contrôles is what the funder's
     validation reports."""
-    from carbonclap_xl.rules import submission_issues
+    from carbonclap_xl.workbook.rules import submission_issues
 
     edition = edition or load_edition()
     # a line on which reading found an error (a formula without usable value…) is not counted
@@ -90,7 +90,7 @@ def write_processed(processed: Processed, src: Path, dst: Path | None,
     """Write the results; returns (output path, backup path). Never overwrites the source
     unless ``in_place``, and then only after a backup copy, atomically; never replaces an
     existing output unless ``force``."""
-    from carbonclap_xl.writer import write_results
+    from carbonclap_xl.workbook.plan import write_results
 
     src = Path(src)
     backup = None

@@ -53,7 +53,7 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
-from carbonclap_xl.errors import CarbonClapError, HostileFile
+from carbonclap_xl.core.errors import CarbonClapError, HostileFile
 
 __all__ = [
     "INTERNAL_ERROR",

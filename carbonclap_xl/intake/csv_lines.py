@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from carbonclap_xl.errors import InputFileError
-from carbonclap_xl.issues import Issue
-from carbonclap_xl.model import LINE_COLUMNS
+from carbonclap_xl.core.errors import InputFileError
+from carbonclap_xl.core.issues import Issue
+from carbonclap_xl.core.model import LINE_COLUMNS
 
 REQUIRED = ("poste", "activity", "quantity_forecast", "quantity_final", "unit")
 _DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")

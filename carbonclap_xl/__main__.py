@@ -1,0 +1,5 @@
+"""``python -m carbonclap_xl`` runs the command line."""
+
+from carbonclap_xl.cli import main
+
+raise SystemExit(main())
