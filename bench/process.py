@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine import make_lines
 
-from carbonclap_xl.workbook.pipeline import process_workbook, write_processed
+from carbonclap_xl.xlsx.files import process_workbook, write_processed
 from carbonclap_xl.xlsx.template import build_template, fill, save
 
 

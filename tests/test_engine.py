@@ -9,10 +9,11 @@ import sys
 import pandas as pd
 import pytest
 
-from carbonclap_xl.core.engine import compute, parse_number
+from carbonclap_xl.core.engine import compute
 from carbonclap_xl.core.factors import FactorEdition
 from carbonclap_xl.core.issues import Code, Severity
 from carbonclap_xl.core.model import ProductionInfo
+from carbonclap_xl.core.numbers import parse_number
 
 
 def line(**kw: object) -> dict[str, object]:
@@ -31,7 +32,7 @@ def test_factor_two_quantity_three(edition: FactorEdition) -> None:
     r = compute([line(quantity_forecast=3, quantity_final=4)], edition)
     assert r.total_kg.forecast == pytest.approx(6.0)
     assert r.total_kg.final == pytest.approx(8.0)
-    row = r.lines.iloc[0]
+    row = r.lines.to_pandas().iloc[0]
     assert row["factor_id"] == "BE:1" and row["factor_value"] == 2.0
     assert row["source_edition"] == "0.1" and row["source_dataset"] == "Test dataset"
     # u = sqrt(10² + 5²) % for a factor at 10 % and an invoice at 5 %
@@ -70,7 +71,7 @@ def test_total_uncertainty_is_quadratic_sum(edition: FactorEdition) -> None:
 
 def test_missing_factor_uncertainty_uses_stated_default(edition: FactorEdition) -> None:
     r = compute([line(activity="Électricité", quantity_forecast=2, unit="kWh")] * 2, edition)
-    assert r.lines["uncertainty_pct"].iloc[0] == pytest.approx(math.sqrt(50**2 + 5**2))
+    assert r.lines["uncertainty_pct"][0] == pytest.approx(math.sqrt(50**2 + 5**2))
     infos = [i for i in r.issues if i.code is Code.FACTOR_UNCERTAINTY_DEFAULT]
     assert len(infos) == 1 and infos[0].severity is Severity.INFO
 
@@ -84,7 +85,7 @@ def test_unknown_activity_suggests_and_excludes(edition: FactorEdition) -> None:
         "de la liste ou citez un facteur « BE:<identifiant> »."
     )
     assert r.total_kg.forecast == 0.0 and r.excluded_lines == 1
-    assert r.lines["status"].iloc[0] == "error"
+    assert r.lines["status"][0] == "error"
 
 
 def test_unit_mismatch_message(edition: FactorEdition) -> None:
@@ -95,7 +96,7 @@ def test_unit_mismatch_message(edition: FactorEdition) -> None:
         "Unité « kg » incompatible avec le facteur (par L) : saisissez la quantité en L ou dans "
         "une unité convertible."
     )
-    assert math.isnan(r.lines["co2e_forecast_kg"].iloc[0])
+    assert math.isnan(r.lines["co2e_forecast_kg"][0])
 
 
 def test_quantity_rules(edition: FactorEdition) -> None:
@@ -115,8 +116,8 @@ def test_quantity_rules(edition: FactorEdition) -> None:
     assert (3, "QUANTITY_ABSURD") in found
     assert (4, "ACTIVITY_MISSING") in found
     assert (5, "QUANTITY_MISSING") in found
-    assert r.lines["co2e_forecast_kg"].iloc[0] == pytest.approx(2401.0)
-    assert r.lines["co2e_forecast_kg"].iloc[6] == pytest.approx(24.0)
+    assert r.lines["co2e_forecast_kg"][0] == pytest.approx(2401.0)
+    assert r.lines["co2e_forecast_kg"][6] == pytest.approx(24.0)
 
 
 def test_absurd_line_total(edition: FactorEdition) -> None:
@@ -134,7 +135,7 @@ def test_wrong_poste_warns_but_counts(edition: FactorEdition) -> None:
 def test_data_source_unknown_defaults_to_estimation(edition: FactorEdition) -> None:
     r = compute([line(quantity_forecast=3, data_source="ouï-dire")], edition)
     assert codes(r) == ["DATA_SOURCE_UNKNOWN"]
-    assert r.lines["uncertainty_pct"].iloc[0] == pytest.approx(math.sqrt(10**2 + 30**2))
+    assert r.lines["uncertainty_pct"][0] == pytest.approx(math.sqrt(10**2 + 30**2))
 
 
 def test_indicators(edition: FactorEdition) -> None:
@@ -204,8 +205,8 @@ def test_unit_after_number_must_agree_with_unit_cell(edition: FactorEdition) -> 
     r = compute([line(quantity_forecast="12 km", unit="L"), line(quantity_forecast="3 L")],
                 edition)
     assert (0, Code.QUANTITY_UNIT_CONFLICT) in {(i.line, i.code) for i in r.issues}
-    assert math.isnan(r.lines["co2e_forecast_kg"].iloc[0])
-    assert r.lines["co2e_forecast_kg"].iloc[1] == pytest.approx(6.0)
+    assert math.isnan(r.lines["co2e_forecast_kg"][0])
+    assert r.lines["co2e_forecast_kg"][1] == pytest.approx(6.0)
 
 
 def test_blank_poste_is_an_error_not_a_lost_total(edition: FactorEdition) -> None:
@@ -240,5 +241,5 @@ def test_uncertainty_by_poste_and_nature(edition: FactorEdition) -> None:
 
 def test_a_line_with_an_error_is_not_counted_in_either_phase(edition: FactorEdition) -> None:
     r = compute([line(quantity_forecast="abc", quantity_final=3)], edition)
-    assert r.lines["status"].iloc[0] == "error" and r.excluded_lines == 1
+    assert r.lines["status"][0] == "error" and r.excluded_lines == 1
     assert r.total_kg.final == 0.0

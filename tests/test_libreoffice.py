@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from carbonclap_xl.workbook import layout as L
-from carbonclap_xl.workbook.pipeline import process_workbook, write_processed
+from carbonclap_xl.xlsx.files import process_workbook, write_processed
 from tests.wbhelpers import SOFFICE, libreoffice_resave, make_workbook, sheet_values, value_at
 from tools.build_template import TEMPLATE_PATH
 

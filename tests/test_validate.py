@@ -15,7 +15,7 @@ import pytest
 
 from carbonclap_xl.cli import main
 from carbonclap_xl.workbook import layout as L
-from carbonclap_xl.workbook.pipeline import process_workbook, write_processed
+from carbonclap_xl.xlsx.files import process_workbook, write_processed
 from tests import hostile_corpus
 from tests.wbhelpers import LINES, PRODUCTION, make_workbook
 

@@ -13,8 +13,8 @@ import pytest
 
 from carbonclap_xl.cli import main
 from carbonclap_xl.workbook import layout as L
-from carbonclap_xl.workbook.pipeline import process_workbook, write_processed
-from carbonclap_xl.workbook.read import read_workbook
+from carbonclap_xl.xlsx.files import process_workbook, write_processed
+from carbonclap_xl.xlsx.files import read_file as read_workbook
 from carbonclap_xl.xlsx.package import sheet_parts
 from carbonclap_xl.xlsx.template import build_template, save
 from tests import wbhelpers
@@ -90,7 +90,7 @@ def test_new_from_csv_then_process_writes_engine_numbers(tmp_path: Path,
     assert ("Lieux", "A7", "ACTIVITY_UNKNOWN") in located
     processed = process_workbook(wb_path)
     lieux = sheet_values(out, "Lieux")
-    for row in processed.result.lines.to_dict(orient="records"):
+    for row in processed.result.lines.records():
         rows = sheet_values(out, row["sheet"]) if row["sheet"] != "Lieux" else lieux
         got = value_at(rows, f"I{row['row']}")
         if row["co2e_forecast_kg"] is None or math.isnan(row["co2e_forecast_kg"]):
@@ -148,7 +148,7 @@ def test_never_overwrites_without_in_place(tmp_path: Path) -> None:
     assert main(["process", str(src), "--in-place"]) == 0
     backups = list(tmp_path.glob("in.sauvegarde-*.xlsx"))
     assert len(backups) == 1 and backups[0].read_bytes() == original
-    assert read_workbook(src).lines["read_co2e_forecast_kg"].notna().any()
+    assert any(v is not None for v in read_workbook(src).lines["read_co2e_forecast_kg"])
 
 
 def test_processing_twice_is_stable_and_clears_deleted_lines(tmp_path: Path) -> None:
@@ -329,7 +329,7 @@ def test_formula_without_value_and_rows_beyond_the_limit(tmp_path: Path) -> None
     found = {(i.sheet, i.cell, str(i.code)) for i in processed.issues}
     assert ("Lieux", "B12", "FORMULA_NO_VALUE") in found
     assert not any(cell == "B13" for _s, cell, _c in found)
-    lines = processed.result.lines.set_index("row")
+    lines = processed.result.lines.to_pandas().set_index("row")
     assert lines.loc[13, "co2e_forecast_kg"] == pytest.approx(1000 * 0.0519)
     assert ("Lieux", f"A{L.MAX_LINE_ROWS + 5}", "ROWS_BEYOND_LIMIT") in found
     assert processed.has_errors
@@ -378,7 +378,7 @@ def test_new_from_csv_keeps_what_it_can_and_says_what_it_cannot(
     ("=cmd|' /C calc'!A0", None),
 ])
 def test_arithmetic_formulas_are_computed_not_trusted(formula: str, value: float | None) -> None:
-    from carbonclap_xl.xlsx.sheetscan import arithmetic_value
+    from carbonclap_xl.core.numbers import arithmetic_value
 
     assert arithmetic_value(formula) == value
 
@@ -399,7 +399,7 @@ def test_a_formula_error_excludes_its_line(tmp_path: Path) -> None:
     processed = process_workbook(make_workbook(tmp_path / "f.xlsx", customise=customise))
     assert ("Lieux", "C5", "FORMULA_NO_VALUE") in {(i.sheet, i.cell, str(i.code))
                                                    for i in processed.issues}
-    row = processed.result.lines.set_index(["sheet", "row"]).loc[("Lieux", 5)]
+    row = processed.result.lines.to_pandas().set_index(["sheet", "row"]).loc[("Lieux", 5)]
     assert row["status"] == "error" and math.isnan(row["co2e_forecast_kg"])
 
 
@@ -456,7 +456,7 @@ def test_odd_formula_cells_neither_crash_nor_drop_lines(tmp_path: Path) -> None:
     found = {(i.cell.upper() if i.cell else None, str(i.code)) for i in processed.issues}
     assert ("B6", "FORMULA_NO_VALUE") in found
     assert not any(cell == "F5" for cell, _ in found)
-    lines = processed.result.lines.set_index(["sheet", "row"])
+    lines = processed.result.lines.to_pandas().set_index(["sheet", "row"])
     assert lines.loc[("Lieux", 5), "status"] == "ok"  # the comment does not drop the line
     assert lines.loc[("Lieux", 6), "status"] == "error"
 

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import python_calamine
 
-from carbonclap_xl.workbook import layout as L
+from carbonclap_xl.core.a1 import col_index
 from carbonclap_xl.xlsx.template import build_template, fill, save
 
 SOFFICE = shutil.which("soffice")
@@ -64,7 +64,7 @@ def sheet_values(path: Path, sheet: str) -> list[list[Any]]:
 def value_at(rows: list[list[Any]], ref: str) -> Any:
     col = "".join(c for c in ref if c.isalpha())
     row = int("".join(c for c in ref if c.isdigit()))
-    r, c = row - 1, L.col_index(col) - 1
+    r, c = row - 1, col_index(col) - 1
     return rows[r][c] if r < len(rows) and c < len(rows[r]) else ""
 
 

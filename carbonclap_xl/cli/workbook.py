@@ -38,7 +38,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 def cmd_process(args: argparse.Namespace) -> int:
     from carbonclap_xl.report.terminal import print_issues, summary_text
     from carbonclap_xl.validation.safety import inspect_package
-    from carbonclap_xl.workbook.pipeline import process_workbook, write_processed
+    from carbonclap_xl.xlsx.files import process_workbook, write_processed
 
     path = Path(args.workbook)
     if not path.is_file():

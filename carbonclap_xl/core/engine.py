@@ -1,7 +1,7 @@
 """The calculation engine: activity lines and a factor edition in, results and issues out.
 
-Pure: no file I/O, no openpyxl, no xlwings (a test checks the imports). Vectorised with
-pandas: Python-level work happens once per distinct activity, unit or text value, never once
+Pure: no file I/O, no openpyxl, no xlwings, no pandas (a test checks the imports). Vectorised
+with numpy: Python-level work happens once per distinct activity, unit or text value, never once
 per line, so 100,000 lines cost a fraction of a second.
 
 Method (docs/methodology.md): ``E = Q × conversion × F`` per line and phase; relative
@@ -11,31 +11,30 @@ uncertainty ``u = √(u_F² + u_Q²)``; total absolute uncertainty ``√Σ(E_i·
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from carbonclap_xl import __version__
 from carbonclap_xl.core.errors import FactorNotFound, UnitMismatch, UnknownUnit
 from carbonclap_xl.core.factors import Activity, Factor, FactorEdition, fold, parse_reference
 from carbonclap_xl.core.issues import Code, Issue, Severity, hint_from, make_issue, severity_counts
+from carbonclap_xl.core.lines import LineTable, by_unique, factorize, is_none
 from carbonclap_xl.core.model import (
     DATA_SOURCE_ALIASES,
     DATA_SOURCE_BY_ID,
     DATA_SOURCES,
     DEFAULT_DATA_SOURCE,
     DEFAULT_FACTOR_UNCERTAINTY_PCT,
-    LINE_COLUMNS,
     NATURE_IDS,
     POSTE_BY_ID,
     POSTE_IDS,
     Phase,
     ProductionInfo,
 )
+from carbonclap_xl.core.numbers import fr_integer, parse_number
 from carbonclap_xl.core.units import conversion, normalise
 
 PHASES: tuple[Phase, ...] = (Phase.FORECAST, Phase.FINAL)
@@ -69,7 +68,7 @@ class PhaseValues:
 
 @dataclass
 class EngineResult:
-    lines: pd.DataFrame  # input columns + RESULT_COLUMNS, same index as the input
+    lines: LineTable  # input columns + RESULT_COLUMNS, in input order
     total_kg: PhaseValues
     uncertainty_kg: PhaseValues
     by_poste: dict[str, PhaseValues]
@@ -115,47 +114,11 @@ class EngineResult:
             "issues": [i.to_dict() for i in self.issues],
         }
         if lines:
-            frame = self.lines.astype(object).where(self.lines.notna(), None)
-            doc["lines"] = frame.to_dict(orient="records")
+            doc["lines"] = self.lines.records()
         return doc
 
 
 # --------------------------------------------------------------------------- numbers
-
-_NUMBER = re.compile(
-    r"^\s*(?P<num>[-+]?(?:\d[\d\s\u00a0\u202f'’]*)?(?:[.,]\d[\d\s\u00a0\u202f]*)*)\s*"
-    r"(?P<unit>(?:[^\W\d_]|[€$£]).*?)?\s*$"
-)
-
-
-def parse_number(text: str) -> tuple[float | None, str | None]:
-    """``"1 200,5"`` -> (1200.5, None); ``"12 km"`` -> (12.0, "km"); ``"abc"`` -> (None, None).
-
-    French and English separators alike: a mark that appears more than once groups thousands
-    (``1.000.000``); otherwise, with both ``,`` and ``.`` present the last one is the decimal
-    mark, and a single one of them is the decimal mark; blanks and apostrophes group thousands.
-    """
-    m = _NUMBER.match(str(text))
-    if not m or not m.group("num") or not re.search(r"\d", m.group("num")):
-        return None, None
-    num = re.sub(r"[\s\u00a0\u202f'’]", "", m.group("num"))
-    marks = [c for c in num if c in ",."]
-    repeated = {c for c in marks if marks.count(c) > 1}  # "1.000.000": thousands only
-    decimals = [c for c in marks if c not in repeated]
-    if marks:
-        for c in repeated:
-            num = num.replace(c, "")
-        if decimals:
-            decimal = decimals[-1]
-            head, _, tail = num.rpartition(decimal)
-            num = f"{head.replace(',', '').replace('.', '')}.{tail}"
-    try:
-        value = float(num)
-    except ValueError:
-        return None, None
-    unit = (m.group("unit") or "").strip() or None
-    return value, unit
-
 
 _EMPTY, _NUMBER_OK, _TEXT_NUMBER, _NOT_NUMBER = 0, 1, 2, 3
 _BOOL_CELL = "\x00VRAI/FAUX"  # stands for a boolean cell while factorising
@@ -196,8 +159,8 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]
         if is_bool.any():  # factorize would merge TRUE with 1: keep them apart
             raw = raw.copy()
             raw[is_bool] = _BOOL_CELL
-        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-        parsed = [_parse_cell(u) for u in uniques] + [(math.nan, None, _EMPTY)]
+        codes, uniques = factorize(raw)
+        parsed = [_parse_cell(u) for u in uniques]
         numeric = np.array([p[0] for p in parsed], dtype=float)[codes]
         suffix = np.array([p[1] for p in parsed], dtype=object)[codes]
         kind = np.array([p[2] for p in parsed], dtype=np.int8)[codes]
@@ -223,20 +186,6 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]
     return numeric, suffix, filled
 
 
-def by_unique(values: np.ndarray | pd.Series, fn: Any, dtype: Any = object) -> np.ndarray:
-    """``[fn(v) for v in values]``, calling ``fn`` once per distinct value (blanks as None).
-
-    Lines repeat a few hundred activities, units and sources: factorising first makes the
-    per-line work a numpy ``take``.
-    """
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-    mapped = [fn(u) for u in uniques]
-    mapped.append(fn(None))  # the value for blanks (code -1)
-    table = np.empty(len(mapped), dtype=dtype)
-    table[:] = mapped
-    return table[codes]
-
-
 def _clean(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
@@ -247,7 +196,7 @@ def _clean(v: Any) -> str:
     return str(v).strip()
 
 
-def _text(values: np.ndarray | pd.Series, lower: bool = False) -> np.ndarray:
+def _text(values: np.ndarray, lower: bool = False) -> np.ndarray:
     """Stripped text ('' for blanks) of a column, as a numpy object array."""
     if lower:
         return by_unique(values, lambda v: _clean(v).lower())
@@ -257,17 +206,16 @@ def _text(values: np.ndarray | pd.Series, lower: bool = False) -> np.ndarray:
 def _pair_codes(a: np.ndarray, b: np.ndarray, mask: np.ndarray
                 ) -> tuple[np.ndarray, list[tuple[Any, Any]]]:
     """Codes of the distinct (a, b) pairs where ``mask`` (-1 elsewhere), and the pairs."""
-    ca, ua = pd.factorize(a, use_na_sentinel=True)
-    cb, ub = pd.factorize(b, use_na_sentinel=True)
-    width = len(ub) + 1  # code + 1, so that a blank (-1) becomes 0
-    combined = (ca.astype(np.int64) + 1) * width + cb + 1
-    codes = np.full(len(combined), -1, dtype=np.intp)
     mask = np.asarray(mask, dtype=bool)
-    codes[mask], uniques = pd.factorize(combined[mask])
-    pairs = []
-    for u in uniques:
-        ia, ib = divmod(int(u), width)
-        pairs.append((ua[ia - 1] if ia > 0 else None, ub[ib - 1] if ib > 0 else None))
+    codes = np.full(len(a), -1, dtype=np.intp)
+    if not mask.any():
+        return codes, []
+    ca, ua = factorize(a[mask])
+    cb, ub = factorize(b[mask])
+    combined = ca.astype(np.int64) * (len(ub) + 1) + cb
+    uniques, inverse = np.unique(combined, return_inverse=True)
+    codes[mask] = inverse.ravel()
+    pairs = [(ua[int(u) // (len(ub) + 1)], ub[int(u) % (len(ub) + 1)]) for u in uniques]
     return codes, pairs
 
 
@@ -342,7 +290,8 @@ def _located(issue: Issue, line: int) -> Issue:
 # --------------------------------------------------------------------------- engine
 
 
-def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEdition,
+def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
+            edition: FactorEdition,
             production: ProductionInfo | None = None,
             excluded: Sequence[bool] | None = None) -> EngineResult:
     """Run the method on activity lines (columns of ``model.LINE_COLUMNS``).
@@ -350,16 +299,13 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
     ``excluded`` marks lines an adapter already found in error while reading them (a
     formula without a usable value, say): they are not counted, like lines in error here.
     """
-    frame = lines if isinstance(lines, pd.DataFrame) else pd.DataFrame(list(lines))
-    frame = frame.reindex(columns=[*LINE_COLUMNS, *[c for c in frame.columns
-                                                    if c not in LINE_COLUMNS]])
-    frame = frame.reset_index(drop=True)
+    frame = LineTable.coerce(lines)
     production = production or ProductionInfo()
     issues: list[Issue] = []
     n = len(frame)
 
     def column(name: str) -> np.ndarray:
-        values = frame[name].to_numpy()
+        values = frame.get(name)
         return values if values.dtype.kind in "fiu" else values.astype(object)
 
     poste = _text(column("poste"), lower=True)
@@ -378,15 +324,15 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
     # a unit typed after the number ("12 km") fills a blank unit cell, and must agree with a
     # filled one
     for phase, suffix in zip(PHASES, suffixes, strict=True):
-        for idx in np.flatnonzero(~pd.isna(suffix) & (unit != "")):
+        for idx in np.flatnonzero(~is_none(suffix) & (unit != "")):
             if normalise(suffix[idx]) != normalise(unit[idx]):
                 issues.append(make_issue(Code.QUANTITY_UNIT_CONFLICT,
-                                         value=frame.at[idx, QUANTITY_COLUMN[phase]],
+                                         value=frame.value(idx, QUANTITY_COLUMN[phase]),
                                          line=int(idx), field=QUANTITY_COLUMN[phase],
                                          expected=unit[idx]))
                 error[idx] = True
-    typed_suffix = np.where(pd.isna(suffixes[0]), suffixes[1], suffixes[0])
-    fill_unit = (unit == "") & ~pd.isna(typed_suffix)
+    typed_suffix = np.where(is_none(suffixes[0]), suffixes[1], suffixes[0])
+    fill_unit = (unit == "") & ~is_none(typed_suffix)
     unit = np.where(fill_unit, typed_suffix, unit)
 
     unknown_poste = ~np.isin(poste, POSTE_IDS) & (has_activity | has_quantity)
@@ -436,7 +382,7 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
     out["unit_used"] = unit_used
 
     # units: one conversion per distinct (unit, factor unit)
-    usable = ~pd.isna(out["factor_id"])
+    usable = ~is_none(out["factor_id"])
     pair_codes, pairs = _pair_codes(unit_used, out["factor_unit"], usable)
     conv_table = np.full(len(pairs) + 1, nan)
     for i, (typed, target) in enumerate(pairs):
@@ -499,7 +445,7 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
             issues.append(make_issue(
                 Code.QUANTITY_ABSURD, value=f"{quantities[phase][idx]:g} {unit_used[idx]}",
                 line=int(idx), field=QUANTITY_COLUMN[phase],
-                expected=f"{e[idx] / 1000:,.0f} tCO2e".replace(",", "\u202f")))
+                expected=f"{fr_integer(e[idx] / 1000)} tCO2e"))
         error |= absurd
         emissions[phase] = e
     for issue in issues:  # a line with any error-level issue is not counted, in either phase
@@ -524,8 +470,7 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
     status[~has_activity & ~has_quantity & (unit == "")] = None  # blank rows carry nothing
     out["status"] = status
 
-    result_lines = pd.concat([frame, pd.DataFrame(out, index=frame.index)], axis=1)
-    result_lines["poste"] = poste
+    result_lines = frame.with_columns({**out, "poste": poste})
     issues.sort(key=lambda i: (i.line if i.line is not None else n, str(i.field)))
     return _aggregate(result_lines, issues, edition, production, int(error.sum()), rel_u)
 
@@ -533,14 +478,13 @@ def compute(lines: pd.DataFrame | Iterable[Mapping[str, Any]], edition: FactorEd
 def _sums(values: np.ndarray, groups: np.ndarray, ids: tuple[str, ...]) -> dict[str, float]:
     """Sum of ``values`` (NaN skipped) per group id."""
     index = {g: i for i, g in enumerate(ids)}
-    codes = np.array([index.get(g, -1) for g in groups], dtype=np.int64) if len(groups) else \
-        np.zeros(0, dtype=np.int64)
+    codes = by_unique(groups, lambda g: index.get(g, -1), np.int64)
     keep = (codes >= 0) & ~np.isnan(values)
     totals = np.bincount(codes[keep], weights=values[keep], minlength=len(ids))
     return {g: float(totals[i]) for i, g in enumerate(ids)}
 
 
-def _aggregate(lines: pd.DataFrame, issues: list[Issue], edition: FactorEdition,
+def _aggregate(lines: LineTable, issues: list[Issue], edition: FactorEdition,
                production: ProductionInfo, excluded: int, rel_u: np.ndarray) -> EngineResult:
     totals: dict[Phase, float] = {}
     uncertainty: dict[Phase, float] = {}
@@ -548,10 +492,10 @@ def _aggregate(lines: pd.DataFrame, issues: list[Issue], edition: FactorEdition,
     by_nature: dict[str, dict[Phase, float]] = {n: {} for n in NATURE_IDS}
     u_poste: dict[str, dict[Phase, float]] = {p: {} for p in POSTE_IDS}
     u_nature: dict[str, dict[Phase, float]] = {n: {} for n in NATURE_IDS}
-    poste_of = lines["poste"].to_numpy(dtype=object)
-    nature_of = lines["nature"].to_numpy(dtype=object)
+    poste_of = lines["poste"]
+    nature_of = lines["nature"]
     for phase in PHASES:
-        e = lines[EMISSIONS_COLUMN[phase]].to_numpy(dtype=float)
+        e = lines[EMISSIONS_COLUMN[phase]].astype(float)
         variance = (e * rel_u) ** 2
         totals[phase] = float(np.nansum(e))
         uncertainty[phase] = float(np.sqrt(np.nansum(variance)))

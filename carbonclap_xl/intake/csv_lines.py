@@ -12,10 +12,9 @@ import io
 import re
 from pathlib import Path
 
-import pandas as pd
-
 from carbonclap_xl.core.errors import InputFileError
 from carbonclap_xl.core.issues import Issue
+from carbonclap_xl.core.lines import LineTable
 from carbonclap_xl.core.model import LINE_COLUMNS
 
 REQUIRED = ("poste", "activity", "quantity_forecast", "quantity_final", "unit")
@@ -23,7 +22,7 @@ _DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
 MAX_CSV_BYTES = 200 * 2**20
 
 
-def read_lines_csv(path: Path) -> pd.DataFrame:
+def read_lines_csv(path: Path) -> LineTable:
     """The lines of a CSV file, every cell as text (the engine parses numbers)."""
     try:
         if path.stat().st_size > MAX_CSV_BYTES:
@@ -61,18 +60,19 @@ def read_lines_csv(path: Path) -> pd.DataFrame:
                              + " ; l'en-tête attendu est " + ",".join(LINE_COLUMNS))
     width = len(header)
     body = [r + [""] * (width - len(r)) if len(r) < width else r[:width] for r in rows[1:]]
-    frame = pd.DataFrame(body, columns=header, dtype=object)
+    position = {name: i for i, name in enumerate(header) if name}
+    columns: dict[str, list[str | None]] = {}
     for column in LINE_COLUMNS:
-        if column not in frame:
-            frame[column] = ""
-    frame = frame[list(LINE_COLUMNS)]
-    if delimiter == ";":
-        for column in ("quantity_forecast", "quantity_final"):
-            mask = frame[column].map(lambda v: bool(_DECIMAL_COMMA.match(str(v))))
-            frame.loc[mask, column] = frame.loc[mask, column].str.replace(",", ".")
+        i = position.get(column)
+        columns[column] = [r[i] for r in body] if i is not None else [""] * len(body)
     for column in ("quantity_forecast", "quantity_final"):
-        frame[column] = frame[column].map(lambda v: None if str(v).strip() == "" else v)
-    return frame
+        values = columns[column]
+        for n, v in enumerate(values):
+            if v is None or not v.strip():
+                values[n] = None
+            elif delimiter == ";" and _DECIMAL_COMMA.match(v):
+                values[n] = v.replace(",", ".")
+    return LineTable(columns, len(body))
 
 
 def locate_csv(issue: Issue) -> Issue:

@@ -7,11 +7,9 @@ from typing import TextIO
 from carbonclap_xl.core.engine import INDICATORS, EngineResult
 from carbonclap_xl.core.issues import SEVERITY_FR, Issue, Severity, counts_text
 from carbonclap_xl.core.model import NATURE_BY_ID, POSTES
+from carbonclap_xl.core.numbers import fr_number
 
-
-def number(x: float) -> str:
-    """French formatting: 12 345,68."""
-    return f"{x:,.2f}".replace(",", "\u202f").replace(".", ",")
+number = fr_number
 
 
 def tonnes(kg: float) -> str:

@@ -95,7 +95,7 @@ def rejections_markdown() -> str:
 def validate_file(item: tuple[str, str | None]) -> dict[str, Any]:
     """Validate one file; runs inside a sandbox worker. Raises HostileFile to reject it."""
     from carbonclap_xl.validation.safety import inspect_package
-    from carbonclap_xl.workbook.pipeline import process_workbook
+    from carbonclap_xl.xlsx.files import process_workbook
 
     path_text, phase_text = item
     path = Path(path_text)

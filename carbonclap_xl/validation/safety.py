@@ -57,7 +57,9 @@ from xml.parsers import expat
 import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException
 
+from carbonclap_xl.core.a1 import cell_ref, col_index
 from carbonclap_xl.core.errors import HostileFile
+from carbonclap_xl.core.numbers import fr_integer
 
 __all__ = ["Limits", "PackageReport", "SafetyCode", "inspect_package"]
 
@@ -946,12 +948,7 @@ def _number(digits: str) -> int:
 
 
 def _column(letters: str) -> int:
-    if len(letters) > 5:
-        return _BIG
-    col = 0
-    for ch in letters.upper():
-        col = col * 26 + (ord(ch) - 64)
-    return col
+    return _BIG if len(letters) > 5 else col_index(letters)
 
 
 def _range_end(ref: str) -> tuple[int, int] | None:
@@ -967,12 +964,8 @@ def _range_end(ref: str) -> tuple[int, int] | None:
 
 
 def _cell_name(row: int, col: int) -> str:
-    letters = ""
-    while col > 0:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{row}"
+    return cell_ref(row, col)
 
 
 def _fr(n: int) -> str:
-    return f"{n:,}".replace(",", "\u202f")
+    return fr_integer(n)

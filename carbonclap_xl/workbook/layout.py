@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from carbonclap_xl.core.a1 import col_letter
 from carbonclap_xl.core.model import DATA_SOURCES, NATURES, POSTES, Poste
 
 TEMPLATE_VERSION = "1.0"
@@ -23,22 +24,6 @@ SHEET_FACTEURS = "Facteurs"
 POSTE_SHEETS: dict[str, str] = {p.id: p.sheet for p in POSTES}
 SHEET_ORDER: tuple[str, ...] = (SHEET_README, SHEET_PRODUCTION, *POSTE_SHEETS.values(),
                                 SHEET_SYNTHESE, SHEET_CONTROLES, SHEET_FACTEURS)
-
-
-def col_letter(index: int) -> str:
-    """1 -> A, 27 -> AA."""
-    out = ""
-    while index:
-        index, rem = divmod(index - 1, 26)
-        out = chr(65 + rem) + out
-    return out
-
-
-def col_index(letters: str) -> int:
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + ord(ch) - 64
-    return n
 
 
 # --------------------------------------------------------------------------- poste sheets

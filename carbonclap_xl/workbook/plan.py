@@ -1,24 +1,27 @@
-"""Write the engine's results into a workbook, surgically.
+"""The write plan of a result: the cells the engine owns in a workbook, and nothing else.
 
 Owned cells only: the computed columns of the poste sheets that were read, the computed
-Production fields, the Synthèse figures and the Contrôles rows. Every other cell and every
-other part of the package comes back byte-identical (``xlsx.patch``).
+Production fields, the Synthèse figures and the Contrôles rows. The plan is a
+``port.WritePlan``: the file adapter patches it into a copy surgically, the Excel add-in and
+the LibreOffice extension write it into the open workbook.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from carbonclap_xl.core.a1 import col_index
 from carbonclap_xl.core.engine import STATUS_FR, EngineResult
 from carbonclap_xl.core.issues import SEVERITY_FR, Issue, Severity, counts_text
 from carbonclap_xl.core.model import NATURES, POSTES
 from carbonclap_xl.workbook import layout as L
+from carbonclap_xl.workbook.port import CellValue, WritePlan
 from carbonclap_xl.workbook.read import WorkbookData
-from carbonclap_xl.xlsx.patch import CellKey, CellValue, patch_workbook
 
-Writes = dict[str, dict[CellKey, CellValue]]
+Writes = dict[str, dict[str | tuple[int, int], CellValue]]
 
 
 def _num(v: Any) -> float | None:
@@ -130,9 +133,17 @@ def controles_writes(issues: list[Issue], previous_rows: int) -> tuple[dict[str,
     return cells, clear
 
 
-def result_writes(data: WorkbookData, result: EngineResult,
-                  issues: list[Issue]) -> tuple[Writes, dict[str, list[str]]]:
+def result_plan(data: WorkbookData, result: EngineResult, issues: list[Issue]) -> WritePlan:
     """Every owned cell to write, and the ranges to clear first."""
+    writes, clear = _result_writes(data, result, issues)
+    plan = WritePlan(clear=clear)
+    for sheet, cells in writes.items():
+        plan.update(sheet, cells)
+    return plan
+
+
+def _result_writes(data: WorkbookData, result: EngineResult,
+                   issues: list[Issue]) -> tuple[Writes, dict[str, list[str]]]:
     writes: Writes = {}
     clear: dict[str, list[str]] = {}
     first, last = L.COMPUTED_COLUMNS[0].letter, L.COMPUTED_COLUMNS[-1].letter
@@ -142,10 +153,10 @@ def result_writes(data: WorkbookData, result: EngineResult,
         writes[sheet] = {}
     lines = result.lines
     if "sheet" in lines:
-        lines = lines[lines["sheet"].isin(list(writes))]
+        lines = lines.select(np.isin(lines["sheet"], list(writes)))
         sheets, rows = lines["sheet"].tolist(), [int(r) for r in lines["row"].tolist()]
         for key, values in line_columns(lines).items():
-            column = L.col_index(L.COLUMN_BY_KEY[key].letter)
+            column = col_index(L.COLUMN_BY_KEY[key].letter)
             for sheet, r, value in zip(sheets, rows, values, strict=True):
                 if value is not None:  # blanks: the computed area was cleared just before
                     writes[sheet][(r, column)] = value
@@ -159,9 +170,3 @@ def result_writes(data: WorkbookData, result: EngineResult,
         if ctrl_clear:
             clear[L.SHEET_CONTROLES] = ctrl_clear
     return writes, clear
-
-
-def write_results(src: Path, dst: Path, data: WorkbookData, result: EngineResult,
-                  issues: list[Issue]) -> None:
-    writes, clear = result_writes(data, result, issues)
-    patch_workbook(src, dst, writes, clear)

@@ -1,40 +1,39 @@
-"""Read a filled workbook headlessly: values with python-calamine, structure from the XML.
+"""Read a filled workbook through the port: production data, activity lines, deviations.
 
-The reader never evaluates anything: it reads the values a spreadsheet cached, the XML
-structure (hidden rows, merges, formulas) and reports every deviation from ``layout`` as an
-issue located by sheet and cell. Sheets whose headers were changed are not read (and so
-never written): the user's data there is left alone.
+The reader sees a workbook only as a ``port.SheetSource`` (a file, the open Excel book, the
+open LibreOffice document), never evaluates anything (it reads the values a spreadsheet
+cached and the structure: hidden rows, merges, formulas) and reports every deviation from
+``layout`` as an issue located by sheet and cell. Sheets whose headers were changed are not
+read (and so never written): the user's data there is left alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
-import python_calamine
+import numpy as np
 
-from carbonclap_xl.core.errors import InputFileError
+from carbonclap_xl.core.a1 import col_index, col_letter, split_ref
 from carbonclap_xl.core.issues import Code, Issue, make_issue
-from carbonclap_xl.core.model import LINE_COLUMNS, Phase, ProductionInfo
+from carbonclap_xl.core.lines import LineTable
+from carbonclap_xl.core.model import Phase, ProductionInfo
+from carbonclap_xl.core.numbers import arithmetic_value, fr_integer, parse_number
 from carbonclap_xl.workbook import layout as L
-from carbonclap_xl.xlsx.package import sheet_parts
-from carbonclap_xl.xlsx.sheetscan import SheetScan, arithmetic_value, scan_sheet, split_ref
+from carbonclap_xl.workbook.port import SheetSource, SheetStructure
 
 READ_COLUMNS = len(L.LINE_COLUMNS_LAYOUT)
 
 
 @dataclass
 class WorkbookData:
-    path: Path
+    name: str  # the source's name: a path, a document title
     sheet_names: list[str]
     production: ProductionInfo
     production_raw: dict[str, Any]
-    lines: pd.DataFrame  # LINE_COLUMNS + "sheet", "row" (+ "read_<computed key>" values)
+    lines: LineTable  # LINE_COLUMNS + "sheet", "row" (+ "read_<computed key>" values)
     issues: list[Issue]
     template_version: str | None = None
     is_carbonclap: bool = True
@@ -58,7 +57,7 @@ def _as_text(v: Any) -> str:
 
 def _cell_value(rows: list[list[Any]], ref: str) -> Any:
     col, row = split_ref(ref)
-    r, c = row - 1, L.col_index(col) - 1
+    r, c = row - 1, col_index(col) - 1
     if r < len(rows) and c < len(rows[r]):
         v = rows[r][c]
         return None if _blank(v) else v
@@ -70,8 +69,6 @@ def _number(v: Any) -> float | None:
         return None
     if isinstance(v, int | float):
         return float(v) if math.isfinite(v) else None
-    from carbonclap_xl.core.engine import parse_number
-
     value, unit = parse_number(str(v))
     return None if unit else value  # "2,9 M€" is not 2.9 k€: the validator reports it
 
@@ -108,39 +105,14 @@ def production_info(raw: dict[str, Any]) -> ProductionInfo:
     )
 
 
-def _open_values(path: Path) -> python_calamine.CalamineWorkbook:
-    try:
-        return python_calamine.CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own untyped errors
-        raise InputFileError(str(path), f"classeur illisible ({type(exc).__name__}: {exc}) ; "
-                                        "enregistrez-le à nouveau au format .xlsx") from None
-
-
-def read_workbook(path: Path) -> WorkbookData:
-    """Everything the engine and the writer need from a workbook on disk."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(str(path), "fichier introuvable")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            parts = sheet_parts(zf)
-            xml = {name: zf.read(part) for name, part in parts.items()
-                   if name in L.POSTE_SHEETS.values() or name == L.SHEET_PRODUCTION}
-    except zipfile.BadZipFile:
-        raise InputFileError(str(path), "ce n'est pas un classeur .xlsx/.xlsm (zip illisible)")\
-            from None
-    book = _open_values(path)
-    names = list(book.sheet_names)
+def read_workbook(source: SheetSource) -> WorkbookData:
+    """Everything the engine and the writer need from a workbook."""
+    names = list(source.sheet_names())
     issues: list[Issue] = []
-    empty = pd.DataFrame(columns=[*LINE_COLUMNS, "sheet", "row"])
+    empty = LineTable.from_rows([], _RECORD_COLUMNS)
 
     def values(sheet: str, nrows: int | None = None) -> list[list[Any]]:
-        try:
-            return book.get_sheet_by_name(sheet).to_python(skip_empty_area=False, nrows=nrows)
-        except Exception as exc:  # calamine raises its own untyped errors
-            raise InputFileError(str(path), f"feuille « {sheet} » illisible ({exc}) ; "
-                                            "enregistrez le classeur à nouveau depuis Excel "
-                                            "ou LibreOffice") from None
+        return source.values(sheet, nrows)
 
     # identify the workbook
     prod_rows = values(L.SHEET_PRODUCTION) if L.SHEET_PRODUCTION in names else []
@@ -150,7 +122,7 @@ def read_workbook(path: Path) -> WorkbookData:
                  else f"{L.SHEET_PRODUCTION}!{L.PRODUCTION_MARKER_CELL} vaut « {marker or ''} »")
         issues.append(make_issue(Code.NOT_CARBONCLAP_WORKBOOK, value=found,
                                  sheet=L.SHEET_PRODUCTION, cell=L.PRODUCTION_MARKER_CELL))
-        return WorkbookData(path, names, ProductionInfo(), {}, empty, issues,
+        return WorkbookData(source.name, names, ProductionInfo(), {}, empty, issues,
                             is_carbonclap=False)
     version_field = L.FIELD_BY_KEY["template_version"]
     version = _cell_value(prod_rows, version_field.cell)
@@ -163,7 +135,7 @@ def read_workbook(path: Path) -> WorkbookData:
                                  sheet=L.SHEET_PRODUCTION, cell=version_field.cell,
                                  expected=", ".join(L.SUPPORTED_TEMPLATE_VERSIONS)))
     raw = {f.key: _cell_value(prod_rows, f.cell) for f in L.PRODUCTION_FIELDS}
-    data = WorkbookData(path, names, production_info(raw), raw, empty, issues,
+    data = WorkbookData(source.name, names, production_info(raw), raw, empty, issues,
                         template_version=version_text)
 
     for sheet in L.SHEET_ORDER:
@@ -182,8 +154,7 @@ def read_workbook(path: Path) -> WorkbookData:
     for poste, sheet in L.POSTE_SHEETS.items():
         if sheet not in names:
             continue
-        scan = scan_sheet(xml[sheet]) if sheet in xml else SheetScan()
-        found = _read_poste_sheet(values(sheet), poste, sheet, scan, issues)
+        found = _read_poste_sheet(values(sheet), poste, sheet, source.structure(sheet), issues)
         if found is not None:
             data.sheets_read.add(sheet)
             records.extend(found[0])
@@ -193,10 +164,10 @@ def read_workbook(path: Path) -> WorkbookData:
         for ref in (f"B{L.SYN_POSTE_TOTAL_ROW}", f"C{L.SYN_POSTE_TOTAL_ROW}"):
             data.synthese_read[ref] = _cell_value(syn, ref)
     if L.SHEET_CONTROLES in names:
-        height = book.get_sheet_by_name(L.SHEET_CONTROLES).height
+        height = source.used_rows(L.SHEET_CONTROLES)
         data.control_rows = max(0, height - L.CTRL_FIRST_ROW + 1)
-    data.lines = pd.DataFrame(records, columns=_RECORD_COLUMNS, dtype=object)
-    data.lines["row"] = data.lines["row"].astype(int)
+    data.lines = LineTable.from_rows(records, _RECORD_COLUMNS)
+    data.lines["row"] = data.lines["row"].astype(np.int64)
     return data
 
 
@@ -205,7 +176,7 @@ _RECORD_COLUMNS = ["poste", *[c.key for c in L.INPUT_COLUMNS], "sheet", "row",
 _ROW_SLOT = _RECORD_COLUMNS.index("row")
 
 
-def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: SheetScan,
+def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: SheetStructure,
                       issues: list[Issue]) -> tuple[list[list[Any]], int] | None:
     """The line records of one poste sheet and its last used row; None when its headers
     were changed (the sheet is then neither read nor written)."""
@@ -227,7 +198,7 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
     for i in range(READ_COLUMNS, len(header)):
         if not _blank(header[i]):
             issues.append(make_issue(Code.COLUMN_EXTRA, value=header[i], sheet=sheet,
-                                     cell=f"{L.col_letter(i + 1)}{L.HEADER_ROW}"))
+                                     cell=f"{col_letter(i + 1)}{L.HEADER_ROW}"))
     for ref in scan.merged:
         first, _, last = ref.partition(":")
         _c1, _r1 = split_ref(first)
@@ -258,7 +229,7 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
                        if not all(_blank(v) for v in rows[r][:READ_COLUMNS])), None)
         if beyond is not None:
             issues.append(make_issue(Code.ROWS_BEYOND_LIMIT, value=f"ligne {beyond + 1}",
-                                     expected=f"{L.MAX_LINE_ROWS:,}".replace(",", "\u202f"),
+                                     expected=fr_integer(L.MAX_LINE_ROWS),
                                      sheet=sheet, cell=f"A{beyond + 1}"))
     line_rows = {rec[_ROW_SLOT] for rec in records}
     for row in sorted(scan.hidden_rows & line_rows):
@@ -290,12 +261,12 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
     return records, last_row
 
 
-def locate(issue: Issue, lines: pd.DataFrame) -> Issue:
+def locate(issue: Issue, lines: LineTable) -> Issue:
     """An engine issue (line index, field) located at its sheet and cell."""
     if issue.line is None or issue.sheet is not None:
         return issue
-    sheet = lines.at[issue.line, "sheet"]
-    row = int(lines.at[issue.line, "row"])
+    sheet = lines["sheet"][issue.line]
+    row = int(lines["row"][issue.line])
     column = L.COLUMN_BY_KEY.get(issue.field or "activity", L.COLUMN_BY_KEY["activity"])
     return Issue(issue.code, issue.severity, issue.message, row, issue.field, issue.value,
                  sheet, f"{column.letter}{row}")

@@ -11,8 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from carbonclap_xl.core.issues import Code, Issue, make_issue
+from carbonclap_xl.core.lines import is_none
 from carbonclap_xl.core.model import NATURES, PHASE_LABEL_FR, PHASE_QUANTITY_FR, Phase
+from carbonclap_xl.core.numbers import fr_number
 from carbonclap_xl.workbook import layout as L
 
 # Plausibility ranges of intensity indicators (PRODUCT.md §6): far outside them, a unit or a
@@ -28,8 +32,7 @@ REQUIRED_FIELDS = tuple(f for f in L.PRODUCTION_FIELDS if f.required)
 STALE_TOLERANCE = 1e-6
 
 
-def fmt(x: float) -> str:
-    return f"{x:,.2f}".replace(",", "\u202f").replace(".", ",")
+fmt = fr_number
 
 
 # --------------------------------------------------------------------------- rules
@@ -83,19 +86,19 @@ def phase_issues(processed: Any, phase: Phase) -> list[Issue]:
         return []
     mine = "quantity_forecast" if phase is Phase.FORECAST else "quantity_final"
     other = "quantity_final" if phase is Phase.FORECAST else "quantity_forecast"
-    filled = lines[mine].notna()
-    other_filled = lines[other].notna()
+    filled = ~is_none(lines[mine])
+    other_filled = ~is_none(lines[other])
     label = PHASE_QUANTITY_FR[phase]
     other_label = PHASE_QUANTITY_FR[Phase.FINAL if phase is Phase.FORECAST else Phase.FORECAST]
     column = L.COLUMN_BY_KEY[mine].letter
     if not filled.any() and other_filled.any():
-        first = lines[other_filled].iloc[0]
+        first = int(np.flatnonzero(other_filled)[0])
         return [make_issue(Code.PHASE_EMPTY, value=label,
-                           sheet=first["sheet"], cell=f"{column}{L.HEADER_ROW}")]
+                           sheet=lines["sheet"][first], cell=f"{column}{L.HEADER_ROW}")]
     issues = []
-    for _, row in lines[other_filled & ~filled & lines["activity"].notna()].iterrows():
+    for i in np.flatnonzero(other_filled & ~filled & ~is_none(lines["activity"])):
         issues.append(make_issue(Code.PHASE_LINE_EMPTY, value=label, expected=other_label,
-                                 sheet=row["sheet"], cell=f"{column}{int(row['row'])}"))
+                                 sheet=lines["sheet"][i], cell=f"{column}{int(lines['row'][i])}"))
     return issues
 
 
@@ -158,8 +161,9 @@ def stale_issues(processed: Any) -> list[Issue]:
         if read_key not in lines:
             continue
         letter = L.COLUMN_BY_KEY[key].letter
-        for _, row in lines[lines[read_key].notna()].iterrows():
-            found, fresh = row[read_key], row[key]
+        for i in np.flatnonzero(~is_none(lines[read_key])):
+            row = {"sheet": lines["sheet"][i], "row": lines["row"][i]}
+            found, fresh = lines[read_key][i], float(lines[key][i])
             if _differs(found, fresh):
                 shown = "vide" if math.isnan(fresh) else f"{fresh:.6g}"
                 issues.append(make_issue(Code.COMPUTED_STALE, value=found, expected=shown,

@@ -41,6 +41,16 @@ from typing import NamedTuple
 
 from lxml import etree
 
+from carbonclap_xl.core.a1 import (
+    KNOWN_COLUMNS,
+    MAX_COL,
+    MAX_ROW,
+    cell_ref,
+    col_index,
+    col_letter,
+    column_number,
+    parse_cell,
+)
 from carbonclap_xl.core.errors import WorkbookPatchError, close_matches
 from carbonclap_xl.xlsx.package import (
     REL_CALC_CHAIN,
@@ -57,8 +67,6 @@ from carbonclap_xl.xlsx.package import (
 CellValue = str | int | float | bool | None
 CellKey = str | tuple[int, int]  # "B7", or (row, column) numbers: (7, 2)
 
-MAX_ROW = 1_048_576
-MAX_COL = 16_384
 MAX_TEXT_LENGTH = 32_767  # Excel's limit for the text of one cell
 _EXACT_INT_LIMIT = 2**53  # beyond this, an int is not exactly representable as a double
 
@@ -79,61 +87,10 @@ _get = etree._Element.get  # map(_get, elements, names): one attribute of many e
 # --------------------------------------------------------------------------- references
 
 
-@lru_cache(maxsize=4096)
-def column_letters(index: int) -> str:
-    """1 -> 'A', 28 -> 'AB', 16384 -> 'XFD'."""
-    letters = ""
-    while index > 0:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
-@lru_cache(maxsize=4096)
-def column_index(letters: str) -> int:
-    """'A' -> 1, 'ab' -> 28, 'XFD' -> 16384."""
-    index = 0
-    for char in letters.upper():
-        index = index * 26 + ord(char) - 64
-    return index
-
-
-# Column letters already seen in a valid reference -> column number (at most 3 ASCII letters,
-# so the cache stays small). Saves re-validating 'G' for each of the thousands of cells in G.
-_COLUMNS: dict[str, int] = {}
-
-
-def _column_number(letters: str) -> int | None:
-    """'G' -> 7 for 1 to 3 ASCII letters naming a column of the grid; None otherwise."""
-    col = _COLUMNS.get(letters)
-    if col is None and 1 <= len(letters) <= 3 and letters.isascii() and letters.isalpha():
-        col = column_index(letters)
-        if col > MAX_COL:
-            return None
-        _COLUMNS[letters] = col
-    return col
-
-
-def _cell_ref(row: int, col: int) -> str:
-    return f"{column_letters(col)}{row}"
-
-
-def _parse_cell(ref: str) -> tuple[int, int] | None:
-    """'B7' -> (7, 2); None unless ``ref`` is one cell inside Excel's grid ('$' allowed)."""
-    letters = ref.rstrip(_DIGITS)
-    digits = len(ref) - len(letters)
-    if 0 < digits <= 7:  # the usual spelling, 'B7', without a regular expression
-        col = _COLUMNS.get(letters) or _column_number(letters)
-        if col is not None:
-            row = int(ref[len(letters) :])
-            return (row, col) if 1 <= row <= MAX_ROW else None
-    match = _CELL_RE.match(ref)  # '$B$7' and the like
-    if match is None:
-        return None
-    col, row = column_index(match.group(1)), int(match.group(2))
-    if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL):
-        return None
-    return row, col
+column_letters = col_letter  # public names kept for the patcher's callers
+column_index = col_index
+_cell_ref = cell_ref
+_parse_cell = parse_cell
 
 
 @dataclass(frozen=True)
@@ -591,14 +548,14 @@ class _SheetPatcher:
         # known, the columns ascending. Anything else goes through the careful loop below.
         if None not in refs:
             with suppress(KeyError):
-                cols = [_COLUMNS[r[:cut]] for r in refs if r.endswith(suffix)]
+                cols = [KNOWN_COLUMNS[r[:cut]] for r in refs if r.endswith(suffix)]
                 if len(cols) == len(refs) and all(map(int.__lt__, cols, cols[1:])):
                     row.cols = cols
                     self._indexed[number] = row
                     return row
         previous = 0
         for cell, r in zip(cells, refs, strict=True):
-            col = _COLUMNS.get(r[:cut]) if r is not None and r.endswith(suffix) else None
+            col = KNOWN_COLUMNS.get(r[:cut]) if r is not None and r.endswith(suffix) else None
             if col is None:
                 col = self._column_of(cell, r, number, previous)
             if col <= previous:
@@ -618,7 +575,7 @@ class _SheetPatcher:
             cell.set("r", _cell_ref(number, col))
             return col
         suffix = str(number)
-        col = _column_number(r[: len(r) - len(suffix)]) if r.endswith(suffix) else None
+        col = column_number(r[: len(r) - len(suffix)]) if r.endswith(suffix) else None
         if col is None:
             raise WorkbookPatchError(
                 self.part, f"référence « {r} » invalide dans la ligne {number}"

@@ -9,25 +9,12 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
 
 from lxml import etree
 
-_CELL = re.compile(r"^([A-Z]{1,3})(\d+)$")
+from carbonclap_xl.workbook.port import SheetStructure
 
-
-@dataclass
-class SheetScan:
-    hidden_rows: set[int] = field(default_factory=set)
-    merged: list[str] = field(default_factory=list)
-    formulas: dict[str, str] = field(default_factory=dict)  # "B7" -> formula text
-
-
-def split_ref(ref: str) -> tuple[str, int]:
-    m = _CELL.match(ref.replace("$", "").upper())
-    if not m:
-        raise ValueError(f"référence de cellule invalide : {ref}")
-    return m.group(1), int(m.group(2))
+SheetScan = SheetStructure  # what a scan returns: the port's structure of a sheet
 
 
 _HIDDEN_ROW = re.compile(rb"<(?:\w+:)?row\b([^>]*)>")
@@ -87,33 +74,3 @@ def _parse_sheet(data: bytes) -> SheetScan:
             if ref:
                 scan.merged.append(ref)
     return scan
-
-
-_ARITHMETIC = re.compile(r"^[\d\s.+\-*/()]{1,200}$")
-
-
-def arithmetic_value(formula: str) -> float | None:
-    """The value of a formula made only of numbers and + - * / ( ), computed here rather than
-    trusted from the file's cache; None for anything else (references, functions)."""
-    import ast
-    import operator
-
-    text = formula.lstrip("=").strip()
-    if not _ARITHMETIC.match(text):
-        return None
-    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-           ast.Div: operator.truediv, ast.USub: operator.neg, ast.UAdd: operator.pos}
-
-    def walk(node: ast.AST) -> float:
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return float(node.value)
-        if isinstance(node, ast.BinOp) and type(node.op) in ops:
-            return ops[type(node.op)](walk(node.left), walk(node.right))
-        if isinstance(node, ast.UnaryOp) and type(node.op) in ops:
-            return ops[type(node.op)](walk(node.operand))
-        raise ValueError(node)
-
-    try:
-        return walk(ast.parse(text, mode="eval").body)
-    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
-        return None

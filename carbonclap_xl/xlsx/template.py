@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, Reference
@@ -27,7 +26,9 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from carbonclap_xl.core.a1 import col_index, col_letter
 from carbonclap_xl.core.factors import FactorEdition, load_edition
+from carbonclap_xl.core.lines import LineTable
 from carbonclap_xl.core.model import NATURES, POSTE_BY_ID, POSTES
 from carbonclap_xl.workbook import layout as L
 
@@ -47,7 +48,7 @@ def _header(ws: Worksheet, row: int, headers: tuple[str, ...], widths: tuple[flo
         c.font, c.fill = HEADER_FONT, HEADER_FILL
         c.alignment = Alignment(wrap_text=True, vertical="center")
         c.border = Border(bottom=THIN)
-        ws.column_dimensions[L.col_letter(i)].width = width
+        ws.column_dimensions[col_letter(i)].width = width
     ws.row_dimensions[row].height = 32
 
 
@@ -179,7 +180,7 @@ def _poste_sheet(ws: Worksheet, poste_id: str) -> None:
         else:
             dim.protection = UNLOCKED
         if column.help:
-            ws.cell(row=L.HEADER_ROW - 1, column=L.col_index(column.letter),
+            ws.cell(row=L.HEADER_ROW - 1, column=col_index(column.letter),
                     value=column.help).alignment = Alignment(wrap_text=True, vertical="bottom")
     ws.row_dimensions[L.HEADER_ROW - 1].height = 30
     last = L.LAST_PREPARED_ROW
@@ -286,8 +287,8 @@ def _facteurs(ws: Worksheet, wb: Workbook, edition: FactorEdition) -> None:
             ws.cell(row=r, column=c, value=v)
     ws.freeze_panes = f"B{L.FACT_FIRST_ROW}"
     _print_setup(ws, L.FACT_HEADER_ROW)
-    ws.print_area = f"A1:{L.col_letter(len(L.FACT_HEADERS))}{L.FACT_FIRST_ROW + len(acts) - 1}"
-    ws.auto_filter.ref = (f"A{L.FACT_HEADER_ROW}:{L.col_letter(len(L.FACT_HEADERS))}"
+    ws.print_area = f"A1:{col_letter(len(L.FACT_HEADERS))}{L.FACT_FIRST_ROW + len(acts) - 1}"
+    ws.auto_filter.ref = (f"A{L.FACT_HEADER_ROW}:{col_letter(len(L.FACT_HEADERS))}"
                           f"{L.FACT_FIRST_ROW + len(acts) - 1}")
     lists: list[tuple[str, str, list[str]]] = [
         (L.list_name(p), p.sheet, sorted(a.label_fr for a in edition.activities_for(p.id)))
@@ -298,7 +299,7 @@ def _facteurs(ws: Worksheet, wb: Workbook, edition: FactorEdition) -> None:
               (L.LIST_PHASES, "Phases", list(L.PHASE_CHOICES))]
     for i, (name, title, values) in enumerate(lists):
         col = L.LIST_FIRST_COLUMN + i
-        letter = L.col_letter(col)
+        letter = col_letter(col)
         head = ws.cell(row=L.FACT_HEADER_ROW, column=col, value=title)
         head.font, head.fill = HEADER_FONT, HEADER_FILL
         ws.column_dimensions[letter].width = 30
@@ -334,7 +335,7 @@ def build_template(edition: FactorEdition | None = None) -> Workbook:
     return wb
 
 
-def fill(wb: Workbook, lines: pd.DataFrame | None = None,
+def fill(wb: Workbook, lines: LineTable | Any = None,
          production: Mapping[str, Any] | None = None,
          edition: FactorEdition | None = None) -> list[str]:
     """Write lines and production data as given (even invalid ones, so the user can fix them
@@ -357,7 +358,7 @@ def fill(wb: Workbook, lines: pd.DataFrame | None = None,
     if lines is None:
         return warnings
     next_row = {p: L.FIRST_DATA_ROW for p in L.POSTE_SHEETS}
-    for n, row in enumerate(lines.to_dict(orient="records"), start=2):
+    for n, row in enumerate(LineTable.coerce(lines).records(), start=2):
         poste = str(row.get("poste") or "").strip().lower()
         if poste not in L.POSTE_SHEETS:
             warnings.append(f"ligne {n} : poste « {row.get('poste') or ''} » inconnu ou vide, "
@@ -368,7 +369,7 @@ def fill(wb: Workbook, lines: pd.DataFrame | None = None,
         next_row[poste] += 1
         for column in L.INPUT_COLUMNS:
             value = row.get(column.key)
-            if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
+            if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
                 continue
             if column.key == "activity" and isinstance(value, str):
                 known = edition.activity(value)

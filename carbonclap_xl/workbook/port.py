@@ -1,0 +1,208 @@
+"""The workbook port: how the pipeline sees a workbook, wherever it lives.
+
+Reading goes through a :class:`SheetSource` (sheet names, cached values, structure); writing
+is a :class:`WritePlan` (ranges to clear, then cells to set) that a :class:`PlanSink` applies.
+Three adapters implement the port: the file adapter (``xlsx.files``: python-calamine values
+and a surgical zip patch), the Excel add-in (``excel``: xlwings on the open book) and the
+LibreOffice extension (``libreoffice``: UNO on the open document, through the JSON exchange
+below). The plan never assumes a file: cells are (row, column) numbers and plain values.
+
+The JSON exchange (``plan_to_json`` / ``plan_from_json``, ``source_to_json`` /
+``source_from_json``) is versioned (``EXCHANGE_VERSION``) and documented in
+``docs/architecture.md``; front ends written in other languages can speak it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from carbonclap_xl.core.a1 import parse_cell
+
+EXCHANGE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula to write (``text`` without its leading ``=``) with the value the engine
+    computed for it, stored as the cell's cached value so that every client shows the
+    engine's number before (or without) recalculating."""
+
+    text: str
+    cached: float | str | None = None
+
+
+CellValue = str | int | float | bool | Formula | None
+
+
+@dataclass
+class SheetStructure:
+    """What values alone do not say about a sheet."""
+
+    hidden_rows: set[int] = field(default_factory=set)
+    merged: list[str] = field(default_factory=list)  # "A5:C5"
+    formulas: dict[str, str] = field(default_factory=dict)  # "B7" -> formula text, no "="
+
+
+class SheetSource(Protocol):
+    """A workbook to read: a file, an open Excel book, an open LibreOffice document."""
+
+    @property
+    def name(self) -> str:
+        """How messages name the workbook (a path or a document title)."""
+        ...
+
+    def sheet_names(self) -> list[str]:
+        ...
+
+    def values(self, sheet: str, nrows: int | None = None) -> list[list[Any]]:
+        """Cached cell values from A1, row by row (blank cells: None or ""). Numbers are
+        float or int, dates datetime/date, booleans bool; no formula is evaluated."""
+        ...
+
+    def structure(self, sheet: str) -> SheetStructure:
+        ...
+
+    def used_rows(self, sheet: str) -> int:
+        """Number of rows of the sheet's used area (0 when empty)."""
+        ...
+
+
+@dataclass
+class WritePlan:
+    """Cells to write, per sheet: ``clear`` ranges first, then ``cells``."""
+
+    cells: dict[str, dict[tuple[int, int], CellValue]] = field(default_factory=dict)
+    clear: dict[str, list[str]] = field(default_factory=dict)
+
+    def set(self, sheet: str, ref: str | tuple[int, int], value: CellValue) -> None:
+        key = ref if isinstance(ref, tuple) else _key(ref)
+        self.cells.setdefault(sheet, {})[key] = value
+
+    def update(self, sheet: str, cells: Mapping[str | tuple[int, int], CellValue]) -> None:
+        target = self.cells.setdefault(sheet, {})
+        for ref, value in cells.items():
+            target[ref if isinstance(ref, tuple) else _key(ref)] = value
+
+    def get(self, sheet: str, ref: str | tuple[int, int]) -> CellValue:
+        key = ref if isinstance(ref, tuple) else _key(ref)
+        return self.cells.get(sheet, {}).get(key)
+
+    def cell_count(self) -> int:
+        return sum(len(c) for c in self.cells.values())
+
+
+def _key(ref: str) -> tuple[int, int]:
+    cell = parse_cell(ref)
+    if cell is None:
+        raise ValueError(f"référence de cellule invalide : {ref}")
+    return cell
+
+
+class PlanSink(Protocol):
+    """Where a write plan goes: a copy of a file, the open book, the open document."""
+
+    def apply(self, plan: WritePlan) -> None:
+        ...
+
+
+# --------------------------------------------------------------------------- JSON exchange
+
+
+def _json_value(value: CellValue) -> Any:
+    if isinstance(value, Formula):
+        return {"formula": "=" + value.text, "value": _json_value(value.cached)}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def plan_to_json(plan: WritePlan, message: str | None = None,
+                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The plan as the exchange document: ``{"version", "clear": {sheet: ["A5:N20"]},
+    "cells": {sheet: [[row, col, value], ...]}}``; a formula is ``{"formula": "=…",
+    "value": cached}``; rows and columns count from 1."""
+    doc: dict[str, Any] = {
+        "version": EXCHANGE_VERSION,
+        "clear": {s: list(r) for s, r in plan.clear.items()},
+        "cells": {s: [[r, c, _json_value(v)] for (r, c), v in sorted(cells.items())]
+                  for s, cells in plan.cells.items()},
+    }
+    if message is not None:
+        doc["message"] = message
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def plan_from_json(doc: Mapping[str, Any]) -> WritePlan:
+    if doc.get("version") != EXCHANGE_VERSION:
+        raise ValueError(f"version d'échange {doc.get('version')!r} inconnue "
+                         f"(attendue : {EXCHANGE_VERSION})")
+    plan = WritePlan(clear={s: list(r) for s, r in doc.get("clear", {}).items()})
+    for sheet, cells in doc.get("cells", {}).items():
+        for row, col, value in cells:
+            if isinstance(value, dict):
+                value = Formula(str(value["formula"]).lstrip("="), value.get("value"))
+            plan.set(sheet, (int(row), int(col)), value)
+    return plan
+
+
+@dataclass
+class MemorySource:
+    """A source held in memory: what the LibreOffice extension sends over the exchange, and
+    a stand-in for tests."""
+
+    name: str
+    sheets: dict[str, list[list[Any]]]
+    structures: dict[str, SheetStructure] = field(default_factory=dict)
+
+    def sheet_names(self) -> list[str]:
+        return list(self.sheets)
+
+    def values(self, sheet: str, nrows: int | None = None) -> list[list[Any]]:
+        rows = self.sheets[sheet]
+        return rows if nrows is None else rows[:nrows]
+
+    def structure(self, sheet: str) -> SheetStructure:
+        return self.structures.get(sheet) or SheetStructure()
+
+    def used_rows(self, sheet: str) -> int:
+        rows = self.sheets.get(sheet, [])
+        for n in range(len(rows), 0, -1):
+            if any(v not in (None, "") for v in rows[n - 1]):
+                return n
+        return 0
+
+
+def source_to_json(source: SheetSource) -> dict[str, Any]:
+    """A source as the exchange document (what a front end sends): values and structure."""
+    sheets = {}
+    for name in source.sheet_names():
+        s = source.structure(name)
+        sheets[name] = {"values": source.values(name),
+                        "hidden_rows": sorted(s.hidden_rows), "merged": list(s.merged),
+                        "formulas": dict(s.formulas)}
+    return {"version": EXCHANGE_VERSION, "name": source.name, "sheets": sheets}
+
+
+def source_from_json(doc: Mapping[str, Any]) -> MemorySource:
+    if doc.get("version") != EXCHANGE_VERSION:
+        raise ValueError(f"version d'échange {doc.get('version')!r} inconnue "
+                         f"(attendue : {EXCHANGE_VERSION})")
+    sheets: dict[str, list[list[Any]]] = {}
+    structures: dict[str, SheetStructure] = {}
+    for name, sheet in doc.get("sheets", {}).items():
+        sheets[name] = [list(r) for r in sheet.get("values", [])]
+        structures[name] = SheetStructure(set(sheet.get("hidden_rows", [])),
+                                          list(sheet.get("merged", [])),
+                                          {str(k): str(v).lstrip("=") for k, v in
+                                           sheet.get("formulas", {}).items()})
+    return MemorySource(str(doc.get("name", "classeur")), sheets, structures)
+
+
+__all__ = ["EXCHANGE_VERSION", "CellValue", "Formula", "MemorySource", "PlanSink",
+           "SheetSource", "SheetStructure", "WritePlan", "plan_from_json",
+           "plan_to_json", "source_from_json", "source_to_json"]
