@@ -1,4 +1,4 @@
-"""Workbook commands of the CLI: ``new``, ``process`` (and ``validate``, see validate.py)."""
+"""Workbook commands of the CLI: ``new`` and ``process``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from carbonclap_xl.cli import EXIT_ISSUES, EXIT_OK, _emit_json, _say
+from carbonclap_xl.cli.common import EXIT_ISSUES, EXIT_OK, emit_json, say
 from carbonclap_xl.core.errors import InputFileError
 
 
@@ -53,13 +53,13 @@ def cmd_process(args: argparse.Namespace) -> int:
                                           Path(args.output) if args.output else None,
                                           in_place=args.in_place, force=args.force)
     if args.json:
-        _emit_json(processed.to_dict(), args.json)
+        emit_json(processed.to_dict(), args.json)
     print_issues(processed.issues, sys.stderr, args.verbose)
     title = processed.data.production.title or path.name
-    _say(summary_text(processed.result, title=f"Bilan carbone — {title}",
+    say(summary_text(processed.result, title=f"Bilan carbone — {title}",
                       issues=processed.issues), args.json)
     if written:
-        _say(f"Résultats écrits dans : {written}"
+        say(f"Résultats écrits dans : {written}"
              + (f" (sauvegarde : {backup})" if args.in_place else ""), args.json)
     return EXIT_ISSUES if processed.has_errors else EXIT_OK
 
@@ -83,9 +83,3 @@ def register(sub: Any) -> None:
     proc.add_argument("--json", metavar="FICHIER|-", help="écrire le résultat en JSON")
     proc.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
     proc.set_defaults(func=cmd_process)
-
-    try:
-        from carbonclap_xl.validation import batch as validate
-    except ImportError:
-        return
-    validate.register(sub)

@@ -20,7 +20,7 @@ import numpy as np
 from carbonclap_xl import __version__
 from carbonclap_xl.core.errors import FactorNotFound, UnitMismatch, UnknownUnit
 from carbonclap_xl.core.factors import Activity, Factor, FactorEdition, fold, parse_reference
-from carbonclap_xl.core.issues import Code, Issue, Severity, hint_from, make_issue, severity_counts
+from carbonclap_xl.core.issues import Code, Issue, Severity, hint_from, make_issue
 from carbonclap_xl.core.lines import LineTable, by_unique, factorize, is_none
 from carbonclap_xl.core.model import (
     DATA_SOURCE_ALIASES,
@@ -87,35 +87,10 @@ class EngineResult:
         return any(i.severity is Severity.ERROR for i in self.issues)
 
     def to_dict(self, lines: bool = True) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "product": {"name": "carbonclap_xl", "version": self.product_version},
-            "factor_edition": {
-                "edition": self.edition.edition,
-                "name": self.edition.name,
-                "sources": [{"key": s.key, "dataset": s.dataset, "edition": s.edition,
-                             "licence": s.licence, "attribution": s.attribution}
-                            for s in self.edition.sources.values()],
-            },
-            "attribution": self.edition.attributions(),
-            "total_kgco2e": self.total_kg.to_dict(),
-            "uncertainty_kgco2e": self.uncertainty_kg.to_dict(),
-            "by_poste": {k: {**v.to_dict(),
-                             "uncertainty": self.uncertainty_by_poste[k].to_dict()}
-                         for k, v in self.by_poste.items()},
-            "by_nature": {k: {**v.to_dict(),
-                              "uncertainty": self.uncertainty_by_nature[k].to_dict()}
-                          for k, v in self.by_nature.items()},
-            "indicators": {k: v.to_dict() for k, v in self.indicators.items()},
-            "counts": {
-                "lines": len(self.lines),
-                "excluded_lines": self.excluded_lines,
-                **severity_counts(self.issues),
-            },
-            "issues": [i.to_dict() for i in self.issues],
-        }
-        if lines:
-            doc["lines"] = self.lines.records()
-        return doc
+        """The published result document (``core.result``)."""
+        from carbonclap_xl.core.result import Report
+
+        return Report(self, self.issues, include_lines=lines).to_dict()
 
 
 # --------------------------------------------------------------------------- numbers

@@ -48,7 +48,6 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 from xml.etree.ElementTree import Element, ParseError
@@ -60,27 +59,14 @@ from defusedxml import DefusedXmlException
 from carbonclap_xl.core.a1 import cell_ref, col_index
 from carbonclap_xl.core.errors import HostileFile
 from carbonclap_xl.core.numbers import fr_integer
+from carbonclap_xl.validation.codes import RejectionCode
 
 __all__ = ["Limits", "PackageReport", "SafetyCode", "inspect_package"]
 
 MIB = 2**20
 
 
-class SafetyCode(StrEnum):
-    """Stable codes of :class:`HostileFile` raised by :func:`inspect_package`."""
-
-    EMPTY_FILE = "EMPTY_FILE"
-    FILE_TOO_LARGE = "FILE_TOO_LARGE"
-    ENCRYPTED = "ENCRYPTED"
-    LEGACY_XLS = "LEGACY_XLS"
-    ODS_FILE = "ODS_FILE"
-    NOT_A_WORKBOOK = "NOT_A_WORKBOOK"
-    CORRUPT_ZIP = "CORRUPT_ZIP"
-    ZIP_BOMB = "ZIP_BOMB"
-    PATH_TRAVERSAL = "PATH_TRAVERSAL"
-    XML_ENTITY = "XML_ENTITY"
-    SHEET_TOO_LARGE = "SHEET_TOO_LARGE"
-    CORRUPT_WORKBOOK = "CORRUPT_WORKBOOK"
+SafetyCode = RejectionCode  # the gate's codes are rejection codes
 
 
 @dataclass(frozen=True)

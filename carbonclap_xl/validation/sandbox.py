@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import re
 import resource
 import signal
 import threading
@@ -54,6 +53,7 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from carbonclap_xl.core.errors import CarbonClapError, HostileFile
+from carbonclap_xl.validation.codes import RejectionCode, rejection_code
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -67,10 +67,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-TIMEOUT = "TIMEOUT"
-MEMORY = "MEMORY"
-WORKER_CRASHED = "WORKER_CRASHED"
-INTERNAL_ERROR = "INTERNAL_ERROR"
+TIMEOUT = RejectionCode.TIMEOUT
+MEMORY = RejectionCode.MEMORY
+WORKER_CRASHED = RejectionCode.WORKER_CRASHED
+INTERNAL_ERROR = RejectionCode.INTERNAL_ERROR
 
 _STARTUP_TIMEOUT_S = 120.0  # a worker that is not ready by then (initializer hung) is an error
 _STOP_GRACE_S = 2.0  # close(): time given to idle workers to exit before SIGKILL
@@ -123,10 +123,9 @@ def _watch_parent(parent: int) -> None:
 
 
 def _error_code(exc: CarbonClapError) -> str:
-    code = getattr(exc, "code", None)
-    if isinstance(code, str) and code:
-        return code
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(exc).__name__).upper()
+    if isinstance(exc, SandboxError):
+        return str(INTERNAL_ERROR)
+    return str(rejection_code(exc))
 
 
 def _run_one(fn: Callable[[Any], Any], item: Any) -> tuple[bytes, bool]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from carbonclap_xl.core.engine import EngineResult, compute
 from carbonclap_xl.core.factors import FactorEdition, load_edition
-from carbonclap_xl.core.issues import Code, Issue, Severity, make_issue, severity_counts
+from carbonclap_xl.core.issues import Code, Issue, Severity, make_issue
 from carbonclap_xl.core.model import Phase
+from carbonclap_xl.core.result import Report, WorkbookInfo
 from carbonclap_xl.workbook.port import SheetSource, WritePlan
 from carbonclap_xl.workbook.read import WorkbookData, locate, read_workbook
 
@@ -36,14 +38,16 @@ class Processed:
 
         return result_plan(self.data, self.result, self.issues)
 
-    def to_dict(self, lines: bool = True) -> dict:
-        doc = self.result.to_dict(lines=lines)
-        doc["issues"] = [i.to_dict() for i in self.issues]
-        doc["counts"].update(severity_counts(self.issues))
-        doc["workbook"] = {"path": self.data.name,
-                           "template_version": self.data.template_version,
-                           "production": {k: v for k, v in vars(self.data.production).items()}}
-        return doc
+    def report(self, lines: bool = True, issues: list[Issue] | None = None, **extra: Any
+               ) -> Report:
+        """The result schema's report of this workbook (``core.result``)."""
+        data = self.data
+        workbook = WorkbookInfo(data.name, data.template_version, data.production)
+        return Report(self.result, self.issues if issues is None else issues, workbook,
+                      include_lines=lines, **extra)
+
+    def to_dict(self, lines: bool = True) -> dict[str, Any]:
+        return self.report(lines).to_dict()
 
 
 def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None,

@@ -1,0 +1,72 @@
+"""``carbonclap-xl factors list`` and ``carbonclap-xl compute``: the catalogue and the
+engine on a CSV of lines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from carbonclap_xl.cli.common import EXIT_ISSUES, EXIT_OK, emit_json, say
+
+
+def cmd_factors_list(args: argparse.Namespace) -> int:
+    from carbonclap_xl.core.factors import load_edition
+
+    edition = load_edition()
+    factors = edition.search(args.search)
+    if args.catalogue:
+        ids = {a.factor.id for a in edition.activities.values()}
+        factors = [f for f in factors if f.id in ids]
+    factors = sorted(factors, key=lambda f: f.status != "valid")  # valid ones first
+    rows = [{"id": f.id, "label_fr": f.label_fr, "label_en": f.label_en, "value": f.value,
+             "unit": f.unit, "uncertainty_pct": f.uncertainty_pct, "status": f.status,
+             "source_dataset": f.source_dataset, "source_edition": f.source_edition,
+             "source_id": f.source_id, "category": f.category, "location": f.location}
+            for f in factors]
+    if args.json:
+        emit_json({"factor_edition": edition.name, "attribution": edition.attributions(),
+                    "count": len(rows), "factors": rows}, "-")
+        return EXIT_OK
+    for r in rows:
+        u = "" if r["uncertainty_pct"] is None else f" ±{r['uncertainty_pct']:g} %"
+        archived = " [archivé]" if r["status"] != "valid" else ""
+        where = f" ({r['location']})" if r["location"] else ""
+        print(f"{r['id']:<22} {r['value']:>12g} kgCO2e/{r['unit']:<18}{u:<9} "
+              f"{r['label_fr']}{where}{archived}")
+    print(f"{len(rows)} facteur(s). " + " ; ".join(edition.attributions()), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_compute(args: argparse.Namespace) -> int:
+    from carbonclap_xl.core.engine import compute
+    from carbonclap_xl.core.factors import load_edition
+    from carbonclap_xl.intake.csv_lines import locate_csv, read_lines_csv
+    from carbonclap_xl.report.terminal import print_issues, summary_text
+
+    frame = read_lines_csv(Path(args.lines))
+    result = compute(frame, load_edition())
+    result.issues = [locate_csv(i) for i in result.issues]
+    if args.json:
+        emit_json(result.to_dict(), args.json)
+    print_issues(result.issues, sys.stderr, args.verbose)
+    say(summary_text(result, title=f"Bilan carbone — {args.lines}"), args.json)
+    return EXIT_ISSUES if result.has_errors else EXIT_OK
+
+
+def register(sub: Any) -> None:
+    factors = sub.add_parser("factors", help="facteurs d'émission")
+    fsub = factors.add_subparsers(dest="factors_command", required=True)
+    flist = fsub.add_parser("list", help="lister les facteurs")
+    flist.add_argument("--json", action="store_true", help="JSON sur la sortie standard")
+    flist.add_argument("--search", metavar="TEXTE", help="mots à chercher (libellé, id)")
+    flist.add_argument("--catalogue", action="store_true",
+                       help="seulement les facteurs du catalogue d'activités")
+    flist.set_defaults(func=cmd_factors_list)
+
+    comp = sub.add_parser("compute", help="calculer un fichier de lignes CSV")
+    comp.add_argument("lines", metavar="LIGNES.csv")
+    comp.add_argument("--json", metavar="FICHIER|-", help="écrire le résultat en JSON")
+    comp.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
+    comp.set_defaults(func=cmd_compute)
