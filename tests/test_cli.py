@@ -62,10 +62,10 @@ def test_compute_exit_1_and_located_french_issues(tmp_path: Path,
     out = tmp_path / "r.json"
     assert main(["compute", str(src), "--json", str(out)]) == 1
     doc = json.loads(out.read_text())
-    found = {(i["line"], i["code"]) for i in doc["issues"]}
+    found = {(i["row"], i["code"]) for i in doc["issues"]}
     assert (2, "QUANTITY_NOT_NUMBER") in found and (3, "ACTIVITY_UNKNOWN") in found
     err = capsys.readouterr().err
-    assert "erreur [QUANTITY_NOT_NUMBER] ligne 2, quantity_forecast : La quantité « abc » " \
+    assert "erreur [QUANTITY_NOT_NUMBER] ligne 2, colonne quantity_forecast : La quantité « abc » " \
            "n'est pas un nombre : saisissez un nombre (ex. 1200,5)." in err
     assert "Traceback" not in err
 

@@ -49,7 +49,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
     result = compute(frame, load_edition())
     result.issues = [locate_csv(i) for i in result.issues]
     if args.json:
-        emit_json(result.to_dict(), args.json)
+        emit_json(result.to_dict(for_json=True), args.json)
     print_issues(result.issues, sys.stderr, args.verbose)
     say(summary_text(result, title=f"Bilan carbone — {args.lines}"), args.json)
     return EXIT_ISSUES if result.has_errors else EXIT_OK

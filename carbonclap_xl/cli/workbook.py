@@ -53,7 +53,7 @@ def cmd_process(args: argparse.Namespace) -> int:
                                           Path(args.output) if args.output else None,
                                           in_place=args.in_place, force=args.force)
     if args.json:
-        emit_json(processed.to_dict(), args.json)
+        emit_json(processed.report().to_dict(for_json=True), args.json)
     print_issues(processed.issues, sys.stderr, args.verbose)
     title = processed.data.production.title or path.name
     say(summary_text(processed.result, title=f"Bilan carbone — {title}",

@@ -86,11 +86,11 @@ class EngineResult:
     def has_errors(self) -> bool:
         return any(i.severity is Severity.ERROR for i in self.issues)
 
-    def to_dict(self, lines: bool = True) -> dict[str, Any]:
+    def to_dict(self, lines: bool = True, for_json: bool = False) -> dict[str, Any]:
         """The published result document (``core.result``)."""
         from carbonclap_xl.core.result import Report
 
-        return Report(self, self.issues, include_lines=lines).to_dict()
+        return Report(self, self.issues, include_lines=lines).to_dict(for_json)
 
 
 # --------------------------------------------------------------------------- numbers
@@ -130,7 +130,9 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]
         suffix = np.full(len(raw), None, dtype=object)
         filled = ~np.isnan(numeric)
     else:
-        is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), bool, len(raw))
+        kinds = set(map(type, raw.tolist()))
+        is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), bool, len(raw)) \
+            if kinds & {bool, np.bool_} else np.zeros(len(raw), dtype=bool)
         if is_bool.any():  # factorize would merge TRUE with 1: keep them apart
             raw = raw.copy()
             raw[is_bool] = _BOOL_CELL
@@ -450,10 +452,14 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     return _aggregate(result_lines, issues, edition, production, int(error.sum()), rel_u)
 
 
-def _sums(values: np.ndarray, groups: np.ndarray, ids: tuple[str, ...]) -> dict[str, float]:
-    """Sum of ``values`` (NaN skipped) per group id."""
+def _group_codes(groups: np.ndarray, ids: tuple[str, ...]) -> np.ndarray:
+    """Position of each line's group in ``ids`` (-1 for none)."""
     index = {g: i for i, g in enumerate(ids)}
-    codes = by_unique(groups, lambda g: index.get(g, -1), np.int64)
+    return by_unique(groups, lambda g: index.get(g, -1), np.int64)
+
+
+def _sums(values: np.ndarray, codes: np.ndarray, ids: tuple[str, ...]) -> dict[str, float]:
+    """Sum of ``values`` (NaN skipped) per group id, given each line's group code."""
     keep = (codes >= 0) & ~np.isnan(values)
     totals = np.bincount(codes[keep], weights=values[keep], minlength=len(ids))
     return {g: float(totals[i]) for i, g in enumerate(ids)}
@@ -467,8 +473,8 @@ def _aggregate(lines: LineTable, issues: list[Issue], edition: FactorEdition,
     by_nature: dict[str, dict[Phase, float]] = {n: {} for n in NATURE_IDS}
     u_poste: dict[str, dict[Phase, float]] = {p: {} for p in POSTE_IDS}
     u_nature: dict[str, dict[Phase, float]] = {n: {} for n in NATURE_IDS}
-    poste_of = lines["poste"]
-    nature_of = lines["nature"]
+    poste_of = _group_codes(lines["poste"], POSTE_IDS)
+    nature_of = _group_codes(lines["nature"], NATURE_IDS)
     for phase in PHASES:
         e = lines[EMISSIONS_COLUMN[phase]].astype(float)
         variance = (e * rel_u) ** 2

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from carbonclap_xl.core.a1 import row_of
 from carbonclap_xl.core.errors import did_you_mean
 
 
@@ -208,20 +209,33 @@ class Issue:
     code: Code
     severity: Severity
     message: str
-    line: int | None = None  # 0-based index of the input line, when about one line
+    line: int | None = None  # 0-based index of the input line in the engine's table
     field: str | None = None  # the input column concerned (model.LINE_COLUMNS)
     value: str | None = None  # the value found, as text
-    sheet: str | None = None
+    sheet: str | None = None  # where the user sees it: a sheet and cell of a workbook…
     cell: str | None = None
+    row: int | None = None  # …and the row as the user sees it: the sheet's row, or the CSV
+    # file's line (its header is line 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": str(self.code), "severity": str(self.severity), "message": self.message,
                 "line": self.line, "field": self.field, "value": self.value,
-                "sheet": self.sheet, "cell": self.cell}
+                "sheet": self.sheet, "cell": self.cell, "row": self.row}
 
-    def located(self, sheet: str | None, cell: str | None) -> Issue:
+    def located(self, sheet: str | None, cell: str | None, row: int | None = None) -> Issue:
+        """This issue at the place the user sees: a workbook cell, or a CSV line (no
+        sheet, no cell, the row alone)."""
         return Issue(self.code, self.severity, self.message, self.line, self.field, self.value,
-                     sheet, cell)
+                     sheet, cell, row_of(cell) if row is None else row)
+
+    @property
+    def where(self) -> str:
+        """« Feuille!B7 », « ligne 7, colonne quantity_forecast », or ''."""
+        if self.sheet:
+            return f"{self.sheet}!{self.cell}" if self.cell else self.sheet
+        if self.row is not None:
+            return f"ligne {self.row}" + (f", colonne {self.field}" if self.field else "")
+        return ""
 
 
 def make_issue(code: Code, *, value: Any = None, line: int | None = None,
@@ -236,7 +250,7 @@ def make_issue(code: Code, *, value: Any = None, line: int | None = None,
               "default": ""}
     fields.update({k: ("" if v is None else v) for k, v in context.items()})
     return Issue(code, info.severity, info.template.format(**fields), line, field,
-                 None if value is None else text_value, sheet, cell)
+                 None if value is None else text_value, sheet, cell, row_of(cell))
 
 
 def severity_counts(issues: list[Issue]) -> dict[str, int]:

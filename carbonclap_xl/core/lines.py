@@ -135,13 +135,15 @@ class LineTable:
             return None
         return v
 
-    def records(self, columns: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """One dict per line, plain Python values, None for blanks and NaN."""
+    def records(self, columns: Iterable[str] | None = None,
+                nan_as_none: bool = True) -> list[dict[str, Any]]:
+        """One dict per line, plain Python values, None for blanks (and for NaN unless
+        ``nan_as_none`` is false: the JSON writer turns NaN into null itself)."""
         names = list(columns) if columns is not None else self.names
         lists = []
         for name in names:
             column = self.get(name)
-            if column.dtype.kind == "f":
+            if column.dtype.kind == "f" and nan_as_none:
                 lists.append([None if math.isnan(v) else v for v in column.tolist()])
             else:
                 lists.append(column.tolist())
@@ -172,15 +174,13 @@ def factorize(values: np.ndarray | Sequence[Any]) -> tuple[np.ndarray, list[Any]
         items = [None if math.isnan(v) else v for v in array.tolist()]
     else:
         items = array.tolist()
-    table: dict[Any, int] = {}
-    setdefault = table.setdefault
     try:
-        codes = np.fromiter((setdefault(v, len(table)) for v in items), dtype=np.intp,
-                            count=len(items))
+        index = {v: i for i, v in enumerate(dict.fromkeys(items))}
     except TypeError:  # an unhashable cell value: fall back to its text
-        table.clear()
-        codes = np.fromiter((setdefault(v if v is None else str(v), len(table)) for v in items),
-                            dtype=np.intp, count=len(items))
+        items = [v if v is None else str(v) for v in items]
+        index = {v: i for i, v in enumerate(dict.fromkeys(items))}
+    codes = np.fromiter(map(index.__getitem__, items), dtype=np.intp, count=len(items))
+    table = index
     uniques = list(table)
     if any(isinstance(u, float) and math.isnan(u) for u in uniques):  # NaN objects: one blank
         merged = [None if isinstance(u, float) and math.isnan(u) else u for u in uniques]
@@ -204,5 +204,8 @@ def is_none(values: np.ndarray) -> np.ndarray:
         return np.isnan(values)
     if values.dtype.kind in "iub":
         return np.zeros(len(values), dtype=bool)
-    return np.fromiter((v is None or (isinstance(v, float) and math.isnan(v)) for v in values),
-                       dtype=bool, count=len(values))
+    out = np.equal(values, None)
+    if float in set(map(type, values.tolist())):  # NaN floats in an object column
+        out |= np.fromiter((isinstance(v, float) and math.isnan(v) for v in values),
+                           dtype=bool, count=len(values))
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from operator import itemgetter
 from pathlib import Path
 
 from carbonclap_xl.core.errors import InputFileError
@@ -59,18 +60,20 @@ def read_lines_csv(path: Path) -> LineTable:
         raise InputFileError(str(path), "colonne(s) manquante(s) " + ", ".join(missing)
                              + " ; l'en-tête attendu est " + ",".join(LINE_COLUMNS))
     width = len(header)
-    body = [r + [""] * (width - len(r)) if len(r) < width else r[:width] for r in rows[1:]]
+    body = rows[1:]
+    if any(len(r) != width for r in body):
+        body = [r + [""] * (width - len(r)) if len(r) < width else r[:width] for r in body]
     position = {name: i for i, name in enumerate(header) if name}
     columns: dict[str, list[str | None]] = {}
     for column in LINE_COLUMNS:
         i = position.get(column)
-        columns[column] = [r[i] for r in body] if i is not None else [""] * len(body)
+        columns[column] = list(map(itemgetter(i), body)) if i is not None else [""] * len(body)
     for column in ("quantity_forecast", "quantity_final"):
         values = columns[column]
         for n, v in enumerate(values):
-            if v is None or not v.strip():
+            if not v or v.isspace():
                 values[n] = None
-            elif delimiter == ";" and _DECIMAL_COMMA.match(v):
+            elif delimiter == ";" and "," in v and _DECIMAL_COMMA.match(v):
                 values[n] = v.replace(",", ".")
     return LineTable(columns, len(body))
 
@@ -80,6 +83,5 @@ def locate_csv(issue: Issue) -> Issue:
     (the header is line 1) and the column's name as the cell."""
     if issue.line is None:
         return issue
-    return Issue(issue.code, issue.severity, issue.message, issue.line + 2, issue.field,
-                 issue.value, None, issue.field)
+    return issue.located(None, None, row=issue.line + 2)
 

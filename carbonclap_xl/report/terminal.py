@@ -24,12 +24,7 @@ def print_issues(issues: list[Issue], stream: TextIO, verbose: bool = False) -> 
 
 
 def format_issue(issue: Issue, where: str | None = None) -> str:
-    place = where or ""
-    if not place:
-        if issue.sheet:
-            place = f"{issue.sheet}!{issue.cell}" if issue.cell else issue.sheet
-        elif issue.line is not None:
-            place = f"ligne {issue.line}" + (f", {issue.field}" if issue.field else "")
+    place = where or issue.where
     prefix = f"{place} : " if place else ""
     return f"{SEVERITY_FR[issue.severity]} [{issue.code}] {prefix}{issue.message}"
 

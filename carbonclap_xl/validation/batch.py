@@ -93,13 +93,11 @@ class BatchOptions:
 
 def _warm_worker() -> None:
     """Import what parsing needs once per worker, before the memory cap is measured."""
-    import pandas  # noqa: F401
-    import python_calamine  # noqa: F401
-
     from carbonclap_xl.core import engine  # noqa: F401
     from carbonclap_xl.core.factors import load_edition
     from carbonclap_xl.validation import safety  # noqa: F401
-    from carbonclap_xl.workbook import pipeline  # noqa: F401
+    from carbonclap_xl.workbook import rules  # noqa: F401
+    from carbonclap_xl.xlsx import files  # noqa: F401  (python-calamine, lxml)
 
     load_edition()
 

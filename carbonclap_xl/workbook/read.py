@@ -268,5 +268,4 @@ def locate(issue: Issue, lines: LineTable) -> Issue:
     sheet = lines["sheet"][issue.line]
     row = int(lines["row"][issue.line])
     column = L.COLUMN_BY_KEY.get(issue.field or "activity", L.COLUMN_BY_KEY["activity"])
-    return Issue(issue.code, issue.severity, issue.message, row, issue.field, issue.value,
-                 sheet, f"{column.letter}{row}")
+    return issue.located(sheet, f"{column.letter}{row}", row)

@@ -20,7 +20,6 @@ value                     cell written as
 
 from __future__ import annotations
 
-import gc
 import math
 import numbers
 import os
@@ -31,8 +30,8 @@ import struct
 import tempfile
 import zipfile
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
@@ -1106,25 +1105,7 @@ def patch_workbook(
     for an unknown sheet, a bad reference, a value Excel cannot hold (NaN, inf, text over
     32,767 characters), or a package that cannot be patched safely.
     """
-    src, dst = Path(src), Path(dst)
-    with _collector_paused():
-        _patch_package(src, dst, writes, clear)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector (if it runs) for the patch. A patch creates and
-    keeps for a while tens of thousands of small objects (lxml element proxies, lists), enough
-    to set off full collections that walk the caller's whole heap (tens of milliseconds each
-    in the product), while it creates no reference cycle for the collector to free."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+    _patch_package(Path(src), Path(dst), writes, clear)
 
 
 def _patch_package(
