@@ -4,11 +4,12 @@ the ratio pair by pair). A click in Excel starts a fresh interpreter, so start-u
 
     python bench/cold.py [--runs N] [--only compute|process300|process5000]
 
-| case | ours | reference | target |
-|---|---|---|---|
-| compute | `carbonclap-xl compute 100k.csv --json out.json` | bare pandas: read the CSV, merge the factors, multiply, write per-line records as JSON | ≤ 1.5 |
-| process300 | `carbonclap-xl process 300-line.xlsx -o out.xlsx` | `openpyxl.load_workbook(f)` | ≤ 1.0 |
-| process5000 | `carbonclap-xl process 5000-line.xlsx -o out.xlsx` | openpyxl load + save of the same file | ≤ 0.5 |
+- compute: `carbonclap-xl compute 100k.csv --json out.json` against bare pandas (read the
+  CSV, merge the factors, multiply, write per-line records as JSON); target ≤ 1.5.
+- process300: `carbonclap-xl process` of a 300-line workbook against
+  `openpyxl.load_workbook(f)` alone; target ≤ 1.0.
+- process5000: `carbonclap-xl process` of a 5,000-line workbook against an openpyxl load +
+  save of the same file; target ≤ 0.5.
 """
 
 from __future__ import annotations
