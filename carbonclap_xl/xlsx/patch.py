@@ -50,7 +50,7 @@ from carbonclap_xl.core.a1 import (
     column_number,
     parse_cell,
 )
-from carbonclap_xl.core.errors import WorkbookPatchError, close_matches
+from carbonclap_xl.core.errors import WorkbookPatchError, close_matches, did_you_mean
 from carbonclap_xl.xlsx.package import (
     REL_CALC_CHAIN,
     drop_part,
@@ -1124,7 +1124,7 @@ def _patch_package(
                     reason = f"feuille « {sheet} » introuvable ; feuilles du classeur : {available}"
                     suggestions = close_matches(sheet, parts)
                     if suggestions:
-                        reason += " ; vouliez-vous dire « " + " » ou « ".join(suggestions) + " » ?"
+                        reason += " ; " + did_you_mean(suggestions)
                     raise WorkbookPatchError(src.name, reason)
             replaced: dict[str, bytes] = {}
             formulas_removed = False
