@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -65,8 +66,8 @@ def test_compute_exit_1_and_located_french_issues(tmp_path: Path,
     found = {(i["row"], i["code"]) for i in doc["issues"]}
     assert (2, "QUANTITY_NOT_NUMBER") in found and (3, "ACTIVITY_UNKNOWN") in found
     err = capsys.readouterr().err
-    assert "erreur [QUANTITY_NOT_NUMBER] ligne 2, colonne quantity_forecast : La quantité « abc » " \
-           "n'est pas un nombre : saisissez un nombre (ex. 1200,5)." in err
+    assert ("erreur [QUANTITY_NOT_NUMBER] ligne 2, colonne quantity_forecast : La quantité "
+            "« abc » n'est pas un nombre : saisissez un nombre (ex. 1200,5).") in err
     assert "Traceback" not in err
 
 
@@ -100,3 +101,55 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
                            str(tmp_path / "nope.csv")], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"erreur : {tmp_path / 'nope.csv'} : fichier introuvable"
+
+
+def _all_parsers() -> list[argparse.ArgumentParser]:
+    from carbonclap_xl.cli import build_parser
+
+    found, todo = [], [build_parser()]
+    while todo:
+        parser = todo.pop()
+        found.append(parser)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo.extend(action.choices.values())
+    return found
+
+
+def test_help_speaks_french_everywhere() -> None:
+    for parser in _all_parsers():
+        text = parser.format_help()
+        assert "usage : " in text and "afficher cette aide et quitter" in text, parser.prog
+        for english in ("usage:", "positional arguments", "show this help", "options:\n"):
+            assert english not in text, (parser.prog, english)
+
+
+def test_every_option_has_help_and_every_command_an_example() -> None:
+    for parser in _all_parsers():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, f"{parser.prog}: {action.option_strings or action.dest} sans aide"
+        leaf = not any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+        if leaf:
+            assert parser.epilog and "exemples :" in parser.epilog, parser.prog
+
+
+def test_argument_errors_are_french_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, expected in ((["process"], "arguments obligatoires manquants : CLASSEUR"),
+                           (["validate", "x.xlsx", "--timeout", "0"],
+                            "argument --timeout : 0 : il faut un nombre positif"),
+                           (["validate", "x.xlsx", "--memory-mb", "0"],
+                            "il faut un nombre entier au moins égal à 1"),
+                           (["valider"], "choix invalide")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert expected in err and "error:" not in err and "Traceback" not in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and "carbonclap-xl" in capsys.readouterr().out

@@ -18,16 +18,24 @@ from collections.abc import Sequence
 
 from carbonclap_xl import __version__
 from carbonclap_xl.cli import lines, validate, workbook
-from carbonclap_xl.cli.common import EXIT_OK, EXIT_UNREADABLE
+from carbonclap_xl.cli.common import EXIT_OK, EXIT_UNREADABLE, FrenchParser, examples
 from carbonclap_xl.core.errors import CarbonClapError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = FrenchParser(
         prog="carbonclap-xl",
-        description="Bilan carbone d'une production audiovisuelle depuis son classeur.")
-    parser.add_argument("--version", action="version", version=f"carbonclap-xl {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+        description="Bilan carbone d'une production audiovisuelle (film, série, documentaire, "
+                    "publicité)\ncalculé dans son classeur budgétaire, prévisionnel et "
+                    "définitif (facteurs ADEME Base Empreinte).",
+        epilog=examples("carbonclap-xl new -o MonFilm.xlsx",
+                        "carbonclap-xl process MonFilm.xlsx",
+                        "carbonclap-xl validate depots/*.xlsx --csv synthese.csv",
+                        "carbonclap-xl COMMANDE -h     (l'aide d'une commande)"))
+    parser.add_argument("--version", action="version", version=f"carbonclap-xl {__version__}",
+                        help="afficher la version et quitter")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE",
+                                title="commandes ")
     for module in (lines, workbook, validate):
         module.register(sub)
     return parser

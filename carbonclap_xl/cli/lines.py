@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from carbonclap_xl.cli.common import EXIT_ISSUES, EXIT_OK, emit_json, say
+from carbonclap_xl.cli.common import EXIT_ISSUES, EXIT_OK, emit_json, examples, say
 
 
 def cmd_factors_list(args: argparse.Namespace) -> int:
@@ -56,17 +56,32 @@ def cmd_compute(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    factors = sub.add_parser("factors", help="facteurs d'émission")
-    fsub = factors.add_subparsers(dest="factors_command", required=True)
-    flist = fsub.add_parser("list", help="lister les facteurs")
+    factors = sub.add_parser(
+        "factors", help="facteurs d'émission (toutes les sources)",
+        description="Les facteurs d'émission de l'édition livrée (Base Empreinte, DESNZ, …).")
+    fsub = factors.add_subparsers(dest="factors_command", required=True, metavar="ACTION",
+                                  title="actions ")
+    flist = fsub.add_parser(
+        "list", help="lister ou chercher des facteurs",
+        description="Liste les facteurs d'émission, valides d'abord.",
+        epilog=examples('carbonclap-xl factors list --search "gazole non routier"',
+                        "carbonclap-xl factors list --catalogue --json > facteurs.json"))
     flist.add_argument("--json", action="store_true", help="JSON sur la sortie standard")
     flist.add_argument("--search", metavar="TEXTE", help="mots à chercher (libellé, id)")
     flist.add_argument("--catalogue", action="store_true",
                        help="seulement les facteurs du catalogue d'activités")
     flist.set_defaults(func=cmd_factors_list)
 
-    comp = sub.add_parser("compute", help="calculer un fichier de lignes CSV")
-    comp.add_argument("lines", metavar="LIGNES.csv")
-    comp.add_argument("--json", metavar="FICHIER|-", help="écrire le résultat en JSON")
+    comp = sub.add_parser(
+        "compute", help="calculer un fichier de lignes CSV",
+        description="Calcule le bilan d'un CSV de lignes (colonnes poste, activity, "
+                    "quantity_forecast,\nquantity_final, unit, data_source, comment) sans "
+                    "classeur.",
+        epilog=examples("carbonclap-xl compute lignes.csv",
+                        "carbonclap-xl compute lignes.csv --json resultat.json",
+                        "carbonclap-xl compute lignes.csv --json - | jq .total_kgco2e"))
+    comp.add_argument("lines", metavar="LIGNES.csv", help="le fichier CSV des lignes")
+    comp.add_argument("--json", metavar="FICHIER|-",
+                      help="écrire le résultat en JSON (- : sur la sortie standard)")
     comp.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
     comp.set_defaults(func=cmd_compute)

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from carbonclap_xl.cli.common import emit_json
+from carbonclap_xl.cli.common import emit_json, examples, positive_float, positive_int
+from carbonclap_xl.core.issues import SEVERITY_FR, Severity
 from carbonclap_xl.core.model import Phase
 from carbonclap_xl.core.numbers import fr_number as fmt
 from carbonclap_xl.core.result import batch_document
@@ -50,7 +51,8 @@ def _print_report(doc: dict[str, Any], verbose: bool, out: TextIO) -> None:
             continue
         where = f"{issue['sheet']}!{issue['cell']}" if issue.get("cell") else (
             issue.get("sheet") or "classeur")
-        print(f"    {issue['severity']:<8} {issue['code']:<26} {where:<16} {issue['message']}",
+        severity = SEVERITY_FR.get(Severity(issue["severity"]), issue["severity"])
+        print(f"    {severity:<13} {issue['code']:<26} {where:<16} {issue['message']}",
               file=out)
 
 
@@ -96,17 +98,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    val = sub.add_parser("validate", help="valider des classeurs déposés (sans Excel, sans "
-                                          "leur faire confiance)")
-    val.add_argument("files", nargs="+", metavar="FICHIER")
-    val.add_argument("--json", metavar="FICHIER|-", help="un rapport JSON par fichier")
+    val = sub.add_parser(
+        "validate", help="valider des classeurs déposés (sans Excel, sans leur faire confiance)",
+        description="Valide des classeurs déposés : chaque fichier est inspecté puis analysé "
+                    "dans un processus\nà part, limité en mémoire et en temps ; le bilan est "
+                    "recalculé depuis les quantités saisies.",
+        epilog=examples("carbonclap-xl validate depot.xlsx",
+                        "carbonclap-xl validate depots/*.xlsx --jobs 2 --json rapport.json "
+                        "--csv synthese.csv",
+                        "carbonclap-xl validate depots/*.xlsx --phase final"))
+    val.add_argument("files", nargs="+", metavar="FICHIER", help="classeurs à valider")
+    val.add_argument("--json", metavar="FICHIER|-",
+                     help="un rapport JSON par fichier (- : sur la sortie standard)")
     val.add_argument("--csv", metavar="FICHIER", help="tableau récapitulatif du lot")
     val.add_argument("--phase", choices=[p.value for p in Phase],
                      help="phase attendue (défaut : celle déclarée dans le classeur)")
-    val.add_argument("--jobs", type=int, default=2,
+    val.add_argument("--jobs", type=positive_int, default=2, metavar="N",
                      help="processus d'analyse (défaut 2 ; au plus un par processeur)")
-    val.add_argument("--timeout", type=float, default=30.0, help="secondes par fichier")
-    val.add_argument("--memory-mb", type=int, default=1024, help="mémoire par fichier (Mo)")
+    val.add_argument("--timeout", type=positive_float, default=30.0, metavar="SECONDES",
+                     help="temps maximal par fichier (défaut 30)")
+    val.add_argument("--memory-mb", type=positive_int, default=1024, metavar="MO",
+                     help="mémoire maximale par fichier en Mo (défaut 1024)")
     val.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
     val.set_defaults(func=cmd_validate)
-

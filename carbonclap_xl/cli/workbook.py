@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from carbonclap_xl.cli.common import EXIT_ISSUES, EXIT_OK, emit_json, say
+from carbonclap_xl.cli.common import EXIT_ISSUES, EXIT_OK, emit_json, examples, say
 from carbonclap_xl.core.errors import InputFileError
 
 
@@ -65,21 +65,35 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    new = sub.add_parser("new", help="créer un classeur vierge (ou pré-rempli depuis un CSV)")
-    new.add_argument("-o", "--output", default="CarbonClap.xlsx", metavar="FICHIER")
+    new = sub.add_parser(
+        "new", help="créer un classeur vierge (ou pré-rempli depuis un CSV)",
+        description="Crée un classeur Carbon'Clap XL à remplir dans Excel ou LibreOffice.",
+        epilog=examples("carbonclap-xl new -o MonFilm.xlsx",
+                        "carbonclap-xl new -o MonFilm.xlsx --from lignes.csv"))
+    new.add_argument("-o", "--output", default="CarbonClap.xlsx", metavar="FICHIER",
+                     help="classeur à créer (défaut : CarbonClap.xlsx)")
     new.add_argument("--from", dest="from_csv", metavar="LIGNES.csv",
                      help="pré-remplir avec les lignes d'un CSV (format de « compute »)")
     new.add_argument("--force", action="store_true", help="remplacer le fichier s'il existe")
     new.set_defaults(func=cmd_new)
 
-    proc = sub.add_parser("process", help="calculer un classeur rempli et écrire les résultats")
-    proc.add_argument("workbook", metavar="CLASSEUR")
+    proc = sub.add_parser(
+        "process", help="calculer un classeur rempli et écrire les résultats",
+        description="Calcule le bilan d'un classeur rempli et écrit les colonnes calculées, "
+                    "la Synthèse\net les Contrôles dans une copie (le reste du fichier est "
+                    "gardé à l'octet près).",
+        epilog=examples("carbonclap-xl process MonFilm.xlsx",
+                        "carbonclap-xl process MonFilm.xlsx -o MonFilm-v2.xlsx --force",
+                        "carbonclap-xl process MonFilm.xlsx --in-place",
+                        "carbonclap-xl process MonFilm.xlsx --json bilan.json"))
+    proc.add_argument("workbook", metavar="CLASSEUR", help="le classeur .xlsx ou .xlsm rempli")
     proc.add_argument("-o", "--output", metavar="SORTIE",
                       help="classeur résultat (défaut : <nom>-calcule.xlsx à côté)")
     proc.add_argument("--in-place", action="store_true",
                       help="écrire dans le classeur lui-même (une sauvegarde est gardée)")
     proc.add_argument("--force", action="store_true",
                       help="remplacer le classeur résultat s'il existe déjà")
-    proc.add_argument("--json", metavar="FICHIER|-", help="écrire le résultat en JSON")
+    proc.add_argument("--json", metavar="FICHIER|-",
+                      help="écrire le résultat en JSON (- : sur la sortie standard)")
     proc.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
     proc.set_defaults(func=cmd_process)
