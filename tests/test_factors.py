@@ -120,3 +120,20 @@ def test_generated_files_say_so() -> None:
         head = (factorbuild.DEFAULT_OUT_DIR / source.folder / f"{source.edition}.yaml").read_text(
             encoding="utf-8")[:600]
         assert "do not edit" in head and factorbuild.GENERATOR in head
+
+
+@pytest.mark.parametrize("typed", ["Repas - végétarien", "repas vegetarien", "Repas — végétarien",
+                                   "REPAS  VÉGÉTARIEN", "repas-vegetarien", "Repas – végétarien"])
+def test_activity_labels_forgive_what_keyboards_type(typed: str) -> None:
+    from carbonclap_xl.core.factors import load_edition
+
+    found = load_edition().activity(typed)
+    assert found is not None and found.label_fr == "Repas – végétarien"
+
+
+def test_no_two_activities_share_a_matching_key() -> None:
+    from carbonclap_xl.core.factors import load_edition, match_key
+
+    edition = load_edition()
+    keys = [match_key(a.label_fr) for a in edition.activities.values()]
+    assert len(keys) == len(set(keys))

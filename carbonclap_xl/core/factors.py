@@ -85,11 +85,28 @@ def parse_reference(text: str) -> tuple[str, str] | None:
 _SOURCE_KEYS = {"BE", "DESNZ", "EPA", "NGC", "HOTEL2020", "IMPACTCO2", "ACVNUM"}
 
 
+_DASHES = re.compile(r"[\u2010-\u2015\u2212\ufe58\ufe63\uff0d-]+")
+
+
 def fold(text: str) -> str:
-    """Case-, accent- and blank-insensitive form of a label, for matching what users type."""
-    s = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
-    s = re.sub(r"[\u2013\u2014-]+", "-", s)
+    """Case-, accent- and blank-insensitive form of a label, for searching."""
+    s = _DASHES.sub("-", unicodedata.normalize("NFKD", str(text)))
+    s = s.encode("ascii", "ignore").decode()
     return re.sub(r"\s+", " ", s).strip().lower()
+
+
+_NOT_A_WORD = re.compile(r"[^0-9a-z€%$£]+")
+
+
+def match_key(text: str) -> str:
+    """The one form under which a typed activity is matched to the catalogue: case, accents,
+    blanks and punctuation (any dash, apostrophes, parentheses, slashes) do not count; words,
+    digits and currency signs do. « Repas - vegetarien », « repas — végétarien » and
+    « REPAS végétarien » all name « Repas — végétarien ». ``FactorEdition`` refuses a
+    catalogue where two activities share a key, so matching stays unambiguous."""
+    s = unicodedata.normalize("NFKD", str(text).replace("œ", "oe").replace("Œ", "OE"))
+    s = "".join(c for c in s if not unicodedata.combining(c)).lower()
+    return _NOT_A_WORD.sub(" ", s).strip()
 
 
 @dataclass
@@ -105,8 +122,13 @@ class FactorEdition:
 
     def __post_init__(self) -> None:
         for act in self.activities.values():
-            self._by_label[fold(act.label_fr)] = act
-            self._by_label[fold(act.id)] = act
+            for key in (match_key(act.label_fr), match_key(act.id)):
+                other = self._by_label.get(key)
+                if other is not None and other is not act:
+                    raise FactorDataError("catalogue", f"« {act.label_fr} » et « "
+                                          f"{other.label_fr} » se confondent une fois la "
+                                          "ponctuation et les accents ignorés")
+                self._by_label[key] = act
 
     @property
     def name(self) -> str:
@@ -121,9 +143,9 @@ class FactorEdition:
         return [a for a in self.activities.values() if poste in a.postes]
 
     def activity(self, text: str) -> Activity | None:
-        """The catalogue activity whose French label or id is ``text`` (tolerant of case,
-        accents and blanks), or None."""
-        return self._by_label.get(fold(text))
+        """The catalogue activity whose French label or id is ``text`` (``match_key``:
+        case, accents, blanks and punctuation do not count), or None."""
+        return self._by_label.get(match_key(text))
 
     def suggest(self, text: str, poste: str | None = None) -> list[str]:
         """French labels of the activities ``text`` most likely means (those of ``poste``

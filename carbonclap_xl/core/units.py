@@ -106,7 +106,7 @@ _TABLE: dict[str, tuple[str, float, tuple[str, ...]]] = {
     ),
     # distance, base km
     "m": ("length", 1e-3, ("m", "mètre", "mètres", "metre", "metres")),
-    "km": ("length", 1.0, ("km", "kilomètre", "kilomètres", "kilometre", "kilometres")),
+    "km": ("length", 1.0, ("km", "kms", "kilomètre", "kilomètres", "kilometre", "kilometres")),
     "mi": ("length", 1.609344, ("mi", "mile", "miles")),
     # distance counted per person, base passenger.km
     "passager.km": (
@@ -115,6 +115,10 @@ _TABLE: dict[str, tuple[str, float, tuple[str, ...]]] = {
         (
             "passager.km",
             "passagers.km",
+            "personne.km",
+            "personnes.km",
+            "voyageur.km",
+            "voyageurs.km",
             "passenger.km",
             "km.passenger",
             "passenger km",
