@@ -54,12 +54,17 @@ class FrenchTicks(Formatter):
     def __init__(self, suffix: str = "") -> None:
         self.suffix = suffix
 
+    @staticmethod
+    def decimals(values: Sequence[float]) -> int:
+        return next((d for d in range(4) if all(
+            abs(round(v, d) - v) < 1e-9 * max(1.0, abs(v)) for v in values)), 3)
+
+    def format_ticks(self, values: Sequence[float]) -> list[str]:
+        d = self.decimals(values)
+        return [fr_number(v, d) + self.suffix for v in values]
+
     def __call__(self, x: float, pos: int | None = None) -> str:
-        locs = [*getattr(self, "locs", []), x]
-        decimals = next((d for d in range(4)
-                         if all(abs(round(v, d) - v) < 1e-9 * max(1.0, abs(v)) for v in locs)),
-                        3)
-        return fr_number(x, decimals) + self.suffix
+        return fr_number(x, self.decimals([x])) + self.suffix
 
 
 def _tonnes_axis(ax: object) -> None:
@@ -112,6 +117,10 @@ def phase_bars(rows: Sequence[Row], title: str | None = None,
         ax.set_yticks(range(n), [short_label(r.label) for r in rows])
         ax.invert_yaxis()
         ax.set_xlabel("tCO2e" + (" (barres fines : ± incertitude)" if with_uncertainty else ""))
+        if not any(r.forecast or r.final for r in rows):
+            ax.set_xlim(0, 1)
+            ax.text(0.5, 0.5, "Aucune émission comptée", ha="center", va="center",
+                    transform=ax.transAxes)
         if title:
             ax.set_title(title)
         _tonnes_axis(ax)
@@ -200,7 +209,10 @@ def quality_bars(model: ReportModel, title: str | None = None) -> bytes:
             ax.spines[side].set_visible(False)
         if title:
             ax.set_title(title)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, fontsize=7.5)
+        if any(left):
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, fontsize=7.5)
+        else:
+            ax.text(50, 0.5, "Aucune émission comptée", ha="center", va="center")
         fig.tight_layout()
         return _png(fig)
 

@@ -82,17 +82,27 @@ def _total_figure(model: ReportModel, phase: str) -> KeyFigure:
                      f"incertitude ±{NNBSP}{_t(u, 1)}{NNBSP}t{rel}" if u is not None else "")
 
 
+def _pt(model: ReportModel, phase: str, kg: float | None) -> str:
+    """Tonnes for a phase, or « — » when no line carries that phase."""
+    return _t(kg) if model.filled[phase] else "—"
+
+
+def _ps(model: ReportModel, phase: str, kg: float) -> str:
+    """Share of the phase total, or « — » when no line carries that phase."""
+    return fr_percent(model.share(kg, phase)) if model.filled[phase] else "—"
+
+
 def _breakdown_table(rows: list[Row], model: ReportModel, first: str) -> Table:
     main = model.main_phase
+    both = model.filled["forecast"] and model.filled["final"]
     body = []
-    for r in rows:
-        body.append([r.label, _t(r.forecast), _t(r.u_forecast), _t(r.final), _t(r.u_final),
-                     _t(r.delta, signed=True), fr_percent(r.delta_share, signed=True),
-                     fr_percent(model.share(r.get(main), main))])
-    t = model.total
-    body.append(["Total", _t(t.forecast), _t(t.u_forecast), _t(t.final), _t(t.u_final),
-                 _t(t.delta, signed=True), fr_percent(t.delta_share, signed=True),
-                 fr_percent(1.0 if t.get(main) else None)])
+    for r in [*rows, model.total]:
+        body.append([r.label, _pt(model, "forecast", r.forecast),
+                     _pt(model, "forecast", r.u_forecast), _pt(model, "final", r.final),
+                     _pt(model, "final", r.u_final),
+                     _t(r.delta, signed=True) if both else "—",
+                     fr_percent(r.delta_share, signed=True) if both else "—",
+                     _ps(model, main, r.get(main))])
     return Table([first, "Prév.", "±", "Déf.", "±", "Écart", "Écart %",
                   f"Part ({'déf.' if main == 'final' else 'prév.'})"],
                  body, "LRRRRRRR", [34, 10, 8, 10, 8, 10, 10, 10], bold_rows={len(body) - 1},
@@ -228,7 +238,8 @@ def blocks(model: ReportModel) -> list[Block]:
     rows = []
     for ind in model.indicators:
         first = True
-        values = [fr_number(ind.forecast, ind.decimals), fr_number(ind.final, ind.decimals)]
+        values = [fr_number(v, ind.decimals) if model.filled[p] else "—"
+                  for p, v in (("forecast", ind.forecast), ("final", ind.final))]
         if ind.forecast is None and ind.final is None:
             values = ["non calculé", ""]
         refs = ind.references or [None]
@@ -251,12 +262,11 @@ def blocks(model: ReportModel) -> list[Block]:
     # --- data quality
     out.append(Heading("Qualité des données"))
     out.append(Image("qualite", "Part des émissions selon la source des données, par phase"))
-    rows = [[r.label, _t(r.forecast), fr_percent(model.share(r.forecast, "forecast")),
-             _t(r.final), fr_percent(model.share(r.final, "final"))] for r in model.quality]
-    m = model.monetary
-    rows.append([f"dont ratios monétaires ({model.monetary_lines} ligne(s))", _t(m.forecast),
-                 fr_percent(model.share(m.forecast, "forecast")), _t(m.final),
-                 fr_percent(model.share(m.final, "final"))])
+    rows = [[r.label if r is not model.monetary
+             else f"dont ratios monétaires ({model.monetary_lines} ligne(s))",
+             _pt(model, "forecast", r.forecast), _ps(model, "forecast", r.forecast),
+             _pt(model, "final", r.final), _ps(model, "final", r.final)]
+            for r in [*model.quality, model.monetary]]
     out.append(Table(["Source de la donnée", "Prév.", "Part", "Déf.", "Part"], rows, "LRRRR",
                      [48, 13, 13, 13, 13], bold_rows={len(rows) - 1}, caption="tCO2e."))
     out.append(Para("Un ratio monétaire (kgCO2e par k€ dépensé, ADEME) estime une dépense sans "
@@ -267,9 +277,9 @@ def blocks(model: ReportModel) -> list[Block]:
 
     # --- scopes
     out.append(Heading("Scopes 1, 2 et 3 (approximation)"))
-    rows = [[r.label.split(" — ")[0], r.label.split(" — ")[1], _t(r.forecast),
-             fr_percent(model.share(r.forecast, "forecast")), _t(r.final),
-             fr_percent(model.share(r.final, "final"))] for r in model.scopes]
+    rows = [[*r.label.split(" — ", 1), _pt(model, "forecast", r.forecast),
+             _ps(model, "forecast", r.forecast), _pt(model, "final", r.final),
+             _ps(model, "final", r.final)] for r in model.scopes]
     out.append(Table(["Scope", "Périmètre retenu", "Prév.", "Part", "Déf.", "Part"], rows,
                      "LLRRRR", [10, 50, 10, 10, 10, 10], caption="tCO2e."))
     out.append(Para("Répartition approchée, déduite de la nature de chaque ligne et de son "
@@ -309,6 +319,6 @@ def blocks(model: ReportModel) -> list[Block]:
 
 
 def subtitle(model: ReportModel) -> str:
-    phases = " et ".join(PHASE_LABEL_FR[Phase(p)] for p in PHASES if model.filled[p]) or "—"
-    return (f"Bilan carbone {phases} · rapport établi le "
+    phases = " et ".join(PHASE_LABEL_FR[Phase(p)] for p in PHASES if model.filled[p])
+    return (f"Bilan carbone {phases or '(aucune phase renseignée)'} · rapport établi le "
             f"{model.generated.strftime('%d/%m/%Y à %H:%M')} avec {model.product}")

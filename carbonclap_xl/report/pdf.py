@@ -162,6 +162,7 @@ class _Renderer:
             pdf.set_fill_color(251, 238, 228)
             pdf.multi_cell(0, 5, b.text, align="L", fill=True, padding=(1.5, 3),
                            new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.set_fill_color(*BAND)  # fpdf2 tables fill with the current colour
         else:
             pdf.set_font(FONT, "", 9.5)
             pdf.multi_cell(0, 4.8, b.text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
