@@ -365,3 +365,12 @@ def test_compare_two_productions_skips_lines_unless_asked(
     assert main(["compare", str(a), str(other), "--same-production", "--json", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["lines"]["matched"] == 3
     assert main(["compare", str(a), str(tmp_path / "absent.xlsx")]) == 2
+
+
+def test_reference_figures_are_documented_with_their_sources() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "report.md").read_text(
+        encoding="utf-8")
+    for ref in REFERENCES:
+        assert ref.source in page, ref
+        value = f"{ref.value_t:,.2f}".rstrip("0").rstrip(".")
+        assert f"| {value} " in page or f"| {value[:4]} " in page, ref

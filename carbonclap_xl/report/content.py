@@ -229,7 +229,7 @@ def blocks(model: ReportModel) -> list[Block]:
                          fr_percent(model.share(kg or 0.0, main))])
         out.append(Table(["", "Ligne", "Activité — commentaire", "Quantité", "Source",
                           "tCO2e", "±", "Part"], rows, "RLLRLRRR",
-                         [4, 13, 40, 13, 10, 9, 6, 8]))
+                         [4, 16, 38, 13, 9, 9, 6, 8]))
     else:
         out.append(Para("Aucune ligne comptée.", "note"))
 
@@ -253,7 +253,7 @@ def blocks(model: ReportModel) -> list[Block]:
                         + ref_cells)
             first = False
     out.append(Table(["Indicateur", "Prév.", "Déf.", "Repère", "Valeur", "Source du repère"],
-                     rows, "LRRLRL", [22, 9, 9, 32, 9, 19]))
+                     rows, "LRRLRL", [21, 8, 8, 30, 8, 25]))
     out.append(Para("Les repères situent un ordre de grandeur (plausibilité), ce ne sont pas "
                     "des objectifs : ils portent sur d'autres œuvres, d'autres pays et d'autres "
                     "méthodes. Un indicateur « non calculé » attend sa donnée sur la feuille "

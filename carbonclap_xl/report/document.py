@@ -146,8 +146,10 @@ class Reference:
     source: str  # where the figure comes from
 
 
-# PRODUCT.md §6, the single table of reference figures; the report quotes them with their
-# sources. None of them is per k€ of budget, so that indicator has no reference.
+# The single table of reference figures (PRODUCT.md §6), each with where it comes from.
+# None of them is per k€ of budget, so that indicator has no reference.
+_SPA = "Sustainable Production Alliance (PEAR), 2016–2019"
+_TATORT = "MFG Baden-Württemberg : Tatort « Fünf Minuten Himmel », 2015"
 REFERENCES: tuple[Reference, ...] = (
     Reference("tco2e_per_hour", 16.0, "Moyenne des bilans Carbon'Clap, tous genres",
               "Ecoprod, données Carbon'Clap"),
@@ -157,17 +159,13 @@ REFERENCES: tuple[Reference, ...] = (
               "albert (BAFTA) 2019"),
     Reference("total_t", 750.0, "Long métrage français (fourchette 500–1 000 t)",
               "Ecoprod ; The Shift Project"),
-    Reference("total_t", 3370.0, "Film américain à gros budget",
-              "SPA / PEAR 2016–2019"),
+    Reference("total_t", 3370.0, "Film américain à gros budget", _SPA),
     Reference("total_t", 80.3, "Épisode « vert » de Tatort (Allemagne), 24 jours, 45 personnes",
-              "Tournage pilote allemand (PRODUCT.md §6)"),
-    Reference("tco2e_per_shooting_day", 33.0, "Film américain à gros budget",
-              "SPA / PEAR 2016–2019"),
+              _TATORT),
+    Reference("tco2e_per_shooting_day", 33.0, "Film américain à gros budget", _SPA),
     Reference("tco2e_per_shooting_day", 80.3 / 24,
-              "Épisode « vert » de Tatort : 80,3 t sur 24 jours",
-              "Tournage pilote allemand (PRODUCT.md §6)"),
-    Reference("tco2e_per_episode", 80.3, "Épisode « vert » de Tatort (Allemagne)",
-              "Tournage pilote allemand (PRODUCT.md §6)"),
+              "Épisode « vert » de Tatort : 80,3 t sur 24 jours", _TATORT),
+    Reference("tco2e_per_episode", 80.3, "Épisode « vert » de Tatort (Allemagne)", _TATORT),
 )
 
 # label, unit, decimals: how the report names each indicator (keys of the result document)
@@ -299,7 +297,9 @@ class LineRow:
 
     @property
     def where(self) -> str:
-        return f"{self.sheet} l.{NBSP}{self.row}" if self.row is not None else self.sheet
+        if self.row is None:
+            return self.sheet
+        return f"{self.sheet}{NBSP}l.{NBSP}{self.row}"
 
     @property
     def delta(self) -> float:

@@ -128,14 +128,20 @@ class _Renderer:
         pdf.set_text_color(*INK)
         pdf.ln(2)
 
-    def heading(self, b: Heading, following: Block | None) -> None:
+    def heading(self, b: Heading, following: list[Block]) -> None:
+        """A heading never ends a page: it goes over with the start of what follows it
+        (the paragraphs before the first table or chart, and a few rows or the chart)."""
         pdf = self.pdf
         need = 14.0
-        if isinstance(following, Image):
-            need += min(self.image_height(following.name), 120.0)
-        elif isinstance(following, Table | KeyFigures):
-            need += 22.0
-        else:
+        for nxt in following[:3]:
+            if isinstance(nxt, Image):
+                need += min(self.image_height(nxt.name), 120.0)
+                break
+            if isinstance(nxt, Table | KeyFigures):
+                need += 22.0
+                break
+            if isinstance(nxt, Heading):
+                break
             need += 10.0
         if pdf.get_y() > MARGIN_TOP + 1:
             self.ensure(need)
@@ -241,9 +247,8 @@ class _Renderer:
         self.title()
         items = blocks(self.model)
         for k, b in enumerate(items):
-            following = items[k + 1] if k + 1 < len(items) else None
             if isinstance(b, Heading):
-                self.heading(b, following)
+                self.heading(b, items[k + 1:])
             elif isinstance(b, Para):
                 self.para(b)
             elif isinstance(b, KeyFigures):
