@@ -43,7 +43,6 @@ RC = {
     "ytick.color": INK,
     "hatch.linewidth": 0.6,
     "legend.frameon": False,
-    "svg.hashsalt": "carbonclap",
 }
 
 
@@ -227,10 +226,3 @@ def report_charts(model: ReportModel) -> dict[str, bytes]:
         "qualite": quality_bars(model),
     }
 
-
-CHART_ALT = {
-    "postes": "Émissions par poste, prévisionnel et définitif, en tCO2e",
-    "natures": "Émissions par nature, prévisionnel et définitif, en tCO2e",
-    "ecarts": "Écart entre définitif et prévisionnel par poste, en tCO2e",
-    "qualite": "Part des émissions selon la source des données, par phase",
-}

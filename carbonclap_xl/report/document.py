@@ -352,10 +352,6 @@ class ReportModel:
     template_version: str
     generated: dt.datetime = field(default_factory=lambda: dt.datetime.now().astimezone())
 
-    @property
-    def phases_shown(self) -> tuple[str, ...]:
-        return PHASES
-
     def share(self, kg: float, phase: str) -> float | None:
         total = self.total.get(phase)
         return kg / total if total else None
