@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(func=cmd_compute)
 
     _add_workbook_commands(sub)
+    from carbonclap_xl.cli import service
+    service.register(sub)
     return parser
 
 

@@ -1,0 +1,111 @@
+"""Service commands of the CLI: ``serve`` (the validation web service) and ``consolidate``.
+
+The web stack (fastapi, uvicorn, python-multipart: the ``service`` extra) is imported only
+when ``serve`` runs, so ``import carbonclap_xl.cli`` never needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from carbonclap_xl.cli import EXIT_OK, EXIT_UNREADABLE
+from carbonclap_xl.core.errors import InputFileError
+
+MISSING_EXTRA = ("erreur : le service web demande des paquets en plus : "
+                 "pip install 'carbonclap_xl[service]'")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from carbonclap_xl.service.config import ServiceConfig, is_loopback, read_token
+
+    try:
+        import uvicorn
+
+        from carbonclap_xl.service.app import create_app
+    except ImportError as exc:
+        if exc.name and exc.name.split(".")[0] in ("fastapi", "uvicorn", "starlette",
+                                                   "python_multipart", "multipart", "anyio"):
+            print(MISSING_EXTRA, file=sys.stderr)
+            return EXIT_UNREADABLE
+        raise
+    for name, value, low in (("--workers", args.workers, 1), ("--port", args.port, 0),
+                             ("--memory-mb", args.memory_mb, 1)):
+        if value < low:
+            raise InputFileError(name, f"doit valoir au moins {low}")
+    if not args.max_upload_mb > 0 or not args.timeout > 0:
+        raise InputFileError("--max-upload-mb/--timeout", "doivent être positifs")
+    token = read_token(args.token_file)
+    storage = Path(args.storage) if args.storage else None
+    if storage is not None and storage.exists() and not storage.is_dir():
+        raise InputFileError(str(storage), "n'est pas un dossier")
+    config = ServiceConfig(host=args.host, port=args.port, workers=args.workers, token=token,
+                           storage=storage, max_upload_mb=args.max_upload_mb,
+                           timeout_s=args.timeout, memory_mb=args.memory_mb)
+    if not is_loopback(args.host) and token is None:
+        print("attention : service exposé hors de cette machine sans jeton d'accès ; "
+              "définissez CARBONCLAP_XL_TOKEN ou --token-file (voir docs/deploy.md)",
+              file=sys.stderr)
+    print(f"Carbon'Clap XL : http://{_url_host(args.host)}:{args.port}/ "
+          f"({args.workers} processus d'analyse, {'jeton exigé' if token else 'sans jeton'}"
+          f"{', dépôts conservés dans ' + str(storage) if storage else ''})", file=sys.stderr)
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level,
+                server_header=False, timeout_keep_alive=5)
+    return EXIT_OK
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def cmd_consolidate(args: argparse.Namespace) -> int:
+    from carbonclap_xl.service.consolidate import collect, rows_from_report, write_dataset
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise InputFileError(str(out), "la sortie doit être un fichier .csv ou .parquet")
+    rows: list[dict[str, Any]] = []
+    counts = {"ok": 0, "errors": 0, "rejected": 0}
+    for doc in collect(args.inputs, jobs=args.jobs, phase=args.phase):
+        status = doc.get("status")
+        if status in counts:
+            counts[status] += 1
+        rows.extend(rows_from_report(doc))
+    write_dataset(rows, out)
+    submissions = counts["ok"] + counts["errors"]
+    print(f"{out} : {len(rows)} ligne(s) pour {submissions} dépôt(s)"
+          + (f" ({counts['errors']} avec erreurs)" if counts["errors"] else "")
+          + (f" ; {counts['rejected']} rejeté(s), sans chiffres, ignoré(s)"
+             if counts["rejected"] else "") + ".")
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="service web de validation (page de dépôt + API JSON)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="adresse d'écoute (défaut 127.0.0.1 : cette machine seulement)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=2,
+                       help="processus d'analyse en parallèle (défaut 2 ; ~300 Mo chacun)")
+    serve.add_argument("--token-file", metavar="FICHIER",
+                       help="jeton exigé sur /api/* (sinon $CARBONCLAP_XL_TOKEN, sinon aucun)")
+    serve.add_argument("--storage", metavar="DOSSIER",
+                       help="conserver les dépôts acceptés et leur rapport (défaut : rien)")
+    serve.add_argument("--max-upload-mb", type=float, default=20.0,
+                       help="taille maximale d'un envoi en Mo (défaut 20)")
+    serve.add_argument("--timeout", type=float, default=30.0, help="secondes par fichier")
+    serve.add_argument("--memory-mb", type=int, default=1024, help="mémoire par fichier (Mo)")
+    serve.add_argument("--log-level", default="info",
+                       choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(func=cmd_serve)
+
+    cons = sub.add_parser("consolidate", help="jeu de données : une ligne par dépôt × poste × "
+                                              "phase (rapports JSON ou classeurs)")
+    cons.add_argument("inputs", nargs="+", metavar="RAPPORT.json|CLASSEUR.xlsx")
+    cons.add_argument("-o", "--output", required=True, metavar="DONNEES.csv|.parquet")
+    cons.add_argument("--phase", choices=["forecast", "final"],
+                      help="phase attendue pour les classeurs validés ici")
+    cons.add_argument("--jobs", type=int, default=2, help="processus d'analyse (classeurs)")
+    cons.set_defaults(func=cmd_consolidate)
