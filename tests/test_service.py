@@ -356,3 +356,40 @@ def test_serve_without_the_extra_says_what_to_install() -> None:
     assert out.returncode == 2
     assert out.stderr.strip() == ("erreur : le service web demande des paquets en plus : "
                                   "pip install 'carbonclap_xl[service]'")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_display_and_processed_names() -> None:
+    from carbonclap_xl.service.uploads import content_disposition, display_name, processed_name
+
+    assert display_name("C:\\Users\\moi\\Mon film.xlsx") == "Mon film.xlsx"
+    assert display_name("../../etc/passwd") == "passwd"
+    assert display_name("..") == display_name("") == display_name(None) == "classeur.xlsx"
+    assert display_name("a\x00b\u202ec.xlsx") == "abc.xlsx"
+    long = display_name("x" * 300 + ".xlsx")
+    assert len(long) <= 120 and long.endswith(".xlsx")
+    assert processed_name("Mon film.xlsx", ".xlsx") == "Mon film-calcule.xlsx"
+    assert processed_name("Budget.XLSM", ".xlsm") == "Budget-calcule.xlsm"
+    assert processed_name("sans extension", ".xlsx") == "sans extension-calcule.xlsx"
+    header = content_disposition('Été "2026"; x.xlsx')
+    assert header.startswith('attachment; filename="Ete _2026__ x.xlsx"; filename*=UTF-8\'\'')
+    assert "%C3%89t%C3%A9%20%222026%22%3B%20x.xlsx" in header
+
+
+def test_token_from_file_or_environment(tmp_path: Path) -> None:
+    from carbonclap_xl.core.errors import InputFileError
+    from carbonclap_xl.service.config import read_token
+
+    token_file = tmp_path / "jeton"
+    token_file.write_text("  abc123\n", encoding="utf-8")
+    assert read_token(str(token_file), {"CARBONCLAP_XL_TOKEN": "env"}) == "abc123"
+    assert read_token(None, {"CARBONCLAP_XL_TOKEN": " env "}) == "env"
+    assert read_token(None, {}) is None
+    assert read_token(None, {"CARBONCLAP_XL_TOKEN": "  "}) is None
+    token_file.write_text("\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match="fichier de jeton vide"):
+        read_token(str(token_file), {})
+    with pytest.raises(InputFileError, match="introuvable"):
+        read_token(str(tmp_path / "absent"), {})

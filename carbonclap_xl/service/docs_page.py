@@ -38,7 +38,7 @@ def render_docs(schema: dict[str, Any]) -> str:
                 parts.append("<table><thead><tr><th>paramètre</th><th>où</th><th>type</th>"
                              "<th>description</th></tr></thead><tbody>")
                 for p in params:
-                    kind = _type(p.get("schema", {}))
+                    kind = _type(p.get("schema", {}), schema.get("components", {}))
                     parts.append(f"<tr><td><code>{e(p['name'])}</code></td>"
                                  f"<td>{e(p.get('in', ''))}</td><td>{e(kind)}</td>"
                                  f"<td>{e(p.get('description', ''))}</td></tr>")
@@ -59,11 +59,13 @@ def render_docs(schema: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _type(schema: dict[str, Any]) -> str:
+def _type(schema: dict[str, Any], components: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return _type(components.get("schemas", {}).get(name, {"type": name}), components)
     if "enum" in schema:
         return " | ".join(str(v) for v in schema["enum"])
     if "anyOf" in schema:
-        return " | ".join(_type(s) for s in schema["anyOf"] if s.get("type") != "null")
-    if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[-1]
+        return " | ".join(_type(s, components) for s in schema["anyOf"]
+                          if s.get("type") != "null")
     return str(schema.get("type", ""))
