@@ -8,8 +8,10 @@ import concurrent.futures
 import csv
 import io
 import json
+import socket
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -215,6 +217,21 @@ def test_client_file_name_is_never_a_path(server) -> None:
     assert response.json()["file"] == "évil.xlsx"
     assert not Path("/tmp/évil.xlsx").exists()
     assert_no_leftovers(server["tmpdir"])
+
+
+def test_client_gone_mid_upload_leaves_nothing(server) -> None:
+    host, port = server["base"].removeprefix("http://").split(":")
+    head = (f"POST /api/validate HTTP/1.1\r\nHost: {host}\r\nContent-Length: 500000\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n\r\n").encode()
+    part = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.xlsx\"\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + part + TELEFILM.read_bytes()[:20000])
+        time.sleep(0.3)
+    deadline = time.monotonic() + 20
+    while list(server["tmpdir"].iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert_no_leftovers(server["tmpdir"])
+    assert httpx.get(f"{server['base']}/healthz").json()["pending"] == 0
 
 
 # --------------------------------------------------------------------------- process

@@ -1,7 +1,8 @@
 """Service commands of the CLI: ``serve`` (the validation web service) and ``consolidate``.
 
-The web stack (fastapi, uvicorn, python-multipart: the ``service`` extra) is imported only
-when ``serve`` runs, so ``import carbonclap_xl.cli`` never needs it.
+The web stack (fastapi, uvicorn, python-multipart: the ``service`` extra) is imported only by
+``carbonclap_xl.service.app``, and that only when ``serve`` runs, so ``import
+carbonclap_xl.cli`` never needs it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from carbonclap_xl.service.config import ServiceConfig, is_loopback, read_token
 
     try:
-        import uvicorn
-
-        from carbonclap_xl.service.app import create_app
+        from carbonclap_xl.service.app import serve
     except ImportError as exc:
         if exc.name and exc.name.split(".")[0] in ("fastapi", "uvicorn", "starlette",
                                                    "python_multipart", "multipart", "anyio"):
@@ -51,8 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Carbon'Clap XL : http://{_url_host(args.host)}:{args.port}/ "
           f"({args.workers} processus d'analyse, {'jeton exigé' if token else 'sans jeton'}"
           f"{', dépôts conservés dans ' + str(storage) if storage else ''})", file=sys.stderr)
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level,
-                server_header=False, timeout_keep_alive=5)
+    serve(config, args.log_level)
     return EXIT_OK
 
 

@@ -104,21 +104,28 @@ class Analyzer:
         return self._idle.qsize()
 
     def run(self, fn: Any, item: Any) -> Outcome[Any]:
-        """``fn(item)`` in a sandbox worker; blocks until a pool is free."""
+        """``fn(item)`` in a sandbox worker; blocks until a pool is free. Raises SandboxError
+        (or OSError) when no worker can be started: the pool is then replaced."""
         pool = self._idle.get()
         try:
-            return next(iter(pool.map(fn, [item])))
+            try:
+                return next(iter(pool.map(fn, [item])))
+            except ValueError:  # closed after a failed replacement: replace it now
+                pool = self._replace(pool)
+                return next(iter(pool.map(fn, [item])))
         except SandboxError:
-            # the worker could not start: replace the whole pool, report the failure
             pool = self._replace(pool)
             raise
         finally:
-            self._idle.put(pool)
+            self._idle.put(pool)  # a closed pool if its replacement failed: retried next time
 
     def _replace(self, pool: WorkerPool) -> WorkerPool:
         pool.close()
+        fresh = WorkerPool(**self._options)
         with self._lock:
-            fresh = WorkerPool(**self._options)
+            if self._closed:
+                fresh.close()
+                return pool
             self._pools[self._pools.index(pool)] = fresh
         return fresh
 

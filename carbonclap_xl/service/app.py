@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 import anyio
+import uvicorn
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
@@ -192,7 +193,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         async with state.slots:
             try:
                 return await anyio.to_thread.run_sync(state.analyzer.run, fn, item)
-            except SandboxError as exc:
+            except (SandboxError, OSError) as exc:
                 log.error("sandbox: %s", exc)
                 raise ApiError(503, "SANDBOX_UNAVAILABLE", "L'analyse est momentanément "
                                "indisponible : réessayez dans un instant.",
@@ -456,3 +457,9 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, sending)
+
+
+def serve(config: ServiceConfig, log_level: str = "info") -> None:
+    """Run the service with uvicorn until SIGINT/SIGTERM (``carbonclap-xl serve``)."""
+    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level=log_level,
+                server_header=False, timeout_keep_alive=5)
