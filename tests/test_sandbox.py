@@ -98,7 +98,7 @@ def _codes(outcomes: list[Outcome[Any]]) -> list[str | None]:
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[WorkerPool]:
-    with WorkerPool(jobs=2, memory_mb=MEMORY_MB, timeout_s=1.0) as shared:
+    with WorkerPool(jobs=2, memory_mb=MEMORY_MB, timeout_s=3.0) as shared:
         yield shared
 
 
@@ -160,7 +160,7 @@ def test_slow_item_times_out(pool: WorkerPool) -> None:
     outcomes = list(pool.map(task, [("sleep", 60), ("ok", 1)]))
     assert time.perf_counter() - start < 10
     assert _codes(outcomes) == [TIMEOUT, None]
-    assert outcomes[0].error == "le traitement a dépassé 1 s"
+    assert outcomes[0].error == "le traitement a dépassé 3 s"
 
 
 def test_memory_blow_up_is_reported(pool: WorkerPool) -> None:

@@ -42,6 +42,9 @@ def test_wheel_ships_data_and_runs_from_it(tmp_path: Path) -> None:
         "carbonclap_xl/_data/factors/catalogue.resolved.json",
         "carbonclap_xl/_data/factors/README.md",
         "carbonclap_xl/_data/CarbonClap.xlsx",
+        "carbonclap_xl/service/static/index.html",  # the service's page, served locally
+        "carbonclap_xl/service/static/app.js",
+        "carbonclap_xl/service/static/app.css",
     ):
         assert member in names
     code = (

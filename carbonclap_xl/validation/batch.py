@@ -91,7 +91,7 @@ class BatchOptions:
     memory_mb: int = 1024
 
 
-def _warm_worker() -> None:
+def warm_worker() -> None:
     """Import what parsing needs once per worker, before the memory cap is measured."""
     from carbonclap_xl.core import engine  # noqa: F401
     from carbonclap_xl.core.factors import load_edition
@@ -109,7 +109,7 @@ def validate_paths(paths: list[str], options: BatchOptions) -> Iterator[dict[str
     # more workers than files or processors only costs memory (~270 MB each) and start-up
     jobs = max(1, min(options.jobs, len(paths), os.cpu_count() or 1))
     with WorkerPool(jobs=jobs, memory_mb=options.memory_mb,
-                    timeout_s=options.timeout_s, initializer=_warm_worker) as pool:
+                    timeout_s=options.timeout_s, initializer=warm_worker) as pool:
         items = [(str(p), options.phase) for p in paths]
         missing = {p for p, _ in items if not Path(p).is_file()}
         reports = pool.map(validate_file, [i for i in items if i[0] not in missing])
