@@ -179,6 +179,41 @@ class Session:
             config_path.write_text(saved, encoding="utf-8")
 
 
+def formulas_round_trip(office, doc, frame) -> dict:
+    """Apply a plan of formulas; read each back in Excel syntax (as the extension reads
+    formulas) with LibreOffice's value; one Undo restores the document."""
+    config_path = Path(SPEC["config"])
+    saved = config_path.read_text(encoding="utf-8")
+    config_path.write_text(json.dumps({"command": SPEC["formula_engine"]}), encoding="utf-8")
+    try:
+        undo = doc.getUndoManager()
+        with office.guard(60, "snapshot"):
+            before = snapshot(doc)
+        dt, res = execute(office, frame, "Recalculer")
+        C = uno.getConstantByName
+        mapper = doc.createInstance("com.sun.star.sheet.FormulaOpCodeMapper")
+        parser = doc.createInstance("com.sun.star.sheet.FormulaParser")
+        parser.OpCodeMap = mapper.getAvailableMappings(
+            C("com.sun.star.sheet.FormulaLanguage.OOXML"),
+            C("com.sun.star.sheet.FormulaMapGroup.ALL_EXCEPT_SPECIAL"))
+        parser.FormulaConvention = C("com.sun.star.sheet.AddressConvention.XL_OOX")
+        cells = {}
+        with office.guard(60, "read formulas"):
+            for ref in SPEC["formula_cells"]:
+                sheet_name, cell_ref = ref.split("!")
+                cell = doc.getSheets().getByName(sheet_name).getCellRangeByName(cell_ref)
+                text = (parser.printFormula(cell.getTokens(), cell.getCellAddress())
+                        if cell.getType().value == "FORMULA" else None)
+                cells[ref] = {"formula": text, "value": cell.getValue(),
+                              "string": cell.getString(), "error": cell.getError()}
+            undo.undo()
+            after_undo = changed(before, snapshot(doc))
+        return {"summary": res, "seconds": round(dt, 3), "cells": cells,
+                "after_undo": after_undo}
+    finally:
+        config_path.write_text(saved, encoding="utf-8")
+
+
 def main() -> int:
     env = soffice_env(**SPEC.get("env", {}))
     office = Office(Path(SPEC["profile"]), env=env, log=Path(SPEC["out"]).with_suffix(".log"))
@@ -287,6 +322,10 @@ def main() -> int:
         # Facteurs without arguments under --headless: no dialog, a French message
         dt, res = execute(office, frame, "Facteurs")
         RESULTS["facteurs_headless"] = res
+
+        # live formulas in a plan (Excel syntax), from an engine that answers only those
+        if SPEC.get("formula_engine"):
+            RESULTS["formulas"] = formulas_round_trip(office, doc, frame)
         with office.guard(30, "close"):
             doc.close(True)
 

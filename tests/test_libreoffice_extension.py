@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,24 @@ pytestmark = [
     pytest.mark.skipif(UNO_PYTHON is None, reason="no Python with uno (python3-uno)"),
 ]
 TITLE = "Carbon'Clap : "
+# (sheet, cell, Excel formula, expected value) for the court-metrage example: cross-sheet
+# references to sheets with accents and spaces, SUMIFS, SUMPRODUCT, INDEX/MATCH, IF
+FORMULAS = [
+    ("Synthèse", "K30", "SUM(Lieux!B5:B7)", 2500 + 300 + 4000),
+    ("Synthèse", "K31", "SUMIFS('Régie'!B5:B20,'Régie'!D5:D20,\"repas\")", 60 + 90 + 30),
+    ("Synthèse", "K32", "SUMPRODUCT(Production!B8:B9,Production!B8:B9)", 150 ** 2 + 5 ** 2),
+    ("Synthèse", "K33", "IF(Production!B8>100,\"grand\",\"petit\")", "grand"),
+    ("Synthèse", "K34", "INDEX(Transports!D5:D20,MATCH(\"km\",Transports!D5:D20,0))", "km"),
+]
+FORMULA_ENGINE = f"""
+import json, sys
+from carbonclap_xl.workbook.port import Formula, WritePlan, plan_to_json
+sys.stdin.buffer.read()
+plan = WritePlan()
+for sheet, cell, text, value in {FORMULAS!r}:
+    plan.set(sheet, cell, Formula(text, value))
+print(json.dumps(plan_to_json(plan, message="formules")))
+"""
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -78,7 +97,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     wbh = openpyxl.load_workbook(hb)
     wbh["Lieux"]["Z1048576"] = "x"
     wbh.save(huge)
+    engine = tmp / "formula_engine.py"  # answers Recalculer with live formulas only
+    engine.write_text(FORMULA_ENGINE, encoding="utf-8")
     spec = {
+        "formula_engine": [sys.executable, str(engine)],
+        "formula_cells": [f"{s}!{c}" for s, c, _f, _v in FORMULAS],
         "office_dir": str(OFFICE_DIR), "profile": str(profile), "config": str(config),
         # soffice starts with venv folders off PATH (session.soffice_env), a stray
         # VIRTUAL_ENV set: the extension must not hand it to the engine either
@@ -117,7 +140,11 @@ def _formulas(path: Path) -> dict[str, dict[tuple[int, int], str]]:
 
 
 def _normal(formula: str) -> str:
-    return formula.lstrip("=").replace(" ", "").replace("_xlfn.", "").upper()
+    """A formula's text up to what spreadsheets change on their own: the leading "=",
+    spaces, "_xlfn." prefixes, letter case, quotes around a sheet name that needs none
+    (LibreOffice writes 'Régie'!A1 as Régie!A1)."""
+    text = re.sub(r"'([^' !]+)'!", r"\1!", formula.lstrip("="))
+    return text.replace(" ", "").replace("_xlfn.", "").upper()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -233,6 +260,22 @@ def test_verifier_fills_controles_like_the_server(run: dict[str, Any]) -> None:
     (report,) = json.loads(out.read_text(encoding="utf-8"))["files"]
     server = sorted((i["code"], i.get("sheet"), i.get("cell")) for i in report["issues"])
     assert sorted(shown) == server
+
+
+def test_live_formulas_are_written_in_excel_syntax(run: dict[str, Any]) -> None:
+    """What issue 9's plans hold: formulas in Excel syntax, parsed by LibreOffice in that
+    syntax, read back the same, computing the engine's value; still one undo step."""
+    res = run["results"]["formulas"]
+    assert res["summary"]["ok"], res["summary"]
+    assert res["summary"]["written"]["formulas"] == len(FORMULAS)
+    for sheet, cell, text, value in FORMULAS:
+        got = res["cells"][f"{sheet}!{cell}"]
+        assert got["error"] == 0 and _normal(got["formula"]) == _normal(text), got
+        if isinstance(value, str):
+            assert got["string"] == value
+        else:
+            assert got["value"] == pytest.approx(value)
+    assert res["after_undo"] == []
 
 
 def test_rapport_saved_beside_the_workbook(run: dict[str, Any]) -> None:
