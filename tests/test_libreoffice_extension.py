@@ -14,8 +14,10 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -322,3 +324,45 @@ def test_no_soffice_process_left(run: dict[str, Any]) -> None:
     pid = run["results"]["soffice_pid"]
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)
+
+
+# ------------------------------------------------------------------------------ unopkg
+
+
+@pytest.mark.skipif(not install.is_root(), reason="runs unopkg as root and as nobody")
+def test_unopkg_route_for_a_normal_user(tmp_path: Path) -> None:
+    """As root unopkg refuses (the CLI says so in French); the exact command the CLI runs
+    for a normal user installs, and installs again over itself (-f)."""
+    from carbonclap_xl.libreoffice.build import oxt_bytes
+
+    unopkg, runuser = install.find_unopkg(), shutil.which("runuser")
+    if unopkg is None or runuser is None:
+        pytest.skip("unopkg or runuser missing")
+    oxt = tmp_path / "CarbonClap.oxt"
+    oxt.write_bytes(oxt_bytes())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(install, "is_root", lambda: False)
+        with pytest.raises(install.LibreOfficeError, match="unopkg a refusé l'extension"):
+            install.install_extension(oxt, tmp_path / "root-profile")
+    # pytest's temporary folders are private to root: nobody could not reach them
+    shared = Path(tempfile.mkdtemp(prefix="carbonclap-unopkg-"))
+    try:
+        shared.chmod(0o755)
+        home = shared / "home"
+        home.mkdir()
+        shutil.copy(oxt, home / oxt.name)
+        (home / oxt.name).chmod(0o644)
+        shutil.chown(home, "nobody")
+        # runuser resets HOME: set it (and a PATH without venvs) inside
+        user = [runuser, "-u", "nobody", "--", "env", f"HOME={home}",
+                f"PATH={install.clean_env()['PATH']}"]
+        command = install.unopkg_command(unopkg, home / oxt.name, home / "profile")
+        for _ in range(2):  # the second time replaces the first
+            done = subprocess.run([*user, *command], capture_output=True, text=True,
+                                  timeout=300, check=False, stdin=subprocess.DEVNULL)
+            assert done.returncode == 0, done.stdout + done.stderr
+        listed = subprocess.run([*user, unopkg, "list", command[-1]], capture_output=True,
+                                text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
+        assert "Identifier: org.carbonclap.xl" in listed.stdout
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

@@ -197,6 +197,14 @@ def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def unopkg_command(unopkg: str, oxt: Path, profile: Path | None = None) -> list[str]:
+    """``unopkg add -s -f`` (no licence to accept; replace an installed copy) for a user."""
+    argv = [unopkg, "add", "-s", "-f", str(oxt.absolute())]
+    if profile is not None:
+        argv.append("-env:UserInstallation=" + profile.absolute().as_uri())
+    return argv
+
+
 def install_extension(oxt: Path, profile: Path | None = None, timeout: float = 300.0
                       ) -> Installed:
     """Add ``oxt`` to the user profile (``profile``, or LibreOffice's default one)."""
@@ -207,9 +215,7 @@ def install_extension(oxt: Path, profile: Path | None = None, timeout: float = 3
         raise LibreOfficeError("LibreOffice introuvable (pas de programme « unopkg ») : "
                                "installez LibreOffice, ou ajoutez son dossier « program » au "
                                "PATH, puis recommencez")
-    argv = [unopkg, "add", "-s", "-f", str(oxt)]
-    if profile is not None:
-        argv.append("-env:UserInstallation=" + profile.absolute().as_uri())
+    argv = unopkg_command(unopkg, oxt, profile)
     start = time.perf_counter()
     try:
         done = subprocess.run(argv, env=clean_env(), stdin=subprocess.DEVNULL,
