@@ -262,3 +262,14 @@ def test_config_file_errors_are_french(handler: types.ModuleType, tmp_path: Path
     cfg.write_bytes(io.BytesIO(b"{x").read())
     with pytest.raises(handler.UserError, match="est illisible"):
         handler.load_config()
+
+
+def test_install_config_only_keeps_the_other_settings(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "cfg" / "libreoffice.json"
+    cfg.parent.mkdir()
+    cfg.write_text(json.dumps({"timeout": 60, "dialogs": "never"}))
+    assert main(["libreoffice", "install", "--config-only", "--config", str(cfg)]) == 0
+    doc = json.loads(cfg.read_text())
+    assert doc == {"timeout": 60, "dialogs": "never", "command": install.engine_command()}
+    assert "Configuration : " in capsys.readouterr().out

@@ -48,25 +48,26 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     config = Path(args.config) if args.config else install.config_path()
     settings = install.config_document(install.read_config(config))
-    profile = Path(args.profile) if args.profile else None
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="carbonclap-oxt-") as tmp:
-        if args.oxt:
-            oxt = Path(args.oxt)
-            if not oxt.is_file():
-                raise InputFileError(str(oxt), "fichier introuvable")
-        else:
-            oxt = Path(tmp) / "CarbonClap.oxt"
-            oxt.write_bytes(oxt_bytes())
-        done = install.install_extension(oxt, profile)
+    if not args.config_only:
+        with tempfile.TemporaryDirectory(prefix="carbonclap-oxt-") as tmp:
+            if args.oxt:
+                oxt = Path(args.oxt)
+                if not oxt.is_file():
+                    raise InputFileError(str(oxt), "fichier introuvable")
+            else:
+                oxt = Path(tmp) / "CarbonClap.oxt"
+                oxt.write_bytes(oxt_bytes())
+            done = install.install_extension(oxt, Path(args.profile) if args.profile else None)
+        where = f"profil {done.profile}" if done.profile else "profil LibreOffice de l'utilisateur"
+        print(f"Extension Carbon'Clap installée ({where}, via {done.route}, "
+              f"{time.perf_counter() - start:.1f} s).")
     config.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(config, (json.dumps(settings, ensure_ascii=False, indent=2) + "\n").encode())
-    where = f"profil {done.profile}" if done.profile else "profil LibreOffice de l'utilisateur"
-    print(f"Extension Carbon'Clap installée ({where}, via {done.route}, "
-          f"{time.perf_counter() - start:.1f} s).")
     print(f"Configuration : {config}\n  commande : {' '.join(settings['command'])}")
-    print("Redémarrez LibreOffice : le menu et la barre d'outils « Carbon'Clap » apparaissent "
-          "dans Calc.")
+    if not args.config_only:
+        print("Redémarrez LibreOffice : le menu et la barre d'outils « Carbon'Clap » "
+              "apparaissent dans Calc.")
     return EXIT_OK
 
 
@@ -126,6 +127,9 @@ def register(sub: Any) -> None:
     inst.add_argument("--config", metavar="FICHIER",
                       help="le fichier de configuration à écrire (défaut : "
                            "libreoffice.json du dossier de configuration de carbonclap-xl)")
+    inst.add_argument("--config-only", action="store_true",
+                      help="seulement enregistrer la commande à appeler (extension ajoutée "
+                           "à la main : Outils > Gestionnaire des extensions)")
     inst.set_defaults(func=cmd_install)
 
     exch = losub.add_parser("exchange", help="(utilisé par l'extension) une requête JSON sur "
