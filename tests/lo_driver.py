@@ -214,12 +214,59 @@ def formulas_round_trip(office, doc, frame) -> dict:
         config_path.write_text(saved, encoding="utf-8")
 
 
+GRAMMAR_CORPUS = [
+    "2*(400+100)", "SUM(I5:I8)", 'IF(A5<>"",1,0)', 'SUMIFS(Régie!I5:I20,Régie!B5:B20,">0")',
+    "'Lisez-moi'!A1+'Mon onglet'!$B$2", "IF(TRUE,FALSE,1)", "SUM(A:A)+SUM(2:2)",
+    "Feuille2!A1:B2", "SUM(Feuille1:Feuille2!A1)", "A1:B2 B1:C3", "SUM((A1,B2))", "{1,2;3,4}",
+    "#N/A", 'IFERROR(1/0,"x;y")', "ROUND(2.5,0)%", "CEILING(A1,2)", 'CONCATENATE("a","b")&"c"',
+    "-A1^2", "1E+20*0.5", "'2019'!A1+S1!A1", 'DDE("soffice","c:\\x.ods","a1")',
+    "Feuille2!$A$1:$B$3", "SUM( A1 , B2 )", "ma_plage*2", 'COUNTIF(Régie!A5:A504,"<>")',
+    "LOG10(100)+ATAN2(1,1)", "A1=B1", "TODAY()", "Régie!C:C", "'Mon onglet'!3:3",
+    'IF(Régie!B5="","",Régie!B5*Régie!G5)', "SUMPRODUCT(Régie!B5:B9,Régie!G5:G9)/1000",
+]
+
+
+def grammar_check(office) -> dict:
+    """The extension reads formulas in bulk (Calc API grammar) and converts them itself:
+    on a corpus, its text must be LibreOffice's own OOXML printing, or None."""
+    sys.path.insert(0, SPEC["extension_dir"])
+    import carbonclap_handler  # standard library + uno: importable here
+
+    doc = office.desktop.loadComponentFromURL("private:factory/scalc", "_blank", 0,
+                                              (pv("Hidden", True),))
+    try:
+        sheets = doc.getSheets()
+        sheets.getByIndex(0).setName("Feuille1")
+        for name in ("Régie", "Lisez-moi", "Mon onglet", "Feuille2", "2019", "S1"):
+            sheets.insertNewByName(name, sheets.getCount())
+        doc.NamedRanges.addNewByName("ma_plage", "$Feuille1.$A$1",
+                                     uno.createUnoStruct("com.sun.star.table.CellAddress"), 0)
+        parser = carbonclap_handler.ooxml_parser(doc)
+        sheet = sheets.getByIndex(0)
+        fast, slow, wrong = 0, 0, []
+        for i, formula in enumerate(GRAMMAR_CORPUS):
+            cell = sheet.getCellByPosition(5, 10 + i)
+            cell.setTokens(parser.parseFormula(formula, cell.getCellAddress()))
+            printed = parser.printFormula(cell.getTokens(), cell.getCellAddress())
+            converted = carbonclap_handler.calc_to_excel(cell.getFormula())
+            if converted is None:
+                slow += 1
+            elif converted == printed:
+                fast += 1
+            else:
+                wrong.append([formula, cell.getFormula(), printed, converted])
+        return {"fast": fast, "slow": slow, "wrong": wrong}
+    finally:
+        doc.close(True)
+
+
 def main() -> int:
     env = soffice_env(**SPEC.get("env", {}))
     office = Office(Path(SPEC["profile"]), env=env, log=Path(SPEC["out"]).with_suffix(".log"))
     try:
         RESULTS["timings"]["soffice_start"] = round(office.start(), 3)
         RESULTS["registration"] = registration(office)
+        RESULTS["grammar"] = grammar_check(office)
         s = Session(office)
         t0 = time.perf_counter()
         doc, frame = s.load(SPEC["workbook"])

@@ -24,7 +24,7 @@ from carbonclap_xl.libreoffice.build import COMMANDS, oxt_bytes, oxt_files
 from carbonclap_xl.libreoffice.check import check_oxt
 
 EXTENSION = Path(install.__file__).parent / "extension" / "carbonclap_handler.py"
-STDLIB_OK = {"contextlib", "json", "os", "shutil", "subprocess", "sys", "threading", "time",
+STDLIB_OK = {"contextlib", "json", "os", "re", "shutil", "subprocess", "sys", "threading", "time",
              "traceback", "signal", "ctypes", "uno", "unohelper", "com"}
 
 
@@ -273,3 +273,37 @@ def test_install_config_only_keeps_the_other_settings(tmp_path: Path,
     doc = json.loads(cfg.read_text())
     assert doc == {"timeout": 60, "dialogs": "never", "command": install.engine_command()}
     assert "Configuration : " in capsys.readouterr().out
+
+
+# (getFormula's Calc API text, LibreOffice's OOXML printer) captured from LibreOffice 7.4;
+# None where calc_to_excel must leave the formula to LibreOffice's printer
+CALC_FORMULAS = [
+    ("=2*(400+100)", "2*(400+100)"),
+    ('=IF(A5<>"";1;0)', 'IF(A5<>"",1,0)'),
+    ('=SUMIFS($Régie.I5:I20;$Régie.B5:B20;">0")', 'SUMIFS(Régie!I5:I20,Régie!B5:B20,">0")'),
+    ("=$'Lisez-moi'.A1+$'Mon onglet'.$B$2", "'Lisez-moi'!A1+'Mon onglet'!$B$2"),
+    ("=SUM(A:A)+SUM(2:2)+$S1.A1+$'2019'.A1", "SUM(A:A)+SUM(2:2)+S1!A1+'2019'!A1"),
+    ("=$Sheet1.$A$1:$B$3", "Sheet1!$A$1:$B$3"),
+    ("=A1:B2 B1:C3", "A1:B2 B1:C3"),
+    ("=SUM((A1~B2))", "SUM((A1~B2))"),
+    ('=IFERROR(1/0;"x;y")&"a""b"', 'IFERROR(1/0,"x;y")&"a""b"'),
+    ("=ROUND(2.5;0)%-A1^2+1E+020*0.5", "ROUND(2.5,0)%-A1^2+1E+020*0.5"),
+    ('=INDEX($Transports.D5:D20;MATCH("km";$Transports.D5:D20;0))',
+     'INDEX(Transports!D5:D20,MATCH("km",Transports!D5:D20,0))'),
+    ('=DDE("soffice";"c:\\x.ods";"a1")', 'DDE("soffice","c:\\x.ods","a1")'),
+    ("=SUM( A1 ; B2 )+ma_plage*2+LOG10(100)+ATAN2(1;1)+TODAY()",
+     "SUM( A1 , B2 )+ma_plage*2+LOG10(100)+ATAN2(1,1)+TODAY()"),
+    ("=SUM($Sheet1.A1:$Sheet2.A1)", None),  # 3D
+    ("={1;2|3;4}", None),
+    ("=#n/a", None),
+    ("=CEILING.XCL(A1;2)", None),
+    ("=norm.dist(1;0;1;1)", None),
+    ("='file:///tmp/x.ods'#$Feuille1.A1", None),
+    ('="non fermé', None),
+]
+
+
+@pytest.mark.parametrize(("calc", "excel"), CALC_FORMULAS)
+def test_formulas_read_in_bulk_become_excel_syntax(handler: types.ModuleType, calc: str,
+                                                   excel: str | None) -> None:
+    assert handler.calc_to_excel(calc) == excel

@@ -23,6 +23,7 @@ Errors are French message boxes (logged instead when soffice runs headless), nev
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -301,11 +302,60 @@ def ooxml_parser(doc):
     return parser
 
 
-def _cells_of(ranges):
-    for addr in ranges.getRangeAddresses():
-        for r in range(addr.StartRow, addr.EndRow + 1):
-            for c in range(addr.StartColumn, addr.EndColumn + 1):
-                yield r, c
+# A sheet prefix of the Calc API grammar: $Sheet. or $'Sheet name'. before a reference
+_CALC_SHEET = re.compile(r"\$?(?:'((?:[^']|'')+)'|([^\W\d]\w*))\."
+                         r"(?=\$?[A-Za-z]{1,3}\$?[0-9]|\$?[A-Za-z]{1,3}:|\$?[0-9]+:)")
+_CALC_NAME = re.compile(r"[\w.$]+")
+
+
+def calc_to_excel(formula):
+    """A formula as getFormula gives it (Calc API grammar: "=SUM($Régie.B5:B9;2)") in Excel
+    syntax without "=" ("SUM(Régie!B5:B9,2)"), the same text LibreOffice's OOXML printer
+    gives, about a hundred times faster; None when the formula holds anything where the two
+    grammars differ in ways not handled here (inline arrays, errors and external links,
+    3D references, dotted function names such as CEILING.XCL, quotes elsewhere): the caller
+    then asks LibreOffice's printer."""
+    text = formula[1:] if formula.startswith("=") else formula
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':  # a string literal, "" inside it
+            j = i + 1
+            while True:
+                k = text.find('"', j)
+                if k < 0:
+                    return None
+                if text[k + 1:k + 2] == '"':
+                    j = k + 2
+                    continue
+                break
+            out.append(text[i:k + 1])
+            i = k + 1
+        elif ch == ";":
+            out.append(",")
+            i += 1
+        elif ch in "{}#[]'" and not _CALC_SHEET.match(text, i):
+            return None
+        elif ch == "$" or ch == "'" or ch.isalpha() or ch == "_":
+            m = _CALC_SHEET.match(text, i)
+            if m:
+                if text[i - 1:i] == ":":  # $Sheet1.A1:$Sheet2.A1, a 3D reference
+                    return None
+                quoted, plain = m.group(1), m.group(2)
+                out.append(f"'{quoted}'!" if quoted is not None else f"{plain}!")
+                i = m.end()
+                continue
+            m = _CALC_NAME.match(text, i)
+            name = m.group(0)
+            if "." in name:  # CEILING.XCL(…), a dotted name: leave it to LibreOffice
+                return None
+            out.append(name)
+            i = m.end()
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
 
 
 def _hidden_rows(area, end_row):
@@ -336,7 +386,7 @@ def _merged_areas(sheet, area):
     return found
 
 
-def read_document(doc, max_cells=DEFAULT_MAX_CELLS):
+def read_document(doc, max_cells=DEFAULT_MAX_CELLS, timings=None):
     """Every sheet as the exchange's source document: the used area's values from A1
     (numbers as floats, text as str, empty as "", error cells as their displayed text, e.g.
     "#DIV/0!"), formulas in Excel syntax without "=", date cells (their values are serial
@@ -346,6 +396,7 @@ def read_document(doc, max_cells=DEFAULT_MAX_CELLS):
     parser = None
     sheets = {}
     total = 0
+    spent = {"values": 0.0, "formulas": 0.0, "structure": 0.0}
     for sheet in doc.getSheets():
         name = sheet.getName()
         end_row, end_col = used_end(sheet)
@@ -357,24 +408,44 @@ def read_document(doc, max_cells=DEFAULT_MAX_CELLS):
                 f"{end_col + 1} colonnes). Supprimez les lignes et colonnes vides au-delà de "
                 "vos données (une cellule isolée tout en bas suffit à agrandir la zone), puis "
                 "recommencez ; le classeur n'a pas été modifié.")
+        t0 = time.perf_counter()
         area = sheet.getCellRangeByPosition(0, 0, end_col, end_row)
         data = [list(r) for r in area.getDataArray()]
         for r, row in enumerate(data):
             for c, v in enumerate(row):
                 if v is None:  # getDataArray gives None (void) for error results
                     row[c] = sheet.getCellByPosition(c, r).getString()
+        t1 = time.perf_counter()
         formulas = {}
-        for r, c in _cells_of(sheet.queryContentCells(CELL_FORMULA)):
-            if parser is None:
-                parser = ooxml_parser(doc)
-            cell = sheet.getCellByPosition(c, r)
-            formulas[a1(r, c)] = parser.printFormula(cell.getTokens(), cell.getCellAddress())
+        address = uno.createUnoStruct("com.sun.star.table.CellAddress")
+        address.Sheet = area.getRangeAddress().Sheet
+        for block in sheet.queryContentCells(CELL_FORMULA).getRangeAddresses():
+            texts = sheet.getCellRangeByPosition(
+                block.StartColumn, block.StartRow, block.EndColumn, block.EndRow
+            ).getFormulaArray()  # Calc API grammar, one call per block
+            for r in range(block.StartRow, block.EndRow + 1):
+                for c in range(block.StartColumn, block.EndColumn + 1):
+                    text = calc_to_excel(texts[r - block.StartRow][c - block.StartColumn])
+                    if text is None:  # not sure: LibreOffice's own OOXML printer (slower)
+                        if parser is None:
+                            parser = ooxml_parser(doc)
+                        address.Row, address.Column = r, c  # tokens are relative
+                        text = parser.printFormula(
+                            sheet.getCellByPosition(c, r).getTokens(), address)
+                    formulas[a1(r, c)] = text
+        t2 = time.perf_counter()
         dates = [range_a1(a) for a in
                  sheet.queryContentCells(CELL_DATETIME).getRangeAddresses()]
         sheets[name] = {"values": data, "formulas": formulas, "dates": dates,
                         "hidden_rows": _hidden_rows(area, end_row),
                         "merged": _merged_areas(sheet, area),
                         "protected": bool(sheet.isProtected())}
+        t3 = time.perf_counter()
+        spent["values"] += t1 - t0
+        spent["formulas"] += t2 - t1
+        spent["structure"] += t3 - t2
+    if timings is not None:
+        timings.update({f"read_{k}": round(v, 4) for k, v in spent.items()})
     return sheets
 
 
@@ -862,7 +933,7 @@ class CarbonClapHandler(unohelper.Base, XInitialization, XDispatchProvider,
         timings = {}
         doc = self._document()
         t = time.perf_counter()
-        sheets = read_document(doc, int(config.get("max_cells", DEFAULT_MAX_CELLS)))
+        sheets = read_document(doc, int(config.get("max_cells", DEFAULT_MAX_CELLS)), timings)
         url, path = doc_path(doc)
         timings["read"] = round(time.perf_counter() - t, 4)
         payload = {
