@@ -37,7 +37,13 @@ OWNED: dict[str, set[str]] = {
     "matplotlib": {"report"},
     "fpdf": {"report"},
     "pandas": set(),  # nothing at run time: LineTable.to_pandas is the one exception
+    # LibreOffice's Python only: the extension's component and the root-install script
+    "uno": {"libreoffice"},
+    "unohelper": {"libreoffice"},
+    "com": {"libreoffice"},
 }
+# files run by LibreOffice's Python (package data, never imported by the package)
+UNO_SCRIPTS = ("carbonclap_xl.libreoffice.extension", "carbonclap_xl.libreoffice.office")
 PURE_FORBIDDEN = {"openpyxl", "xlwings", "python_calamine", "lxml", "pandas", "fastapi"}
 
 
@@ -163,6 +169,21 @@ def _parent_child(cycle: list[str]) -> bool:
     carbonclap_xl.cli import x`` inside ``cli/__main__``): allowed."""
     return len(set(cycle)) == 2 and any(a.startswith(b + ".") or b.startswith(a + ".")
                                         for a in cycle for b in cycle)
+
+
+def test_uno_scripts_are_data_the_package_never_imports() -> None:
+    """The extension's component and the scripts for a Python with ``uno`` stand alone
+    (standard library + uno): the package imports none of them, they import nothing of
+    the package."""
+    broken = []
+    for module, path in MODULES.items():
+        inside = module.startswith(UNO_SCRIPTS)
+        for target, line, _lazy in _imports(path, module):
+            if inside and target.startswith("carbonclap_xl"):
+                broken.append(f"{path.name}:{line} imports {target}")
+            if not inside and target.startswith(UNO_SCRIPTS):
+                broken.append(f"{path.name}:{line} imports {target}")
+    assert not broken, broken
 
 
 def test_no_import_error_swallowed() -> None:

@@ -45,13 +45,18 @@ def test_wheel_ships_data_and_runs_from_it(tmp_path: Path) -> None:
         "carbonclap_xl/service/static/index.html",  # the service's page, served locally
         "carbonclap_xl/service/static/app.js",
         "carbonclap_xl/service/static/app.css",
+        "carbonclap_xl/libreoffice/extension/carbonclap_handler.py",
+        "carbonclap_xl/libreoffice/office/add_extension.py",
+        "carbonclap_xl/libreoffice/office/session.py",
     ):
         assert member in names
     code = (
         "import carbonclap_xl, carbonclap_xl.core.factors as f;"
         "e = f.load_edition();"
         "print(carbonclap_xl.__file__); print(f.data_dir());"
-        "print(e.factor('BE:43642').value, len(e.activities))"
+        "print(e.factor('BE:43642').value, len(e.activities));"
+        "from carbonclap_xl.libreoffice.build import oxt_files;"
+        "assert 'carbonclap_handler.py' in oxt_files()"
     )
     out = subprocess.run(
         [

@@ -130,3 +130,27 @@ class WorkbookPatchError(CarbonClapError, ValueError):
 
     def __str__(self) -> str:
         return f"Impossible d'écrire dans {self.part} : {self.reason}"
+
+
+class ExchangeError(CarbonClapError, ValueError):
+    """A request of a front end (the LibreOffice extension, over the JSON exchange) that
+    cannot be answered; ``reason`` is what the user is shown, in French."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class LibreOfficeError(CarbonClapError, RuntimeError):
+    """LibreOffice missing or refusing an operation (installing the extension, say);
+    ``reason`` says what to do, in French."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason

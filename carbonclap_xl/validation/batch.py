@@ -22,35 +22,23 @@ from carbonclap_xl.core.issues import Code, Issue, make_issue
 from carbonclap_xl.core.model import Phase
 from carbonclap_xl.core.result import Rejection, Report
 from carbonclap_xl.validation.codes import RejectionCode
-from carbonclap_xl.workbook.rules import stale_issues
-
-# A formula that launches a program (DDE) or calls code: never evaluated, always reported.
-_DDE = re.compile(r"(^|[^A-Za-z0-9_.])[A-Za-z0-9_.]+\s*\|\s*'|\b(DDE|DDEAUTO|CALL|REGISTER|"
-                  r"REGISTER\.ID|EXEC|WEBSERVICE|FILTERXML|RTD)\s*\(", re.IGNORECASE)
-_EXTERNAL = re.compile(r"\[[^\]]+\][^!]*!|'[^']*\[[^\]]+\][^']*'!")
+from carbonclap_xl.workbook.rules import dangerous_formula_issues, stale_issues
 
 
 def formula_issues(path: Path, sheets: dict[str, str]) -> list[Issue]:
     """DDE-like and external-reference formulas anywhere in the workbook (never evaluated)."""
     from carbonclap_xl.xlsx.sheetscan import has_formulas, scan_sheet
 
-    issues: list[Issue] = []
+    formulas: dict[str, dict[str, str]] = {}
     with zipfile.ZipFile(path) as zf:
         for sheet, part in sheets.items():
             try:
                 data = zf.read(part)
             except KeyError:
                 continue
-            if not has_formulas(data):
-                continue
-            for ref, formula in scan_sheet(data).formulas.items():
-                if _DDE.search(formula):
-                    issues.append(make_issue(Code.FORMULA_DDE, value=f"={formula}"[:200],
-                                             sheet=sheet, cell=ref))
-                elif _EXTERNAL.search(formula):
-                    issues.append(make_issue(Code.EXTERNAL_LINK, value=f"={formula}"[:200],
-                                             sheet=sheet, cell=ref))
-    return issues
+            if has_formulas(data):
+                formulas[sheet] = scan_sheet(data).formulas
+    return dangerous_formula_issues(formulas)
 
 
 # --------------------------------------------------------------------------- one file

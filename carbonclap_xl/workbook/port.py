@@ -9,17 +9,21 @@ below). The plan never assumes a file: cells are (row, column) numbers and plain
 
 The JSON exchange (``plan_to_json`` / ``plan_from_json``, ``source_to_json`` /
 ``source_from_json``) is versioned (``EXCHANGE_VERSION``) and documented in
-``docs/architecture.md``; front ends written in other languages can speak it.
+``docs/architecture.md``; front ends written in other languages can speak it. Dates travel
+as spreadsheet serial numbers (days since 1899-12-30, the 1900 date system) and each sheet
+lists the cells that hold one (``"dates"``), as a spreadsheet knows them from their number
+format; ``source_from_json`` turns them back into ``date``/``datetime``/``time``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from carbonclap_xl.core.a1 import parse_cell
+from carbonclap_xl.core.a1 import cell_ref, parse_cell
 
 EXCHANGE_VERSION = 1
 
@@ -177,25 +181,75 @@ class MemorySource:
         return 0
 
 
+_EPOCH = dt.datetime(1899, 12, 30)  # serial 0 of the 1900 date system (Excel, LibreOffice)
+
+
+def date_to_serial(value: dt.date | dt.datetime | dt.time) -> float:
+    """A date, date-time or time as a spreadsheet serial number."""
+    if isinstance(value, dt.time):
+        return (value.hour * 3600 + value.minute * 60 + value.second
+                + value.microsecond / 1e6) / 86400
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    delta = value.replace(tzinfo=None) - _EPOCH
+    return delta.days + delta.seconds / 86400 + delta.microseconds / 86400e6
+
+
+def serial_to_date(serial: float) -> dt.date | dt.datetime | dt.time:
+    """A spreadsheet serial number as a ``date`` (whole days), ``time`` (under one day) or
+    ``datetime``, rounded to the millisecond as spreadsheets show it."""
+    moment = _EPOCH + dt.timedelta(milliseconds=round(serial * 86400e3))
+    if 0 <= serial < 1:
+        return moment.time()
+    if moment.time() == dt.time(0):
+        return moment.date()
+    return moment
+
+
+def _cells(ref: str) -> list[tuple[int, int]]:
+    first, _, last = ref.partition(":")
+    start, end = _key(first), _key(last or first)
+    return [(r, c) for r in range(start[0], end[0] + 1) for c in range(start[1], end[1] + 1)]
+
+
 def source_to_json(source: SheetSource) -> dict[str, Any]:
-    """A source as the exchange document (what a front end sends): values and structure."""
+    """A source as the exchange document (what a front end sends): values and structure,
+    dates as serial numbers listed in ``"dates"``."""
     sheets = {}
     for name in source.sheet_names():
         s = source.structure(name)
-        sheets[name] = {"values": source.values(name),
+        values, dates = [], []
+        for r, row in enumerate(source.values(name), start=1):
+            out = list(row)
+            for c, v in enumerate(out):
+                if isinstance(v, dt.date | dt.datetime | dt.time):
+                    out[c] = date_to_serial(v)
+                    dates.append(cell_ref(r, c + 1))
+            values.append(out)
+        sheets[name] = {"values": values, "dates": dates,
                         "hidden_rows": sorted(s.hidden_rows), "merged": list(s.merged),
                         "formulas": dict(s.formulas)}
     return {"version": EXCHANGE_VERSION, "name": source.name, "sheets": sheets}
 
 
 def source_from_json(doc: Mapping[str, Any]) -> MemorySource:
+    """The exchange document as a source; keys other than ``version``, ``name`` and
+    ``sheets`` (a front end's request: command, path, active cell…) are ignored here."""
     if doc.get("version") != EXCHANGE_VERSION:
         raise ValueError(f"version d'échange {doc.get('version')!r} inconnue "
                          f"(attendue : {EXCHANGE_VERSION})")
     sheets: dict[str, list[list[Any]]] = {}
     structures: dict[str, SheetStructure] = {}
     for name, sheet in doc.get("sheets", {}).items():
-        sheets[name] = [list(r) for r in sheet.get("values", [])]
+        rows = [list(r) for r in sheet.get("values", [])]
+        for ref in sheet.get("dates", []):
+            for r, c in _cells(str(ref)):
+                if r <= len(rows) and c <= len(rows[r - 1]):
+                    v = rows[r - 1][c - 1]
+                    if isinstance(v, int | float) and not isinstance(v, bool) \
+                            and math.isfinite(v) and -693594 <= v <= 2958465:
+                        rows[r - 1][c - 1] = serial_to_date(float(v))
+        sheets[name] = rows
         structures[name] = SheetStructure(set(sheet.get("hidden_rows", [])),
                                           list(sheet.get("merged", [])),
                                           {str(k): str(v).lstrip("=") for k, v in
@@ -204,5 +258,5 @@ def source_from_json(doc: Mapping[str, Any]) -> MemorySource:
 
 
 __all__ = ["EXCHANGE_VERSION", "CellValue", "Formula", "MemorySource", "PlanSink",
-           "SheetSource", "SheetStructure", "WritePlan", "plan_from_json",
-           "plan_to_json", "source_from_json", "source_to_json"]
+           "SheetSource", "SheetStructure", "WritePlan", "date_to_serial", "plan_from_json",
+           "plan_to_json", "serial_to_date", "source_from_json", "source_to_json"]

@@ -9,6 +9,8 @@ same file.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -168,6 +170,28 @@ def stale_issues(processed: Any) -> list[Issue]:
                 shown = "vide" if math.isnan(fresh) else f"{fresh:.6g}"
                 issues.append(make_issue(Code.COMPUTED_STALE, value=found, expected=shown,
                                          sheet=row["sheet"], cell=f"{letter}{int(row['row'])}"))
+    return issues
+
+
+# A formula that launches a program (DDE) or calls code: never evaluated, always reported.
+_DDE = re.compile(r"(^|[^A-Za-z0-9_.])[A-Za-z0-9_.]+\s*\|\s*'|\b(DDE|DDEAUTO|CALL|REGISTER|"
+                  r"REGISTER\.ID|EXEC|WEBSERVICE|FILTERXML|RTD)\s*\(", re.IGNORECASE)
+_EXTERNAL = re.compile(r"\[[^\]]+\][^!]*!|'[^']*\[[^\]]+\][^']*'!")
+
+
+def dangerous_formula_issues(formulas: Mapping[str, Mapping[str, str]]) -> list[Issue]:
+    """DDE-like and external-reference formulas (``{sheet: {cell: text}}``, Excel syntax),
+    wherever they are: the server reports them from the file's XML, the LibreOffice
+    extension from the open document."""
+    issues: list[Issue] = []
+    for sheet, cells in formulas.items():
+        for ref, formula in cells.items():
+            if _DDE.search(formula):
+                issues.append(make_issue(Code.FORMULA_DDE, value=f"={formula}"[:200],
+                                         sheet=sheet, cell=ref))
+            elif _EXTERNAL.search(formula):
+                issues.append(make_issue(Code.EXTERNAL_LINK, value=f"={formula}"[:200],
+                                         sheet=sheet, cell=ref))
     return issues
 
 
