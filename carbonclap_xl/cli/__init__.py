@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(func=cmd_compute)
 
     _add_workbook_commands(sub)
+    from carbonclap_xl.cli import devis; devis.register(sub)  # noqa: E702, I001
     return parser
 
 
