@@ -42,6 +42,7 @@ def test_wheel_ships_data_and_runs_from_it(tmp_path: Path) -> None:
         "carbonclap_xl/_data/factors/catalogue.resolved.json",
         "carbonclap_xl/_data/factors/README.md",
         "carbonclap_xl/_data/CarbonClap.xlsx",
+        "carbonclap_xl/intake/devis_mapping.yaml",
     ):
         assert member in names
     code = (

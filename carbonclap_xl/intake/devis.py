@@ -792,8 +792,11 @@ def _detect_layout(rows: list[BudgetRow], mapping: DevisMapping) -> str:
         len(r.code.parts[0]) == 2 or len(r.code.parts) >= 3))
     ten = any(r.code and r.code.parts[0] == "10" for r in rows)
     numbered = sum(1 for r in rows if r.code)
-    headings = sum(1 for r in rows if not r.code and not any(r.amounts.values())
-                   and mapping.chapter_by_heading(words_of(r.label)))
+    headings = 0
+    for r in rows:
+        named = None if r.code else mapping.chapter_by_heading(words_of(r.label))
+        if named is not None and _heading_like(r, words_of(r.label), named):
+            headings += 1
     if long_codes + film_dotted >= 2 and not ten:
         return FILM
     if numbered or headings >= 2:
@@ -1077,9 +1080,15 @@ def analyse_sheet(grid: SheetGrid, options: Options, mapping: DevisMapping,
 
 
 def _grand_total(rows: list[BudgetRow]) -> dict[str, float | None] | None:
+    """The amounts of the budget's grand total row: « TOTAL GÉNÉRAL », « Coût total HT »…,
+    or a « TOTAL » alone after the last line."""
     found = None
-    for row in rows:
-        if row.kind == SUBTOTAL and _is_grand_total(words_of(row.label)):
+    for i, row in enumerate(rows):
+        if row.kind != SUBTOTAL:
+            continue
+        tokens = words_of(row.label)
+        last = not any(r.kind == LINE_KIND for r in rows[i + 1:])
+        if _is_grand_total(tokens) or (tokens in (("total",), ("total", "ht")) and last):
             found = row
     return dict(found.amounts) if found is not None else None
 
