@@ -485,8 +485,57 @@ def test_into_marks_duplicates_and_leaves_the_rest_of_the_file_alone(
     snapshot = wb.read_bytes()
     assert main(["import-devis", str(devis), "--into", str(wb)]) == 1
     printed = capsys.readouterr().out
-    assert "Rien à ajouter à " in printed and "Déjà importé dans ce classeur" in printed
+    assert "Rien à ajouter à " in printed
+    assert "Déjà importé dans ce classeur (non réécrit) : 14 ligne(s)" in printed
     assert wb.read_bytes() == snapshot
+
+
+def test_reimporting_an_updated_budget_names_the_changed_lines(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = simple_devis(tmp_path / "d.xlsx", ("N°", "Libellé", "Budget"),
+                        [("7", "MOYENS TECHNIQUES", None), ("711", "Caméra", 1000),
+                         ("712", "Machinerie", 500)])
+    wb = make_workbook(tmp_path / "w.xlsx")
+    assert main(["import-devis", str(path), "--into", str(wb)]) == 0
+    simple_devis(path, ("N°", "Libellé", "Budget"),
+                 [("7", "MOYENS TECHNIQUES", None), ("711", "Caméra", 1200),
+                  ("712", "Machinerie", 500), ("713", "Son", 300)])
+    capsys.readouterr()
+    assert main(["import-devis", str(path), "--into", str(wb)]) == 1
+    out, err = capsys.readouterr()
+    assert "Déjà importé dans ce classeur (non réécrit) : 2 ligne(s)" in out
+    assert "  ligne 3 « 711 Caméra » : déjà dans le classeur (Technique l. 5), montants " \
+           "changés : prév. 1\u202f000 € → 1\u202f200 € ; supprimez l'ancienne ligne pour " \
+           "réimporter celle-ci" in out
+    assert "Lignes ajoutées à " in out and ": 1 (sauvegarde" in out  # only « Son »
+    assert err == "1 ligne(s) déjà importée(s) avec d'autres montants : le classeur ne suit " \
+                  "plus ce devis (liste ci-dessus).\n"
+
+
+def test_summary_budget_at_sub_chapter_level(tmp_path: Path) -> None:
+    path = simple_devis(tmp_path / "d.xlsx", ("Poste", "Intitulé", "Devis", "Coût final"), [
+        ("5", "DÉCORS ET COSTUMES", 30000, 31000),
+        ("51", "Studio", 10000, 10000), ("58", "Costumes", 20000, 21000),
+        ("6", "TRANSPORTS, DÉFRAIEMENTS, RÉGIE", 5000, 5500),
+        ("65", "Hébergement", 5000, "voir facture"),
+    ])
+    a = analyse_budget(path)
+    assert a.layout == FILM
+    assert [(r.label, r.decision, r.poste) for r in a.rows] == [
+        ("DÉCORS ET COSTUMES", HEADING, None), ("Studio", IMPORTED, "lieux"),
+        ("Costumes", IMPORTED, "hmc"), ("TRANSPORTS, DÉFRAIEMENTS, RÉGIE", HEADING, None),
+        ("Hébergement", IMPORTED, "regie")]
+    assert a.messages == [
+        "ligne 5 « 6 TRANSPORTS, DÉFRAIEMENTS, RÉGIE » : total définitif 5\u202f500 € ≠ "
+        "somme de ses lignes 0 € (1 ligne(s)) ; les lignes sont importées, ce total est ignoré",
+        "ligne 6 « 65 Hébergement » : définitif : montant illisible « voir facture » — seule "
+        "la phase lisible est importée"]
+
+
+def test_lines_without_code_are_tagged_by_their_chapter(tmp_path: Path) -> None:
+    a = analyse_budget(tv_csv(tmp_path / "doc.csv"))
+    assert line_record(row_of(a, "Repas"), a, load_edition())["comment"] == \
+        "[devis ch. 6] Repas"
 
 
 def test_dry_run_prints_the_decisions(tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -14,7 +14,6 @@ from carbonclap_xl.core.errors import InputFileError
 def cmd_import_devis(args: argparse.Namespace) -> int:
     from carbonclap_xl.core.factors import load_edition
     from carbonclap_xl.intake.devis import (
-        ALREADY,
         DUPLICATE,
         FINAL,
         FORECAST,
@@ -24,6 +23,7 @@ def cmd_import_devis(args: argparse.Namespace) -> int:
         analyse_budget,
         euros,
         line_record,
+        match_previous_import,
     )
     from carbonclap_xl.intake.devis_mapping import load_mapping
     from carbonclap_xl.intake.devis_report import summary, write_report
@@ -56,12 +56,10 @@ def cmd_import_devis(args: argparse.Namespace) -> int:
     analysis = analyse_budget(source, options, mapping, edition)
 
     existing = read_existing(into) if into is not None else None
-    imported = analysis.of(IMPORTED)
+    changed = 0
     if existing is not None:  # a second import of the same budget adds nothing
-        for row in imported:
-            if any(f"{row.tag} {row.label}" in c for c in existing.comments):
-                row.decision = ALREADY
-        imported = analysis.of(IMPORTED)
+        changed = match_previous_import(analysis.rows, existing.lines)
+    imported = analysis.of(IMPORTED)
     records = [line_record(r, analysis, edition) for r in imported]
     before = existing.lines if existing is not None else []
     combined: list[dict[str, Any]] = [*before, *records]
@@ -103,8 +101,10 @@ def cmd_import_devis(args: argparse.Namespace) -> int:
     if placed_nowhere:
         print(f"{placed_nowhere} ligne(s) non placée(s) : à saisir en données physiques ou à "
               "classer (liste ci-dessus).", file=sys.stderr)
-        return EXIT_ISSUES
-    return EXIT_OK
+    if changed:
+        print(f"{changed} ligne(s) déjà importée(s) avec d'autres montants : le classeur ne "
+              "suit plus ce devis (liste ci-dessus).", file=sys.stderr)
+    return EXIT_ISSUES if placed_nowhere or changed else EXIT_OK
 
 
 def register(sub: Any) -> None:

@@ -297,8 +297,20 @@ class BudgetRow:
 
     @property
     def tag(self) -> str:
-        """What the workbook comment starts with: ``[devis 631]`` (or the row, codeless)."""
-        return f"[devis {self.code.text}]" if self.code else f"[devis l.{self.row}]"
+        """What the workbook comment starts with: ``[devis 631]``; a line without code is
+        tagged by its chapter (``[devis ch. 6]``), which survives rows inserted above it."""
+        if self.code:
+            return f"[devis {self.code.text}]"
+        if self.chapter is not None:
+            number = self.chapter.film or self.chapter.tv
+            return f"[devis ch. {number}]" if number else f"[devis {self.chapter.key}]"
+        return "[devis]"
+
+    @property
+    def shown(self) -> str:
+        """``ligne 28 « 651 Hôtels équipe »``, as messages name a budget row."""
+        text = " ".join(t for t in (self.code_text, self.label) if t)
+        return f"ligne {self.row} « {text} »" if text else f"ligne {self.row} (sans libellé)"
 
     def amount_text(self) -> str:
         return " ; ".join(f"{PHASE_ABBR[p]} {euros(v)}" for p, v in self.amounts.items()
@@ -664,17 +676,41 @@ def _is_grand_total(tokens: tuple[str, ...]) -> bool:
         "globale"}) and not ({"chapitre", "chap", "sous", "s", "ss"} & set(tokens[:2]))
 
 
-class _Analysis:
-    def __init__(self, grid: SheetGrid, options: Options, mapping: DevisMapping,
-                 edition: FactorEdition) -> None:
+@dataclass
+class _Columns:
+    """The roles the header gives the columns of one sheet."""
+
+    amounts: dict[str, _Choice | None]
+    label: Column
+    code: Column | None
+    notes: list[Column]
+    hidden: list[Column]  # hidden columns not used as amounts
+    ignored: list[Column]  # other headed columns (quantities, rates…)
+
+
+@dataclass
+class _SheetResult:
+    grid: SheetGrid
+    header_row: int
+    columns: _Columns
+    rows: list[BudgetRow]
+    layout: str
+    layout_forced: bool
+    messages: list[str]
+
+    @property
+    def line_count(self) -> int:
+        return sum(r.kind == LINE_KIND for r in self.rows)
+
+
+class _Reader:
+    """Reads the rows of one sheet under its header."""
+
+    def __init__(self, grid: SheetGrid, options: Options) -> None:
         self.sheet = _Sheet(grid, options)
         self.options = options
-        self.mapping = mapping
-        self.edition = edition
-        self.messages: list[str] = []
 
-    def read(self) -> tuple[list[BudgetRow], dict[str, _Choice | None], Column | None,
-                            Column | None, list[Column], list[Column], list[Column]]:
+    def read(self) -> tuple[_Columns, list[BudgetRow]]:
         sheet, grid = self.sheet, self.sheet.grid
         if not sheet.find_header():
             raise InputFileError(grid.name, "ligne d'en-tête introuvable : aucune ligne des "
@@ -695,10 +731,8 @@ class _Analysis:
         ignored = [sheet.column(c) for c in range(1, sheet.width + 1)
                    if c not in used and sheet.headers.get(c) and c not in {
                        h.index for h in hidden_skipped}]
-        rows: list[BudgetRow] = []
-        for r in sheet.body():
-            rows.append(self._row(r, amounts, label, code, notes))
-        return rows, amounts, label, code, notes, hidden_skipped, ignored
+        rows = [self._row(r, amounts, label, code, notes) for r in sheet.body()]
+        return _Columns(amounts, label, code, notes, hidden_skipped, ignored), rows
 
     def _row(self, r: int, amounts: dict[str, _Choice | None], label: Column,
              code_col: Column | None, notes: list[Column]) -> BudgetRow:
@@ -797,7 +831,16 @@ def _detect_layout(rows: list[BudgetRow], mapping: DevisMapping) -> str:
         named = None if r.code else mapping.chapter_by_heading(words_of(r.label))
         if named is not None and _heading_like(r, words_of(r.label), named):
             headings += 1
-    if long_codes + film_dotted >= 2 and not ten:
+    chapters_seen: set[str] = set()
+    under_chapter = 0  # two-digit codes under their one-digit chapter: film sub-chapters
+    for r in rows:
+        if r.code is None or r.code.dotted:
+            continue
+        if len(r.code.digits) == 1:
+            chapters_seen.add(r.code.digits)
+        elif len(r.code.digits) == 2 and r.code.digits[0] in chapters_seen:
+            under_chapter += 1
+    if (long_codes + film_dotted >= 2 or under_chapter >= 2) and not ten:
         return FILM
     if numbered or headings >= 2:
         return TV
@@ -988,18 +1031,14 @@ def _check_total(row: BudgetRow, children: list[BudgetRow], messages: list[str],
         total = _sum(children, phase)
         if abs(total - amount) > _tolerance(amount):
             messages.append(
-                f"ligne {row.row} « {row.code_text} {row.label} » : total {PHASE_FR[phase]} "
+                f"{row.shown} : total {PHASE_FR[phase]} "
                 f"{euros(amount)} ≠ somme de {what} {euros(total)} ({len(children)} ligne(s)) ; "
                 "les lignes sont importées, ce total est ignoré")
 
 
-def _describe(rule_kind: str, row: BudgetRow, mapping: DevisMapping) -> str:
-    if rule_kind == "chapter" and row.chapter is not None:
-        number = row.chapter.film if row.chapter.film is not None else row.chapter.tv
-        return f"chapitre {number or ''} {row.chapter.label}".replace("  ", " ")
-    if rule_kind == "sub" and row.sub is not None:
-        return f"sous-chapitre {row.sub} {mapping.subchapters[row.sub].label}"
-    return rule_kind
+def _chapter_name(chapter: Chapter, layout: str) -> str:
+    number = chapter.film if layout == FILM else chapter.tv
+    return f"chapitre {number} {chapter.label}" if number else f"chapitre {chapter.label}"
 
 
 def _place(row: BudgetRow, mapping: DevisMapping, edition: FactorEdition, layout: str) -> None:
@@ -1029,19 +1068,21 @@ def _place(row: BudgetRow, mapping: DevisMapping, edition: FactorEdition, layout
             break
     decided: Placement | None = None
     if chapter is not None and chapter.placement.kind == EXCLUDE:
-        decided, row.rule = chapter.placement, _describe("chapter", row, mapping)
+        decided, row.rule = chapter.placement, _chapter_name(chapter, layout)
     if decided is None:
         rule = mapping.rule_for(words_of(row.label), chapter.key if chapter else None,
                                 row.sub if layout == FILM else None)
         if rule is not None:
             decided = rule.placement
+            tokens = words_of(row.label)
             row.rule = "libellé « " + next(
                 (w for w, p in zip(rule.phrases, rule.words, strict=False)
-                 if _phrase_hit(p, row.label)), rule.phrases[0]) + " »"
+                 if phrase_in(p, tokens)), rule.phrases[0]) + " »"
     if decided is None and sub is not None:
-        decided, row.rule = sub.placement, _describe("sub", row, mapping)
+        decided, row.rule = sub.placement, f"sous-chapitre {sub.code} {sub.label}"
     if decided is None and chapter is not None:
-        decided, row.rule = chapter.placement, _describe("chapter", row, mapping) + " (défaut)"
+        decided = chapter.placement
+        row.rule = _chapter_name(chapter, layout) + " (défaut)"
     if decided is None:
         row.decision, row.rule = NOT_PLACED, "aucune règle"
         row.why = ("ni chapitre reconnu ni libellé connu : classez la ligne, ou ajoutez une "
@@ -1059,24 +1100,23 @@ def _place(row: BudgetRow, mapping: DevisMapping, edition: FactorEdition, layout
         row.poste = resolve_poste(decided, context.poste if context else None, edition)
 
 
-def _phrase_hit(phrase: tuple[str, ...], label: str) -> bool:
-    return phrase_in(phrase, words_of(label))
-
-
 def analyse_sheet(grid: SheetGrid, options: Options, mapping: DevisMapping,
-                  edition: FactorEdition) -> tuple[_Analysis, list[BudgetRow], dict[str, Any]]:
-    analysis = _Analysis(grid, options, mapping, edition)
-    rows, amounts, label, code, notes, hidden, ignored = analysis.read()
-    layout, forced = _structure(rows, mapping, options.layout, code is not None)
-    _classify(rows, layout, analysis.messages)
+                  edition: FactorEdition) -> _SheetResult:
+    """Every row of one sheet: its kind, then, for a line, its decision."""
+    reader = _Reader(grid, options)
+    columns, rows = reader.read()
+    messages: list[str] = []
+    layout, forced = _structure(rows, mapping, options.layout, columns.code is not None)
+    _classify(rows, layout, messages)
     for row in rows:
         if row.kind == LINE_KIND:
             _place(row, mapping, edition, layout)
+            if row.decision == IMPORTED and row.problems:
+                messages.append(f"{row.shown} : " + " ; ".join(row.problems)
+                                + " — seule la phase lisible est importée")
         else:
             row.decision = row.kind
-    info = {"amounts": amounts, "label": label, "code": code, "notes": notes,
-            "hidden": hidden, "ignored": ignored, "layout": layout, "forced": forced}
-    return analysis, rows, info
+    return _SheetResult(grid, reader.sheet.header_row, columns, rows, layout, forced, messages)
 
 
 def _grand_total(rows: list[BudgetRow]) -> dict[str, float | None] | None:
@@ -1124,11 +1164,11 @@ def analyse_budget(path: Path, options: Options | None = None,
                 candidates.append(g)
         if not candidates:
             raise InputFileError(str(path), "aucune feuille visible ne contient de données")
-    results = []
+    results: list[_SheetResult] = []
     errors: list[tuple[str, InputFileError]] = []
     for grid in candidates:
         try:
-            results.append((grid, *analyse_sheet(grid, options, mapping, edition)))
+            results.append(analyse_sheet(grid, options, mapping, edition))
         except InputFileError as exc:
             if options.sheet is not None or len(candidates) == 1:
                 raise InputFileError(str(path), f"feuille « {grid.name} » : {exc.reason}") \
@@ -1138,25 +1178,20 @@ def analyse_budget(path: Path, options: Options | None = None,
         name, exc = errors[0]
         raise InputFileError(str(path), f"aucune feuille ne ressemble à un devis (« {name} » : "
                                         f"{exc.reason})")
-
-    def lines_of(result: tuple[Any, ...]) -> int:
-        return sum(r.kind == LINE_KIND for r in result[2])
-
-    results.sort(key=lambda res: -lines_of(res))
+    results.sort(key=lambda res: -res.line_count)
     best = results[0]
     if len(results) > 1:
         second = results[1]
-        if lines_of(second) >= 10 and lines_of(second) >= 0.5 * lines_of(best):
+        if second.line_count >= 10 and second.line_count >= 0.5 * best.line_count:
             raise InputFileError(str(path), "plusieurs feuilles ressemblent à un devis : "
-                                 + ", ".join(f"« {r[0].name} » ({lines_of(r)} lignes)"
+                                 + ", ".join(f"« {r.grid.name} » ({r.line_count} lignes)"
                                              for r in results[:4])
                                  + " ; choisissez avec --sheet NOM")
         for res in results[1:]:
-            skipped.append(f"« {res[0].name} » ({lines_of(res)} ligne(s) de montant, moins que "
-                           f"« {best[0].name} »)")
+            skipped.append(f"« {res.grid.name} » ({res.line_count} ligne(s) de montant, moins "
+                           f"que « {best.grid.name} »)")
     skipped += [f"« {name} » ({exc.reason})" for name, exc in errors]
-    grid, analysis, rows, info = best
-    amounts = info["amounts"]
+    amounts = best.columns.amounts
     for phase in PHASES:
         choice = amounts.get(phase)
         if choice is not None and choice.ttc and options.ttc_rate is None:
@@ -1164,21 +1199,21 @@ def analyse_budget(path: Path, options: Options | None = None,
                                  "; les ratios de l'ADEME sont hors taxes : relancez avec "
                                  "--ttc 20 (taux de TVA en %) pour les ramener en HT, ou "
                                  "choisissez une colonne HT")
-    messages = analysis.messages
-    if grid.truncated:
+    messages = best.messages
+    if best.grid.truncated:
         messages.insert(0, "feuille tronquée : seules les 20 000 premières lignes sont lues")
     return BudgetAnalysis(
-        path=path, sheet=grid.name, sheets_skipped=skipped,
-        header_row=analysis.sheet.header_row,
-        columns={"code": info["code"], "label": info["label"],
+        path=path, sheet=best.grid.name, sheets_skipped=skipped, header_row=best.header_row,
+        columns={"code": best.columns.code, "label": best.columns.label,
                  FORECAST: amounts[FORECAST].column if amounts.get(FORECAST) else None,
                  FINAL: amounts[FINAL].column if amounts.get(FINAL) else None},
-        notes_columns=info["notes"], hidden_columns=info["hidden"],
-        ignored_columns=info["ignored"], layout=info["layout"], layout_forced=info["forced"],
+        notes_columns=best.columns.notes, hidden_columns=best.columns.hidden,
+        ignored_columns=best.columns.ignored, layout=best.layout,
+        layout_forced=best.layout_forced,
         ttc_rate=options.ttc_rate if any(
             c is not None and c.ttc for c in amounts.values()) else None,
         scale={p: c.scale for p, c in amounts.items() if c is not None},
-        rows=rows, messages=messages, grand_total=_grand_total(rows),
+        rows=best.rows, messages=messages, grand_total=_grand_total(best.rows),
         mapping_sources=mapping.sources)
 
 
@@ -1227,3 +1262,45 @@ def line_record(row: BudgetRow, analysis: BudgetAnalysis, edition: FactorEdition
 
 def poste_label(poste: str | None) -> str:
     return POSTE_BY_ID[poste].label_fr if poste in POSTE_BY_ID else str(poste)
+
+
+def _as_float(value: Any) -> float:
+    amount = parse_amount(value)[0]
+    return amount or 0.0
+
+
+def match_previous_import(rows: list[BudgetRow], lines: list[dict[str, Any]]) -> int:
+    """Mark the imported rows already in the workbook (``lines``, with ``sheet`` and
+    ``row``) by their ``[devis …] label`` comment; returns how many came back with other
+    amounts (an updated budget: the old line must be deleted to re-import)."""
+    from carbonclap_xl.intake.double_counting import DUPLICATE_MARK
+
+    previous: list[tuple[str, dict[str, Any]]] = []
+    for line in lines:
+        comment = str(line.get("comment") or "")
+        at = comment.find("[devis")
+        if at >= 0:
+            previous.append((comment[at:], line))
+    changed = 0
+    for row in rows:
+        if row.decision != IMPORTED:
+            continue
+        key = f"{row.tag} {row.label}".strip()
+        line = next((found for tail, found in previous
+                     if tail == key or tail.startswith(key + " — ")), None)
+        if line is None:
+            continue
+        row.decision = ALREADY
+        where = f"{line.get('sheet')} l. {line.get('row')}"
+        differs = []
+        if DUPLICATE_MARK not in str(line.get("comment")):
+            for phase, key in ((FORECAST, "quantity_forecast"), (FINAL, "quantity_final")):
+                old, new = _as_float(line.get(key)), row.amounts.get(phase) or 0.0
+                if abs(old - new) > 0.005:
+                    differs.append(f"{PHASE_ABBR[phase]} {euros(old)} → {euros(new)}")
+        row.why = f"déjà dans le classeur ({where})"
+        if differs:
+            changed += 1
+            row.why += (", montants changés : " + " ; ".join(differs)
+                        + " ; supprimez l'ancienne ligne pour réimporter celle-ci")
+    return changed

@@ -32,9 +32,7 @@ MAX_LISTED = 12
 
 
 def _label(row: BudgetRow) -> str:
-    code = f"{row.code_text} " if row.code else ""
-    return f"ligne {row.row} « {code}{row.label} »" if row.label or code else \
-        f"ligne {row.row} (sans libellé)"
+    return row.shown
 
 
 def _amounts(row: BudgetRow) -> str:
@@ -126,9 +124,9 @@ def summary(analysis: BudgetAnalysis, verbose: bool = False) -> list[str]:
         out += [f"  {_label(r)} — {_amounts(r)} : {r.why}" for r in duplicates]
     already = a.of(ALREADY)
     if already:
-        out.append("Déjà importé dans ce classeur (non réécrit) : "
-                   + ", ".join(f"{r.row}" for r in already[:20])
-                   + (" …" if len(already) > 20 else ""))
+        out.append(f"Déjà importé dans ce classeur (non réécrit) : {len(already)} ligne(s)")
+        out += _listed([f"  {_label(r)} : {r.why}" for r in already if "changés" in r.why],
+                       verbose)
     if arithmetic:
         out.append("Sous-totaux reconnus par le calcul seul (vérifiez) :")
         out += _listed([f"  {_label(r)} : {r.why}" for r in arithmetic], verbose)

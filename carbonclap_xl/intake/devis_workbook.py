@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ class ExistingWorkbook:
     path: Path
     lines: list[dict[str, Any]]  # LINE_COLUMNS + sheet, row
     next_row: dict[str, int]  # poste -> first free row
-    comments: list[str] = field(default_factory=list)
 
 
 def _blank(value: Any) -> bool:
@@ -70,8 +69,6 @@ def read_existing(path: Path) -> ExistingWorkbook:
                                                                   strict=True)},
                     "sheet": sheet, "row": r}
             out.lines.append(line)
-            if line.get("comment"):
-                out.comments.append(str(line["comment"]))
     return out
 
 
