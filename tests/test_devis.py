@@ -605,3 +605,19 @@ def test_unusable_input_one_french_line_exit_2(
     assert err.startswith("erreur : ") and err.count("\n") == 1
     assert message in err
 
+
+
+@pytest.mark.slow
+def test_libreoffice_reopens_a_workbook_imported_into(tmp_path: Path) -> None:
+    from wbhelpers import SOFFICE, libreoffice_resave
+
+    if not SOFFICE:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    wb = make_workbook(tmp_path / "classeur.xlsx")
+    assert main(["import-devis", str(film_devis(tmp_path / "devis.xlsx")), "--into",
+                 str(wb)]) == 1
+    resaved = libreoffice_resave(wb, tmp_path / "lo")
+    regie = sheet_values(resaved, "Régie")
+    assert regie[L.FIRST_DATA_ROW + 1][:6] == [
+        "Dépenses – restauration, traiteur, cantine (€)", 9000.0, 9100.0, "€", "devis",
+        "[devis 661] Cantine"]

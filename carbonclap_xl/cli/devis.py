@@ -14,21 +14,21 @@ from carbonclap_xl.core.errors import InputFileError
 def cmd_import_devis(args: argparse.Namespace) -> int:
     from carbonclap_xl.core.factors import load_edition
     from carbonclap_xl.intake.devis import (
-        DUPLICATE,
         FINAL,
         FORECAST,
-        IMPORTED,
         NOT_PLACED,
         Options,
         analyse_budget,
         euros,
-        line_record,
-        match_previous_import,
     )
     from carbonclap_xl.intake.devis_mapping import load_mapping
     from carbonclap_xl.intake.devis_report import summary, write_report
-    from carbonclap_xl.intake.devis_workbook import append_into, read_existing, write_new
-    from carbonclap_xl.intake.double_counting import double_counting, mark_duplicate
+    from carbonclap_xl.intake.devis_workbook import (
+        append_into,
+        prepare_lines,
+        read_existing,
+        write_new,
+    )
 
     source = Path(args.devis)
     output = Path(args.output) if args.output else None
@@ -44,10 +44,12 @@ def cmd_import_devis(args: argparse.Namespace) -> int:
                                               "pour y ajouter les lignes, ou -o AUTRE")
     if not source.exists():
         raise InputFileError(str(source), "fichier introuvable")
-    if source.suffix.lower() in (".xlsx", ".xlsm"):
-        from carbonclap_xl.validation.safety import inspect_package
+    from carbonclap_xl.validation.safety import inspect_package
 
-        inspect_package(source)  # refuses hostile or broken packages before any parser
+    for package in (source, into):  # hostile or broken packages, before any parser sees them
+        if package is not None and package.is_file() and package.suffix.lower() in (
+                ".xlsx", ".xlsm"):
+            inspect_package(package)
     edition = load_edition()
     mapping = load_mapping(Path(args.mapping) if args.mapping else None, edition)
     options = Options(sheet=args.sheet, header_row=args.header_row,
@@ -56,18 +58,7 @@ def cmd_import_devis(args: argparse.Namespace) -> int:
     analysis = analyse_budget(source, options, mapping, edition)
 
     existing = read_existing(into) if into is not None else None
-    changed = 0
-    if existing is not None:  # a second import of the same budget adds nothing
-        changed = match_previous_import(analysis.rows, existing.lines)
-    imported = analysis.of(IMPORTED)
-    records = [line_record(r, analysis, edition) for r in imported]
-    before = existing.lines if existing is not None else []
-    combined: list[dict[str, Any]] = [*before, *records]
-    for index, reason in double_counting(combined, edition, mapping,
-                                         candidates=range(len(before), len(combined))):
-        row = imported[index - len(before)]
-        row.decision, row.why = DUPLICATE, reason
-        records[index - len(before)] = mark_duplicate(records[index - len(before)], reason)
+    records, changed = prepare_lines(analysis, existing, edition, mapping)
 
     for line in summary(analysis, verbose=args.verbose):
         print(line)

@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from carbonclap_xl.core.errors import InputFileError
+from carbonclap_xl.core.factors import FactorEdition
 from carbonclap_xl.core.model import LINE_COLUMNS
+from carbonclap_xl.intake.devis import (
+    DUPLICATE,
+    IMPORTED,
+    BudgetAnalysis,
+    line_record,
+    match_previous_import,
+)
+from carbonclap_xl.intake.devis_mapping import DevisMapping
+from carbonclap_xl.intake.double_counting import double_counting, mark_duplicate
 from carbonclap_xl.workbook import layout as L
 from carbonclap_xl.xlsx.budget import SheetGrid, read_sheets
 
@@ -70,6 +80,25 @@ def read_existing(path: Path) -> ExistingWorkbook:
                     "sheet": sheet, "row": r}
             out.lines.append(line)
     return out
+
+
+def prepare_lines(analysis: BudgetAnalysis, existing: ExistingWorkbook | None,
+                  edition: FactorEdition, mapping: DevisMapping
+                  ) -> tuple[list[dict[str, Any]], int]:
+    """The lines to write for the imported rows of ``analysis``, and how many rows came back
+    with other amounts than a previous import: rows already in ``existing`` are skipped, and
+    a line whose spending the workbook holds as physical data is marked (not counted)."""
+    changed = match_previous_import(analysis.rows, existing.lines) if existing else 0
+    imported = analysis.of(IMPORTED)
+    records = [line_record(r, analysis, edition) for r in imported]
+    before = existing.lines if existing is not None else []
+    combined = [*before, *records]
+    for index, reason in double_counting(combined, edition, mapping,
+                                         candidates=range(len(before), len(combined))):
+        at = index - len(before)
+        imported[at].decision, imported[at].why = DUPLICATE, reason
+        records[at] = mark_duplicate(records[at], reason)
+    return records, changed
 
 
 def _next_row(grid: SheetGrid) -> int:
