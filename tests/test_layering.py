@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "carbonclap_xl"
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "workbook": {"core"},
-    "intake": {"core"},
+    # reads budgets (through xlsx/budget) and writes them into workbooks (template, patch)
+    "intake": {"core", "workbook", "xlsx", "validation"},
     "xlsx": {"core", "workbook"},
     "validation": {"core", "workbook", "xlsx"},
     "report": {"core", "workbook", "xlsx", "validation"},  # loads a workbook file, renders it

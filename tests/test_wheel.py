@@ -48,6 +48,7 @@ def test_wheel_ships_data_and_runs_from_it(tmp_path: Path) -> None:
         "carbonclap_xl/libreoffice/extension/carbonclap_handler.py",
         "carbonclap_xl/libreoffice/office/add_extension.py",
         "carbonclap_xl/libreoffice/office/session.py",
+        "carbonclap_xl/intake/devis_mapping.yaml",
     ):
         assert member in names
     code = (

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from carbonclap_xl.core.issues import codes_markdown
 from carbonclap_xl.validation.codes import rejections_markdown
+from tools.build_devis_doc import DEVIS_DOC, devis_page
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 DOC = DOCS / "issue-codes.md"
@@ -108,7 +109,7 @@ to send instead, and one of these codes. In a batch, the other files are still v
 {rejections_markdown()}"""
 
 
-PAGES = {DOC: issue_codes_page, LAYOUT_DOC: layout_page}
+PAGES = {DOC: issue_codes_page, LAYOUT_DOC: layout_page, DEVIS_DOC: devis_page}
 
 
 if __name__ == "__main__":
