@@ -13,15 +13,28 @@ from carbonclap_xl.core.model import NATURE_IDS, POSTE_IDS
 from tools import factorbuild
 
 SOURCE_DIR = factorbuild.DEFAULT_SOURCE_DIR
+OUT = factorbuild.DEFAULT_OUT_DIR
 ID = "Identifiant de l'élément"
 needs_sources = pytest.mark.skipif(not SOURCE_DIR.is_dir(),
                                    reason=f"shared factor sources not at {SOURCE_DIR}")
 
 
 @needs_sources
+@pytest.mark.slow
 def test_rebuild_from_sources_finds_no_difference() -> None:
+    """`make factors` is idempotent: every committed file is what the build writes."""
     files = factorbuild.build(SOURCE_DIR, factorbuild.DEFAULT_OUT_DIR)
     assert len(files) == 2 * len(factorbuild.SOURCES) + 1
+    for path, text in files.items():
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run make factors"
+
+
+@needs_sources
+def test_derived_edition_and_catalogue_are_current() -> None:
+    """The fast part of the rebuild: the derived edition (CCX, computed from every source)
+    and the resolved catalogue; the full rebuild is the slow test above."""
+    files = factorbuild.build(SOURCE_DIR, factorbuild.DEFAULT_OUT_DIR, only={"CCX"})
+    assert len(files) == 3
     for path, text in files.items():
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run make factors"
 
@@ -41,9 +54,9 @@ def test_official_semicolon_latin1_export_builds_the_same(tmp_path: Path) -> Non
             writer.writerow([c.replace(".", ",") if n and i in numeric else c
                              for i, c in enumerate(row)])
     source = factorbuild.SOURCE_BY_KEY["BE"]
-    ours = {f["id"]: f for f in source.read(SOURCE_DIR, source)}
-    theirs = source.read(tmp_path, factorbuild.Source(**{**source.__dict__,
-                                                         "input_file": "official.csv"}))
+    ours = {f["id"]: f for f in source.read(factorbuild.BuildInputs(SOURCE_DIR, OUT), source)}
+    theirs = source.read(factorbuild.BuildInputs(tmp_path, OUT),
+                         factorbuild.Source(**{**source.__dict__, "input_file": "official.csv"}))
     assert len(theirs) == len(ours)
     for f in theirs:
         assert f["value"] == ours[f["id"]]["value"]

@@ -82,7 +82,7 @@ def parse_reference(text: str) -> tuple[str, str] | None:
     return m.group(1).upper(), m.group(2)
 
 
-_SOURCE_KEYS = {"BE", "DESNZ", "EPA", "NGC", "HOTEL2020", "IMPACTCO2", "ACVNUM"}
+_SOURCE_KEYS = {"BE", "DESNZ", "EPA", "NGC", "HOTEL2020", "IMPACTCO2", "ACVNUM", "CCX"}
 
 
 def fold(text: str) -> str:
