@@ -682,8 +682,8 @@ SOURCES: tuple[Source, ...] = (
         "2026.12",
         "carbonclap_xl derived factors",
         "carbonclap_xl",
-        "those of their inputs: Licence Ouverte 2.0 (ADEME Base Empreinte), Open Government "
-        "Licence v3.0 (DESNZ), MIT (Nos Gestes Climat, ACV numérique)",
+        "Licence Ouverte 2.0 (ADEME Base Empreinte), Open Government Licence v3.0 (DESNZ), "
+        "MIT (Nos Gestes Climat, ACV numérique): the licences of the inputs",
         "Facteurs dérivés par carbonclap_xl de : ADEME Base Empreinte® 23.6, UK DESNZ 2024, "
         "Nos Gestes Climat 3.4.0, ACV numérique 2.1.0 (chaque dérivation est décrite avec ses "
         "sources dans factors/derived/2026.12.yaml)",
