@@ -242,6 +242,7 @@ def test_source_values_without_uncertainty() -> None:
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"inputs": {"a": "BE:404"}}, "introuvable « BE:404 »"),
+    ({"inputs": {"a": {"ref": "BE:1", "as": "km"}}}, "entrée « a »"),
     ({"terms": {"a": "a + 1"}}, "produit ou un quotient"),
     ({"terms": {"a": "a * x"}}, "noms inconnus ['x']"),
     ({"terms": {"a": "-a"}}, "valeur non positive"),

@@ -496,7 +496,10 @@ def derive(spec: dict[str, Any], shared: dict[str, Any], inputs: BuildInputs) ->
         record = {"name": name, **_source_input(ispec["ref"], ispec, inputs, where)}
         value = record["value"]
         if ispec.get("as"):  # e.g. a factor per tonne used per kg
-            value *= conversion(ispec["as"], record["unit"])
+            try:
+                value *= conversion(ispec["as"], record["unit"])
+            except ValueError as exc:
+                raise FactorDataError(where, f"entrée « {name} » : {exc}") from exc
             record["as"] = ispec["as"]
             record["value_used"] = _sig(value, 12)
         values[name] = value
@@ -534,7 +537,7 @@ def derive(spec: dict[str, Any], shared: dict[str, Any], inputs: BuildInputs) ->
         terms[tname] = coef * math.prod(values[n] ** e for n, e in exps.items())
         exponents[tname] = exps
     used = {n for exps in exponents.values() for n in exps}
-    unused = set(values) - used - {str(k) for k in spec.get("unused_ok", [])}
+    unused = set(values) - used
     if unused:
         raise FactorDataError(where, f"entrées ou paramètres inutilisés {sorted(unused)}")
     total = sum(terms.values())
