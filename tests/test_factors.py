@@ -13,15 +13,28 @@ from carbonclap_xl.core.model import NATURE_IDS, POSTE_IDS
 from tools import factorbuild
 
 SOURCE_DIR = factorbuild.DEFAULT_SOURCE_DIR
+OUT = factorbuild.DEFAULT_OUT_DIR
 ID = "Identifiant de l'élément"
 needs_sources = pytest.mark.skipif(not SOURCE_DIR.is_dir(),
                                    reason=f"shared factor sources not at {SOURCE_DIR}")
 
 
 @needs_sources
+@pytest.mark.slow
 def test_rebuild_from_sources_finds_no_difference() -> None:
+    """`make factors` is idempotent: every committed file is what the build writes."""
     files = factorbuild.build(SOURCE_DIR, factorbuild.DEFAULT_OUT_DIR)
     assert len(files) == 2 * len(factorbuild.SOURCES) + 1
+    for path, text in files.items():
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run make factors"
+
+
+@needs_sources
+def test_derived_edition_and_catalogue_are_current() -> None:
+    """The fast part of the rebuild: the derived edition (CCX, computed from every source)
+    and the resolved catalogue; the full rebuild is the slow test above."""
+    files = factorbuild.build(SOURCE_DIR, factorbuild.DEFAULT_OUT_DIR, only={"CCX"})
+    assert len(files) == 3
     for path, text in files.items():
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run make factors"
 
@@ -41,9 +54,9 @@ def test_official_semicolon_latin1_export_builds_the_same(tmp_path: Path) -> Non
             writer.writerow([c.replace(".", ",") if n and i in numeric else c
                              for i, c in enumerate(row)])
     source = factorbuild.SOURCE_BY_KEY["BE"]
-    ours = {f["id"]: f for f in source.read(SOURCE_DIR, source)}
-    theirs = source.read(tmp_path, factorbuild.Source(**{**source.__dict__,
-                                                         "input_file": "official.csv"}))
+    ours = {f["id"]: f for f in source.read(factorbuild.BuildInputs(SOURCE_DIR, OUT), source)}
+    theirs = source.read(factorbuild.BuildInputs(tmp_path, OUT),
+                         factorbuild.Source(**{**source.__dict__, "input_file": "official.csv"}))
     assert len(theirs) == len(ours)
     for f in theirs:
         assert f["value"] == ours[f["id"]]["value"]
@@ -137,3 +150,102 @@ def test_no_two_activities_share_a_matching_key() -> None:
     edition = load_edition()
     keys = [match_key(a.label_fr) for a in edition.activities.values()]
     assert len(keys) == len(set(keys))
+
+
+def test_every_activity_resolves_to_its_shipped_factor() -> None:
+    edition = load_edition()
+    for act in edition.activities.values():
+        assert edition.factor(act.factor.id) == act.factor, act.id
+
+
+PER_DAY_POSTES = ("technique", "lieux", "transport", "hmc", "regie")
+
+
+@pytest.mark.parametrize("poste", PER_DAY_POSTES)
+def test_per_day_equipment_comes_before_the_monetary_rentals(poste: str) -> None:
+    """In catalogue order, and in the alphabetical order of the template's dropdowns, where
+    « Matériel à la journée – … » sorts before « Matériel – … (location en €, majorant) »."""
+    acts = load_edition().activities_for(poste)
+    alphabetical = [a for a in sorted(acts, key=lambda a: a.label_fr)
+                    if a.label_fr.startswith("Matériel")]
+    for order in (acts, alphabetical):
+        per_day = [i for i, a in enumerate(order) if "à la journée" in a.label_fr]
+        rental = [i for i, a in enumerate(order) if "(location en €, majorant)" in a.label_fr]
+        assert per_day or poste not in ("technique", "lieux"), poste
+        assert not (rental and per_day) or max(per_day) < min(rental), poste
+
+
+def test_monetary_equipment_rentals_say_they_are_upper_bounds() -> None:
+    for act in load_edition().activities.values():
+        if act.nature == "amortissement" and act.unit == "€":
+            assert act.label_fr.endswith("(location en €, majorant)"), act.id
+            assert "Borne haute" in (act.note or "")
+        if "à la journée" in act.label_fr:
+            assert act.unit == "jour" and act.factor.id.startswith("CCX:"), act.id
+
+
+@needs_sources
+def test_desnz_factors_of_the_catalogue_carry_their_upstream() -> None:
+    """Every DESNZ row the catalogue uses directly has no upstream row in DESNZ; the others
+    are used through their CCX direct + upstream factor."""
+    rows = factorbuild._desnz_rows(SOURCE_DIR / "desnz_2024_v1.1_flat_factors.csv")
+    for act in load_edition().activities.values():
+        if act.factor.id.startswith("DESNZ:"):
+            assert factorbuild.desnz_upstream_ids(rows, act.factor.source_id) == set(), act.id
+
+
+def test_waste_follows_the_cut_off_rule() -> None:
+    """No ADEME recycling "impacts" row (they include making the secondary material), and
+    "fin de vie moyenne" rows only where the source's perimeter holds no recycling."""
+    averages_allowed = {
+        "waste_residual_avg",  # residual household waste: incineration and landfill
+        "waste_textiles_avg",  # ADEME: "ne couvre que les étapes de collecte et tri"
+        "waste_furniture", "waste_weee", "waste_batteries",  # take-back schemes, stated in notes
+    }
+    for act in load_edition().activities.values():
+        if act.nature != "dechets":
+            continue
+        label = act.factor.label_fr.lower()
+        assert "– recyclage" not in label, act.id  # BE: « … – Recyclage - Impacts »
+        if "fin de vie moyenne" in label:
+            assert act.id in averages_allowed, act.id
+        if "recyclage (collecte" in act.label_fr:
+            assert act.factor.id.startswith("DESNZ:") and "cut-off" in act.label_fr, act.id
+            assert "Closed-loop" in act.factor.label_en
+
+
+def test_hotel_nights_and_breakfasts_are_coherent() -> None:
+    acts = load_edition().activities
+    assert "sans petit-déjeuner (défaut)" in acts["hotel_fr"].label_fr
+    assert "avec petit-déjeuner" in acts["hotel_fr_avg_breakfast"].label_fr
+    assert acts["hotel_fr"].factor.value + acts["breakfast_hotel"].factor.value == \
+        pytest.approx(acts["hotel_fr_avg_breakfast"].factor.value)
+    for act in acts.values():
+        if act.label_fr.startswith("Hôtel – nuitée en France"):
+            assert "petit-déjeuner" in act.label_fr, act.id
+
+
+def test_former_labels_stay_in_the_resolved_catalogue() -> None:
+    import json
+
+    doc = json.loads((factorbuild.DEFAULT_OUT_DIR / "catalogue.resolved.json").read_text("utf-8"))
+    labels = [a["label_fr"] for a in doc["activities"]]
+    former = [x for a in doc["activities"] for x in a.get("former_labels", [])]
+    assert former and not set(former) & set(labels) and len(set(former)) == len(former)
+    assert "Matériel – caméras et optiques : location ou achat (€)" in former
+
+
+def test_monetary_activities_are_in_the_shared_group() -> None:
+    import json
+
+    doc = json.loads((factorbuild.DEFAULT_OUT_DIR / "catalogue.resolved.json").read_text("utf-8"))
+    for a in doc["activities"]:
+        f = a["factor"]
+        if f["id"].startswith("BE:") and f["unit"] == "keuro (2023) HT":
+            assert f["uncertainty_group"] == factorbuild.GROUP_ADEME_MONETARY, a["id"]
+        elif f["id"].startswith("EPA:"):
+            assert f["uncertainty_group"] == factorbuild.GROUP_EPA_MONETARY, a["id"]
+        elif f["id"].startswith(("CCX:equip-", "CCX:vehicle-")):
+            assert f["uncertainty_group"] == "ccx-equipment-days", a["id"]
+        else:
+            assert f["uncertainty_group"] is None, a["id"]

@@ -82,7 +82,7 @@ def parse_reference(text: str) -> tuple[str, str] | None:
     return m.group(1).upper(), m.group(2)
 
 
-_SOURCE_KEYS = {"BE", "DESNZ", "EPA", "NGC", "HOTEL2020", "IMPACTCO2", "ACVNUM"}
+_SOURCE_KEYS = {"BE", "DESNZ", "EPA", "NGC", "HOTEL2020", "IMPACTCO2", "ACVNUM", "CCX"}
 
 
 _DASHES = re.compile(r"[\u2010-\u2015\u2212\ufe58\ufe63\uff0d-]+")

@@ -41,7 +41,7 @@ from carbonclap_xl.workbook.port import (
 from carbonclap_xl.workbook.rules import dangerous_formula_issues, stale_issues
 
 COMMANDS = ("Recalculer", "Verifier", "Rapport", "Facteurs")
-MAX_MATCHES = 250
+MAX_MATCHES = 1_000  # above the catalogue (254): an empty query lists it all
 REPORT_SUFFIX = "-rapport.json"
 
 
