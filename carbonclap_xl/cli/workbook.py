@@ -22,17 +22,26 @@ def cmd_new(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".xlsx":
         raise InputFileError(str(out), "le modèle s'enregistre en .xlsx")
     wb = build_template()
-    lines = read_lines_csv(Path(args.from_csv)) if args.from_csv else None
-    warnings = fill(wb, lines)
+    csv_lines = read_lines_csv(Path(args.from_csv)) if args.from_csv else None
+    lines = csv_lines.lines.select(~csv_lines.excluded) if csv_lines else None
+    numbers = [n for n, cut in zip(csv_lines.line_numbers, csv_lines.excluded, strict=True)
+               if not cut] if csv_lines else None
+    cut = len(csv_lines.issues) if csv_lines else 0
+    for issue in csv_lines.issues if csv_lines else []:  # its fields may be shifted: not placed
+        print(f"avertissement : {issue.message} (ligne non placée dans le classeur)",
+              file=sys.stderr)
+    warnings = fill(wb, lines, line_numbers=numbers)
     for warning in warnings:
         print(f"avertissement : {warning}", file=sys.stderr)
     save(wb, out)
     total = 0 if lines is None else len(lines)
     skipped = sum("non placée" in w for w in warnings)
+    reasons = [r for n, r in ((skipped, "poste inconnu"), (cut, "champs en trop")) if n]
     detail = f" ({total - skipped} ligne(s) reprises" + (
-        f", {skipped} non placée(s) : poste inconnu)" if skipped else ")") if total else ""
+        f", {skipped + cut} non placée(s) : {', '.join(reasons)})" if reasons else ")") \
+        if total + cut else ""
     print(f"Classeur créé : {out}{detail}")
-    return EXIT_ISSUES if skipped else EXIT_OK
+    return EXIT_ISSUES if skipped or cut else EXIT_OK
 
 
 def cmd_process(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import datetime as dt
 import errno
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -337,10 +337,12 @@ def build_template(edition: FactorEdition | None = None) -> Workbook:
 
 def fill(wb: Workbook, lines: LineTable | Any = None,
          production: Mapping[str, Any] | None = None,
-         edition: FactorEdition | None = None) -> list[str]:
+         edition: FactorEdition | None = None,
+         line_numbers: Sequence[int] | None = None) -> list[str]:
     """Write lines and production data as given (even invalid ones, so the user can fix them
     in the spreadsheet); a catalogue activity cited by id is written as its dropdown label.
-    Returns the warnings about lines that could not be placed."""
+    Returns the warnings about lines that could not be placed (named by ``line_numbers``,
+    the lines' numbers in their file; by default the header is line 1)."""
     edition = edition or load_edition()
     warnings: list[str] = []
     ws_prod = wb[L.SHEET_PRODUCTION]
@@ -358,7 +360,9 @@ def fill(wb: Workbook, lines: LineTable | Any = None,
     if lines is None:
         return warnings
     next_row = {p: L.FIRST_DATA_ROW for p in L.POSTE_SHEETS}
-    for n, row in enumerate(LineTable.coerce(lines).records(), start=2):
+    records = LineTable.coerce(lines).records()
+    numbers = list(line_numbers) if line_numbers is not None else range(2, len(records) + 2)
+    for n, row in zip(numbers, records, strict=True):
         poste = str(row.get("poste") or "").strip().lower()
         if poste not in L.POSTE_SHEETS:
             warnings.append(f"ligne {n} : poste « {row.get('poste') or ''} » inconnu ou vide, "
