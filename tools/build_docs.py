@@ -77,7 +77,11 @@ its own data source (blank = the same as the forecast's).
 Every version the reader supports has its column table recorded in the layout module
 (`LINE_LAYOUTS`): a workbook is read, computed and written at its own version's positions, so
 an older workbook processes unchanged (its lines have no count and one data source).
-Column correspondence
+`carbonclap-xl upgrade OLD.xlsx [-o NEW.xlsx]` moves it to version {L.TEMPLATE_VERSION}
+(default output `OLD-v2.xlsx`, never the input) by inserting the new columns in place: every
+cell moves to its new column, and so do the references to it (formulas of every sheet,
+defined names, charts, comments and their notes, validations, conditional formats, merges,
+drawings); every other part of the file is copied byte for byte. Column correspondence
 (old letter → current letter):
 
 {older}

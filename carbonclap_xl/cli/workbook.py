@@ -73,6 +73,27 @@ def cmd_process(args: argparse.Namespace) -> int:
     return EXIT_ISSUES if processed.has_errors else EXIT_OK
 
 
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from carbonclap_xl.validation.safety import inspect_package
+    from carbonclap_xl.workbook.layout import TEMPLATE_VERSION
+    from carbonclap_xl.xlsx.upgrade import upgrade_workbook
+
+    path = Path(args.workbook)
+    if not path.is_file():
+        raise InputFileError(str(path), "fichier introuvable")
+    inspect_package(path)  # refuses hostile or broken packages before any parser sees them
+    report = upgrade_workbook(path, Path(args.output) if args.output else None,
+                              force=args.force)
+    moved = ", ".join(report.sheets) or "aucune feuille de poste"
+    elsewhere = (f" ; références mises à jour dans {report.formulas_elsewhere} autre(s) "
+                 "partie(s)") if report.formulas_elsewhere else ""
+    print(f"Classeur mis à niveau (modèle {report.from_version} → {TEMPLATE_VERSION}) : "
+          f"{report.output}\nColonnes déplacées dans : {moved}{elsewhere}."
+          "\nNouvelles colonnes : Nombre, Source de la donnée (définitif), Incertitude déf. ; "
+          f"relancez « carbonclap-xl process {report.output} » pour recalculer.")
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
     new = sub.add_parser("new", help="créer un classeur vierge (ou pré-rempli depuis un CSV)")
     new.add_argument("-o", "--output", default="CarbonClap.xlsx", metavar="FICHIER")
@@ -92,3 +113,13 @@ def register(sub: Any) -> None:
     proc.add_argument("--json", metavar="FICHIER|-", help="écrire le résultat en JSON")
     proc.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
     proc.set_defaults(func=cmd_process)
+
+    upg = sub.add_parser("upgrade", help="passer un classeur au modèle actuel (ses saisies, "
+                                         "feuilles, commentaires et formats gardés)")
+    upg.add_argument("workbook", metavar="ANCIEN.xlsx")
+    upg.add_argument("-o", "--output", metavar="NOUVEAU",
+                     help="classeur mis à niveau (défaut : <nom>-v2.xlsx à côté ; jamais "
+                          "l'ancien)")
+    upg.add_argument("--force", action="store_true",
+                     help="remplacer le classeur de sortie s'il existe déjà")
+    upg.set_defaults(func=cmd_upgrade)
