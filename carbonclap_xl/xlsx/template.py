@@ -212,7 +212,11 @@ def _poste_sheet(ws: Worksheet, poste_id: str) -> None:
     dv4 = DataValidation(type="decimal", operator="greaterThan", formula1="0",
                          allow_blank=True, showErrorMessage=True, errorStyle="warning",
                          error="Saisissez un nombre positif (personnes, véhicules, trajets) ; "
-                               "vide = 1.")
+                               "vide = 1.",
+                         showInputMessage=True, promptTitle="Nombre (vide = 1)",
+                         prompt="Selon le facteur : km × passagers (train, avion), km × "
+                                "véhicules (voiture, camion), nuit × personnes, repas × "
+                                "personnes. Voir Facteurs, colonne Saisie.")
     dv4.add(f"{count}{L.FIRST_DATA_ROW}:{count}{last}")
     ws.add_data_validation(dv4)
     qty = f"{L.COLUMN_BY_KEY['quantity_forecast'].letter}{L.FIRST_DATA_ROW}:" \

@@ -76,7 +76,7 @@ class ColumnMap:
     def __call__(self, col: int) -> int:
         if col <= len(self.old_to_new):
             return self.old_to_new[col - 1]
-        return col + self.shift_after
+        return min(col + self.shift_after, MAX_COL)  # a range to the last column stays so
 
     @property
     def last_old(self) -> int:
