@@ -75,7 +75,7 @@ def make_workbook(path: Path, n: int) -> None:
 
     tmp = path.with_suffix(".csv")
     make_csv(tmp, n)
-    lines: LineTable = read_lines_csv(tmp)
+    lines: LineTable = read_lines_csv(tmp).lines
     wb = build_template()
     fill(wb, lines, {"title": "Bench", "work_type": "Téléfilm", "phase": "forecast",
                      "budget_keur": 2000, "shooting_days": 24, "duration_min": 90,

@@ -153,3 +153,69 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0 and "carbonclap-xl" in capsys.readouterr().out
+
+
+def test_a_row_with_an_extra_field_is_reported_not_cut(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # line 3: « Cantine, jour 3 » unquoted makes 8 fields for 7 columns
+    src = write_csv(tmp_path / "l.csv",
+                    "regie,meal_vegetarian,40,40,repas,facture,Cantine jour 2\n"
+                    "regie,meal_vegetarian,45,45,repas,facture,Cantine, jour 3\n"
+                    'regie,meal_vegetarian,50,50,repas,facture,"Cantine, jour 4"\n')
+    assert main(["compute", str(src), "--json", "-"]) == 1
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    (issue,) = [i for i in doc["issues"] if i["code"] == "CSV_EXTRA_FIELDS"]
+    assert issue["row"] == 3 and issue["line"] == 1 and issue["severity"] == "error"
+    assert issue["message"].startswith(
+        "Ligne 3 : 8 champs pour 7 colonnes ; un séparateur « , » dans un texte crée un champ "
+        "de trop : mettez le commentaire entre guillemets")
+    assert doc["lines"][1]["status"] == "error"  # not counted; the two others are
+    assert doc["total_kgco2e"]["forecast"] == pytest.approx(90 * 0.51)
+    assert doc["lines"][2]["comment"] == "Cantine, jour 4"
+    assert "erreur [CSV_EXTRA_FIELDS] ligne 3" in captured.err
+
+
+def test_a_multiline_quoted_field_keeps_line_numbers_right(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_csv(tmp_path / "l.csv",
+                    'lieux,elec_fr,10,,kWh,facture,"deux\nlignes"\n'
+                    "lieux,elec_fr,abc,,kWh,facture,\n")
+    assert main(["compute", str(src), "--json", "-"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [(i["row"], i["code"]) for i in doc["issues"]] == [(4, "QUANTITY_NOT_NUMBER")]
+
+
+def test_optional_count_and_final_data_source_columns(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    header = ("poste,activity,quantity_forecast,quantity_final,unit,count,data_source,"
+              "data_source_final,comment\n")
+    src = write_csv(tmp_path / "l.csv",
+                    "transport,train_tgv,430,430,km,6,devis,facture,Paris-Lyon\n"
+                    "lieux,elec_fr,1000,,kWh,,facture,,\n", header=header)
+    assert main(["compute", str(src), "--json", "-"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    tgv, elec = doc["lines"]
+    assert tgv["co2e_forecast_kg"] == pytest.approx(430 * 6 * 0.00293)
+    assert tgv["count"] == "6" and tgv["count_used"] == 6 and tgv["count_unit"] == "passagers"
+    assert tgv["data_source_final"] == "facture"
+    assert tgv["uncertainty_final_pct"] < tgv["uncertainty_forecast_pct"]
+    assert elec["count"] is None and elec["count_used"] == 1
+    # a CSV without the optional columns gets them as blanks in the result
+    plain = write_csv(tmp_path / "p.csv", "lieux,elec_fr,1000,,kWh,facture,\n")
+    assert main(["compute", str(plain), "--json", "-"]) == 0
+    (line,) = json.loads(capsys.readouterr().out)["lines"]
+    assert line["count"] is None and line["data_source_final"] is None
+
+
+def test_new_from_csv_does_not_place_a_line_with_extra_fields(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_csv(tmp_path / "l.csv",
+                    "regie,meal_vegetarian,45,45,repas,facture,Cantine, jour 3\n"
+                    ",elec_fr,3,,kWh,,\n")
+    assert main(["new", "-o", str(tmp_path / "n.xlsx"), "--from", str(src)]) == 1
+    captured = capsys.readouterr()
+    assert "(0 ligne(s) reprises, 2 non placée(s) : poste inconnu, champs en trop)" in \
+        captured.out
+    assert "Ligne 2 : 8 champs pour 7 colonnes" in captured.err
+    assert "ligne 3 : poste «  » inconnu" in captured.err  # numbered as in the file

@@ -19,6 +19,7 @@ from devis_budgets import (
 from wbhelpers import make_workbook, sheet_values
 
 from carbonclap_xl.cli import main
+from carbonclap_xl.core.a1 import col_index
 from carbonclap_xl.core.errors import InputFileError
 from carbonclap_xl.core.factors import load_edition
 from carbonclap_xl.intake.devis import (
@@ -469,8 +470,12 @@ def test_into_marks_duplicates_and_leaves_the_rest_of_the_file_alone(
     assert changed <= parts  # only the poste sheets that received lines
     regie = sheet_values(wb, "Régie")
     hotel = regie[L.FIRST_DATA_ROW]  # row 6: after the hotel nights of row 5
-    assert hotel[:5] == ["Dépenses – hôtellerie, hébergement (€)", "", "", "€", "devis"]
-    assert hotel[5].startswith(DUPLICATE_MARK) and "prév. 12\u202f000 €" in hotel[5]
+    at = {c.key: col_index(c.letter) - 1 for c in L.INPUT_COLUMNS}
+    assert [hotel[at[k]] for k in ("activity", "quantity_forecast", "quantity_final", "unit",
+                                   "data_source")] == \
+        ["Dépenses – hôtellerie, hébergement (€)", "", "", "€", "devis"]
+    comment = hotel[at["comment"]]
+    assert comment.startswith(DUPLICATE_MARK) and "prév. 12\u202f000 €" in comment
     after = by_poste(capsys, wb)
     # Régie gains the canteen and consumables, not the hotel budget (already in nights)
     assert after["by_poste"]["regie"]["forecast"] - before["regie"]["forecast"] == \

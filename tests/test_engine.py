@@ -61,12 +61,15 @@ def test_unit_conversions(edition: FactorEdition) -> None:
     assert r.by_nature["achats"].forecast == pytest.approx(250.0)
 
 
-def test_total_uncertainty_is_quadratic_sum(edition: FactorEdition) -> None:
+def test_total_uncertainty_shares_the_factor_error(edition: FactorEdition) -> None:
+    # two lines of 6 kg on one factor (±10 %): its error is one error, counted once
     r = compute([line(quantity_forecast=3), line(quantity_forecast=3, data_source="estimation")],
                 edition)
-    u1 = 6.0 * math.sqrt(10**2 + 5**2) / 100
-    u2 = 6.0 * math.sqrt(10**2 + 30**2) / 100
-    assert r.uncertainty_kg.forecast == pytest.approx(math.sqrt(u1**2 + u2**2))
+    factor = 0.10 * (6.0 + 6.0)  # linear within the factor's group
+    quantities = [0.05 * 6.0, 0.30 * 6.0]  # invoice, estimate: independent
+    assert r.uncertainty_kg.forecast == pytest.approx(
+        math.sqrt(factor**2 + quantities[0] ** 2 + quantities[1] ** 2))  # 2.3 kg
+    assert round(r.uncertainty_kg.forecast, 3) == 2.184  # √(1.2² + 0.3² + 1.8²)
 
 
 def test_missing_factor_uncertainty_uses_stated_default(edition: FactorEdition) -> None:
@@ -230,16 +233,126 @@ def test_uncertainty_by_poste_and_nature(edition: FactorEdition) -> None:
     r = compute([line(quantity_forecast=3), line(quantity_forecast=3, data_source="estimation"),
                  line(poste="transport", activity="Train", quantity_forecast=100, unit="km")],
                 edition)
-    u1 = 6.0 * math.sqrt(10**2 + 5**2) / 100
-    u2 = 6.0 * math.sqrt(10**2 + 30**2) / 100
-    assert r.uncertainty_by_poste["lieux"].forecast == pytest.approx(math.sqrt(u1**2 + u2**2))
+    lieux = math.sqrt((0.10 * 12.0) ** 2 + (0.05 * 6.0) ** 2 + (0.30 * 6.0) ** 2)
+    assert r.uncertainty_by_poste["lieux"].forecast == pytest.approx(lieux)
     assert r.uncertainty_by_nature["transport_personnes"].forecast == pytest.approx(
         1.0 * math.sqrt(20**2 + 5**2) / 100)
-    assert r.to_dict()["by_poste"]["lieux"]["uncertainty"]["forecast"] == pytest.approx(
-        math.sqrt(u1**2 + u2**2))
+    assert r.to_dict()["by_poste"]["lieux"]["uncertainty"]["forecast"] == pytest.approx(lieux)
+    total = math.sqrt(lieux**2 + (0.20 * 1.0) ** 2 + (0.05 * 1.0) ** 2)
+    assert r.uncertainty_kg.forecast == pytest.approx(total)
 
 
 def test_a_line_with_an_error_is_not_counted_in_either_phase(edition: FactorEdition) -> None:
     r = compute([line(quantity_forecast="abc", quantity_final=3)], edition)
     assert r.lines["status"][0] == "error" and r.excluded_lines == 1
     assert r.total_kg.final == 0.0
+
+
+# --------------------------------------------------------------------------- issue 8
+
+
+def test_count_multiplies_the_quantity(edition: FactorEdition) -> None:
+    # a TGV Paris–Lyon for 6 people: 430 km × 6 passagers × 0.01 kgCO2e/passager.km
+    r = compute([line(poste="transport", activity="Train", quantity_forecast=430,
+                      quantity_final=430, unit="km", count=6)], edition)
+    assert r.total_kg.forecast == pytest.approx(25.8)
+    assert r.total_kg.final == pytest.approx(25.8)  # the count applies to both phases
+    row = r.lines.records()[0]
+    assert row["count_used"] == 6.0 and row["count_unit"] == "passagers"
+    assert codes(r) == []
+
+
+def test_blank_count_is_one_and_text_counts_are_read(edition: FactorEdition) -> None:
+    r = compute([line(quantity_forecast=3, count=None), line(quantity_forecast=3, count="2"),
+                 line(quantity_forecast=3, count="1,5")], edition)
+    assert list(r.lines["co2e_forecast_kg"]) == pytest.approx([6.0, 12.0, 9.0])
+
+
+@pytest.mark.parametrize("count", [0, -2, "six", "430 km", True])
+def test_a_count_must_be_a_positive_number(edition: FactorEdition, count: object) -> None:
+    r = compute([line(quantity_forecast=3, count=count)], edition)
+    (issue,) = r.issues
+    assert issue.code is Code.COUNT_INVALID and issue.field == "count"
+    assert issue.severity is Severity.ERROR and r.excluded_lines == 1
+    assert "vide = 1" in issue.message
+
+
+def test_passenger_km_without_persons_is_a_warning(edition: FactorEdition) -> None:
+    r = compute([line(poste="transport", activity="Train", quantity_forecast=430, unit="km"),
+                 line(poste="transport", activity="Train", quantity_forecast=430, unit="",
+                      count=1),
+                 line(poste="transport", activity="Train", quantity_forecast=2580,
+                      unit="passager.km")], edition)
+    (issue,) = r.issues
+    assert issue.code is Code.COUNT_PASSENGERS_MISSING and issue.line == 0
+    assert issue.severity is Severity.WARNING and issue.field == "count"
+    assert "nombre de personnes dans la colonne Nombre" in issue.message
+    assert r.total_kg.forecast == pytest.approx(4.3 + 4.3 + 25.8)  # counted meanwhile
+
+
+def test_each_phase_has_its_data_source(edition: FactorEdition) -> None:
+    # a devis forecast (±10 %) and an invoiced final (±5 %), factor ±10 %
+    r = compute([line(quantity_forecast=3, quantity_final=3, data_source="devis",
+                      data_source_final="facture")], edition)
+    row = r.lines.records()[0]
+    assert row["uncertainty_forecast_pct"] == pytest.approx(math.sqrt(10**2 + 10**2))
+    assert row["uncertainty_final_pct"] == pytest.approx(math.sqrt(10**2 + 5**2))
+    assert row["uncertainty_pct"] == pytest.approx(math.sqrt(200))  # the larger one
+    assert r.uncertainty_kg.forecast == pytest.approx(6.0 * math.sqrt(0.01 + 0.01))  # 0.85 kg
+    assert r.uncertainty_kg.final == pytest.approx(6.0 * math.sqrt(0.01 + 0.0025))  # 0.67 kg
+    blank = compute([line(quantity_forecast=3, quantity_final=3, data_source="devis")], edition)
+    assert blank.lines["uncertainty_final_pct"][0] == pytest.approx(math.sqrt(200))
+    odd = compute([line(quantity_final=3, data_source_final="bon de livraison")], edition)
+    (issue,) = odd.issues
+    assert issue.code is Code.DATA_SOURCE_UNKNOWN and issue.field == "data_source_final"
+
+
+def test_ten_lines_sharing_a_factor_keep_its_uncertainty(edition: FactorEdition) -> None:
+    # ten purchases on one ratio at ±80 %: ±80 % of the total, not ±80 %/√10 = ±25 %
+    lines = [line(poste="decors", activity="Achats de services", quantity_forecast=1000,
+                  unit="€", data_source="facture") for _ in range(10)]
+    r = compute(lines, edition)
+    assert r.total_kg.forecast == pytest.approx(1000.0)
+    factor, quantity = 0.80 * 1000.0, math.sqrt(10 * (0.05 * 100.0) ** 2)
+    assert r.uncertainty_kg.forecast == pytest.approx(math.hypot(factor, quantity))
+    assert 80.0 < 100 * r.uncertainty_kg.forecast / r.total_kg.forecast < 80.1
+
+
+def test_factors_of_one_group_share_their_error(edition: FactorEdition) -> None:
+    from dataclasses import replace
+
+    from tests.conftest import make_factor
+
+    acts = dict(edition.activities)
+    for key, fid in (("a", "BE:10"), ("b", "BE:11")):
+        factor = replace(make_factor(fid, 100.0, "keuro (2023) HT", 50.0),
+                         uncertainty_group="ratios")
+        acts[key] = replace(acts["achats"], id=key, label_fr=key, factor=factor)
+    grouped = type(edition)(edition="g", sources=edition.sources, activities=acts,
+                            _root=edition._root)
+    r = compute([line(poste="decors", activity="a", quantity_forecast=1, unit="k€",
+                      data_source="facture"),
+                 line(poste="decors", activity="b", quantity_forecast=1, unit="k€",
+                      data_source="facture")], grouped)
+    assert r.lines["uncertainty_group"][0] == "ratios"
+    assert r.uncertainty_kg.forecast == pytest.approx(
+        math.sqrt((0.5 * 200) ** 2 + 2 * (0.05 * 100) ** 2))
+
+
+def test_ttc_amount_converts_with_the_family_vat(edition: FactorEdition) -> None:
+    # 1 200 € TTC of purchases (VAT 20 %) = 1 000 € HT = 1 k€ × 100 kgCO2e/k€
+    r = compute([line(poste="decors", activity="Achats de services", quantity_forecast=1200,
+                      unit="€ TTC")], edition)
+    assert r.total_kg.forecast == pytest.approx(100.0)
+    assert r.issues == []
+
+
+def test_euros_of_another_year_are_refused_at_their_cell(edition: FactorEdition) -> None:
+    r = compute([line(poste="decors", activity="Achats de services", quantity_forecast=2,
+                      unit="k€ (2025)"),
+                 line(poste="decors", activity="Achats de services", quantity_forecast=2,
+                      unit="k€ 2023")], edition)
+    (issue,) = r.issues
+    assert issue.code is Code.MONEY_YEAR_MISMATCH and issue.field == "unit" and issue.line == 0
+    assert "euros de 2025" in issue.message and "euros de 2023" in issue.message
+    assert r.total_kg.forecast == pytest.approx(200.0) and r.excluded_lines == 1

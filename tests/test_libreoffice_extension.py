@@ -74,7 +74,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("lo-extension")
-    book = make_workbook(tmp / "court-metrage.xlsx", lines=read_lines_csv(EXAMPLE))
+    book = make_workbook(tmp / "court-metrage.xlsx", lines=read_lines_csv(EXAMPLE).lines)
     processed_out = tmp / "process" / "court-metrage-calcule.xlsx"
     processed_out.parent.mkdir()
     assert main(["process", str(book), "-o", str(processed_out)]) == 0
@@ -95,7 +95,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     wb.active.append(["Régie", 1200])
     wb.save(broken)
     huge = tmp / "huge.xlsx"  # a stray cell at the last row: a gigantic used area
-    hb = make_workbook(tmp / "huge-src.xlsx", lines=read_lines_csv(EXAMPLE))
+    hb = make_workbook(tmp / "huge-src.xlsx", lines=read_lines_csv(EXAMPLE).lines)
     wbh = openpyxl.load_workbook(hb)
     wbh["Lieux"]["Z1048576"] = "x"
     wbh.save(huge)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from carbonclap_xl.core import units
-from carbonclap_xl.core.errors import UnitMismatch, UnknownUnit
+from carbonclap_xl.core.errors import MoneyYearMismatch, UnitMismatch, UnknownUnit
 
 
 @pytest.mark.parametrize(("typed", "factor_unit", "expected"), [
@@ -20,8 +20,12 @@ from carbonclap_xl.core.errors import UnitMismatch, UnknownUnit
     ("MWh PCI", "kWh PCI", 1000.0),
     ("k€", "keuro (2023) HT", 1.0),
     ("€", "kgCO2e/keuro (2023) HT", 0.001),
-    ("€ HT", "keuro (2022) HT", 0.001),
-    ("M€", "k€", 1000.0),
+    ("€ HT", "keuro (2023) HT", 0.001),
+    ("k€ 2022", "keuro (2022) HT", 1.0),  # the factor's own year, written either way
+    ("€ (2019)", "keuro (2019) HT", 0.001),
+    ("€2019", "keuro (2019) HT", 0.001),
+    ("euros de 2021", "keuro (2021) HT", 0.001),
+    ("M€", "keuro (2023) HT", 1000.0),
     ("litre", "litre", 1.0),
     ("L", "kgCO2e/litre", 1.0),
     ("l", "litre", 1.0),
@@ -65,6 +69,7 @@ def test_every_promised_spelling_is_known(spelling: str) -> None:
     ("kg", "litre"),
     ("USD", "k€"),
     ("keuro (2019) HT", "keuro (2023) HT"),  # no silent deflation
+    ("€ TTC", "kWh"),
 ])
 def test_incompatible_units_raise(typed: str, factor_unit: str) -> None:
     with pytest.raises(UnitMismatch):
@@ -97,3 +102,51 @@ def test_unknown_factor_unit_matches_itself_only() -> None:
 
 def test_spellings_are_unambiguous() -> None:
     assert len(units.known_spellings()) > 150
+
+
+@pytest.mark.parametrize(("typed", "factor_unit", "year", "factor_year"), [
+    # euros of another year are refused the same way whether the year is written or not
+    ("k€ (2025)", "keuro (2023) HT", 2025, 2023),
+    ("k€ 2025", "keuro (2023) HT", 2025, 2023),
+    ("€2025", "keuro (2023) HT", 2025, 2023),
+    ("€ (2019)", "keuro (2023) HT", 2019, 2023),
+    ("€", "keuro (2019) HT", 2023, 2019),  # « € » is 2023 euros: not a 2019 ratio's
+    ("€", "keuro", 2023, None),  # an old ADEME ratio in euros of no stated year
+    ("€ HT", "euro dépensé", 2023, None),
+])
+def test_euros_of_another_year_are_refused(typed: str, factor_unit: str, year: int,
+                                           factor_year: int | None) -> None:
+    with pytest.raises(MoneyYearMismatch) as info:
+        units.conversion(typed, factor_unit)
+    assert (info.value.year, info.value.factor_year) == (year, factor_year)
+    assert isinstance(info.value, UnitMismatch)
+
+
+def test_ttc_converts_with_the_vat_rate_given() -> None:
+    assert units.conversion("€ TTC", "keuro (2023) HT", 20.0) == pytest.approx(0.001 / 1.2)
+    assert units.conversion("k€ TTC", "keuro (2023) HT", 10.0) == pytest.approx(1 / 1.1)
+    with pytest.raises(UnitMismatch):  # no rate, no guess
+        units.conversion("€ TTC", "keuro (2023) HT")
+    with pytest.raises(MoneyYearMismatch):
+        units.conversion("€ TTC 2019", "keuro (2023) HT", 20.0)
+
+
+def test_a_year_is_only_read_in_money_units() -> None:
+    assert units.find("2000 km") is None
+    assert units.money_year("keuro (2023) HT") == 2023
+    assert units.money_year("k€") is None
+
+
+@pytest.mark.parametrize(("unit", "factor_unit", "label"), [
+    ("km", "passager.km", "km × passagers"),
+    ("km", "kgCO2e/passenger.km", "km × passagers"),
+    ("km", "véhicule.km", "km × véhicules"),
+    ("km", "km", "km × véhicules"),
+    ("t.km", "t.km", "t.km × trajets"),
+    ("nuit", "Room per night", "nuit × personnes"),
+    ("repas", "repas", "repas × personnes"),
+    ("kWh", "kWh", "kWh × fois"),
+])
+def test_the_factor_kind_says_what_the_count_counts(unit: str, factor_unit: str,
+                                                   label: str) -> None:
+    assert units.entry_label(unit, factor_unit) == label

@@ -79,8 +79,8 @@ FAULTY: dict[str, tuple[dict[str, Any], list[tuple[str | None, str | None, str]]
                            [("Régie", None, "SHEET_MISSING")]),
     "header_renamed.xlsx": ({"customise": _set(Transports__C4="Qté finale")},
                             [("Transports", "C4", "HEADER_CHANGED")]),
-    "dde.xlsx": ({"customise": _set(Lieux__F5="=cmd|' /C calc'!A0")},
-                 [("Lieux", "F5", "FORMULA_DDE")]),
+    "dde.xlsx": ({"customise": _set(Lieux__H5="=cmd|' /C calc'!A0")},
+                 [("Lieux", "H5", "FORMULA_DDE")]),
 }
 
 
@@ -93,7 +93,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
     done = root / "processed.xlsx"
     write_processed(process_workbook(clean), clean, done)
     wb = openpyxl.load_workbook(done)
-    wb["Lieux"]["I5"] = 1.0
+    wb["Lieux"]["K5"] = 1.0  # Émissions prévisionnelles (template 2.0)
     wb.save(root / "stale.xlsx")
     wb = openpyxl.load_workbook(done)
     wb["Synthèse"][f"B{L.SYN_POSTE_TOTAL_ROW}"] = 0.001
@@ -138,7 +138,7 @@ def test_clean_workbooks_have_no_error(faulty: dict[str, dict[str, Any]], name: 
 
 def test_stale_computed_cell(faulty: dict[str, dict[str, Any]]) -> None:
     stale = [i for i in faulty["stale.xlsx"]["issues"] if i["code"] == "COMPUTED_STALE"]
-    assert [(i["sheet"], i["cell"]) for i in stale] == [("Lieux", "I5")]
+    assert [(i["sheet"], i["cell"]) for i in stale] == [("Lieux", "K5")]
     assert stale[0]["value"] == "1" or float(stale[0]["value"]) == 1.0
 
 

@@ -21,6 +21,9 @@ from tests import wbhelpers
 from tests.wbhelpers import LINES, make_workbook, members, sheet_values, value_at
 from tools.build_template import TEMPLATE_PATH
 
+E_FORECAST = L.COLUMN_BY_KEY["co2e_forecast_kg"].letter  # K in template 2.0
+COMMENT = L.COLUMN_BY_KEY["comment"].letter  # H in template 2.0
+
 
 def _content(path: Path) -> dict:
     wb = openpyxl.load_workbook(path)
@@ -92,7 +95,7 @@ def test_new_from_csv_then_process_writes_engine_numbers(tmp_path: Path,
     lieux = sheet_values(out, "Lieux")
     for row in processed.result.lines.records():
         rows = sheet_values(out, row["sheet"]) if row["sheet"] != "Lieux" else lieux
-        got = value_at(rows, f"I{row['row']}")
+        got = value_at(rows, f"{E_FORECAST}{row['row']}")
         if row["co2e_forecast_kg"] is None or math.isnan(row["co2e_forecast_kg"]):
             assert got == ""
         else:
@@ -157,14 +160,14 @@ def test_processing_twice_is_stable_and_clears_deleted_lines(tmp_path: Path) -> 
     write_processed(process_workbook(src), src, once)
     # the user deletes the inputs of a line: its computed cells must be cleared
     wb = openpyxl.load_workbook(once)
-    for col in "ABCDEF":
-        wb["Lieux"][f"{col}5"].value = None
+    for column in L.INPUT_COLUMNS:
+        wb["Lieux"][f"{column.letter}5"].value = None
     wb.save(tmp_path / "edited.xlsx")
     twice = tmp_path / "twice.xlsx"
     write_processed(process_workbook(tmp_path / "edited.xlsx"), tmp_path / "edited.xlsx", twice)
     rows = sheet_values(twice, "Lieux")
-    assert all(value_at(rows, f"{c}5") == "" for c in "GHIJKLMN")
-    assert value_at(rows, "I6") != ""
+    assert all(value_at(rows, f"{c.letter}5") == "" for c in L.COMPUTED_COLUMNS)
+    assert value_at(rows, f"{E_FORECAST}6") != ""
     third = tmp_path / "third.xlsx"
     write_processed(process_workbook(twice), twice, third)
     assert sheet_values(third, "Synthèse") == sheet_values(twice, "Synthèse")
@@ -180,9 +183,9 @@ def test_messy_input_is_reported_not_crashed(tmp_path: Path) -> None:
         ws["A600"], ws["B600"], ws["D600"] = "elec_fr", 5, "kWh"  # below the prepared rows
         ws["A10"], ws["B10"] = "elec_fr", __import__("datetime").date(2026, 1, 3)
         ws.row_dimensions[9].hidden = True
-        ws.merge_cells("E11:F11")
+        ws.merge_cells("F11:G11")
         ws["A11"], ws["B11"], ws["D11"] = "elec_fr", 1, "kWh"
-        ws["P4"] = "Ma colonne"
+        ws["S4"] = "Ma colonne"
 
     src = make_workbook(tmp_path / "messy.xlsx", customise=customise)
     processed = process_workbook(src)
@@ -191,15 +194,15 @@ def test_messy_input_is_reported_not_crashed(tmp_path: Path) -> None:
     assert ("Lieux", "B6", "QUANTITY_TEXT") in found
     assert ("Lieux", "B10", "QUANTITY_NOT_NUMBER") in found
     assert ("Lieux", "A9", "ROW_HIDDEN") in found
-    assert ("Lieux", "E11", "CELL_MERGED") in found
-    assert ("Lieux", "P4", "COLUMN_EXTRA") in found
+    assert ("Lieux", "F11", "CELL_MERGED") in found
+    assert ("Lieux", "S4", "COLUMN_EXTRA") in found
     rows = set(processed.data.lines["row"])
     assert {9, 600} <= rows
     out = tmp_path / "out.xlsx"
     write_processed(processed, src, out)
     lieux = sheet_values(out, "Lieux")
-    assert value_at(lieux, "I600") == pytest.approx(5 * 0.0519)
-    assert value_at(lieux, "I5") == pytest.approx(1200.5 * 0.0519)
+    assert value_at(lieux, f"{E_FORECAST}600") == pytest.approx(5 * 0.0519)
+    assert value_at(lieux, f"{E_FORECAST}5") == pytest.approx(1200.5 * 0.0519)
 
 
 def test_renamed_header_leaves_the_sheet_alone(tmp_path: Path) -> None:
@@ -314,7 +317,9 @@ def test_macro_workbook_keeps_vba_ribbon_and_extension_lists(tmp_path: Path) -> 
         original = zf.read(sheet_parts(zf)["Lieux"])
     assert added["ext"] in original
     assert canonical_ext(lieux) == canonical_ext(original)
-    assert sheet_values(out, "Lieux")[L.FIRST_DATA_ROW - 1][8] == pytest.approx(1000 * 0.0519)
+    column = L.COLUMN_BY_KEY["co2e_forecast_kg"].index - 1
+    assert sheet_values(out, "Lieux")[L.FIRST_DATA_ROW - 1][column] == pytest.approx(
+        1000 * 0.0519)
 
 
 def test_formula_without_value_and_rows_beyond_the_limit(tmp_path: Path) -> None:
@@ -367,7 +372,7 @@ def test_new_from_csv_keeps_what_it_can_and_says_what_it_cannot(
     assert "ligne 3 : poste «  » inconnu ou vide" in captured.err
     rows = sheet_values(out, "Lieux")
     assert value_at(rows, "B5") == "nan" and value_at(rows, "C5") == "inf"
-    assert value_at(rows, "F5") == "ctlchar"
+    assert value_at(rows, f"{COMMENT}5") == "ctlchar"
     codes = {(i.cell, str(i.code)) for i in process_workbook(out).issues}
     assert ("B5", "QUANTITY_NOT_NUMBER") in codes or ("B5", "QUANTITY_ABSURD") in codes
 
@@ -450,12 +455,12 @@ def test_odd_formula_cells_neither_crash_nor_drop_lines(tmp_path: Path) -> None:
     src = make_workbook(tmp_path / "o.xlsx")
     # a lowercase reference with a formula and no value, and a comment formula showing ""
     _edit_sheet(src, "Lieux", b'<c r="B6" t="n"><v>300</v></c>', b'<c r="b6"><f>Z99</f></c>')
-    _edit_sheet(src, "Lieux", b'<c r="F5" t="inlineStr"><is><t>plateau</t></is></c>',
-                b'<c r="F5" t="str"><f>IF(B5&gt;5000,"gros","")</f><v></v></c>')
+    _edit_sheet(src, "Lieux", b'<c r="H5" t="inlineStr"><is><t>plateau</t></is></c>',
+                b'<c r="H5" t="str"><f>IF(B5&gt;5000,"gros","")</f><v></v></c>')
     processed = process_workbook(src)
     found = {(i.cell.upper() if i.cell else None, str(i.code)) for i in processed.issues}
     assert ("B6", "FORMULA_NO_VALUE") in found
-    assert not any(cell == "F5" for cell, _ in found)
+    assert not any(cell == "H5" for cell, _ in found)
     lines = processed.result.lines.to_pandas().set_index(["sheet", "row"])
     assert lines.loc[("Lieux", 5), "status"] == "ok"  # the comment does not drop the line
     assert lines.loc[("Lieux", 6), "status"] == "error"

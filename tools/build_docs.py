@@ -28,9 +28,17 @@ def layout_page() -> str:
         f"| {f.cell} | {f.label} | {f.kind} | {'oui' if f.required else ''} | `{f.key}` |"
         for f in L.PRODUCTION_FIELDS)
     sources = ", ".join(f"`{d.id}` (±{d.uncertainty_pct:g} %)" for d in DATA_SOURCES)
+    current = {c.key: c for c in L.LINE_COLUMNS_LAYOUT}
+    older = "\n\n".join(
+        f"Template {v.version}: " + ", ".join(
+            f"{c.letter} {c.header}"
+            + (f" → {current[L.RENAMED_KEYS.get(c.key, c.key)].letter}"
+               if L.RENAMED_KEYS.get(c.key, c.key) in current else " (dropped)")
+            for c in v.columns) + "."
+        for v in L.LINE_LAYOUTS.values() if v.version != L.TEMPLATE_VERSION)
     return f"""# Workbook layout (template version {L.TEMPLATE_VERSION})
 
-Generated from `carbonclap_xl/layout.py` by `python -m tools.build_docs`; the template
+Generated from `carbonclap_xl/workbook/layout.py` by `python -m tools.build_docs`; the template
 (`workbook/CarbonClap.xlsx`), the reader, the writer and the validator use the same module.
 
 ## Sheets, in order
@@ -59,6 +67,25 @@ poste is the named range `Liste_<poste id>` on the Facteurs sheet; data sources 
 | column | header | kind | engine field | help |
 |---|---|---|---|---|
 {columns}
+
+The count (`Nombre`) multiplies the quantity in both phases: `E = Q × N × F`; what it counts
+(passagers, véhicules, personnes…) depends on the factor, and the Facteurs sheet says it for
+each activity (column « Saisie »). « Source de la donnée (définitif) » gives the final phase
+its own data source (blank = the same as the forecast's).
+
+## Earlier template versions
+
+Every version the reader supports has its column table recorded in the layout module
+(`LINE_LAYOUTS`): a workbook is read, computed and written at its own version's positions, so
+an older workbook processes unchanged (its lines have no count and one data source).
+`carbonclap-xl upgrade OLD.xlsx [-o NEW.xlsx]` moves it to version {L.TEMPLATE_VERSION}
+(default output `OLD-v2.xlsx`, never the input) by inserting the new columns in place: every
+cell moves to its new column, and so do the references to it (formulas of every sheet,
+defined names, charts, comments and their notes, validations, conditional formats, merges,
+drawings); every other part of the file is copied byte for byte. Column correspondence
+(old letter → current letter):
+
+{older}
 
 ## Production
 

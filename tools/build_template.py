@@ -29,7 +29,7 @@ def build_examples(edition: FactorEdition | None = None) -> list[Path]:
         production = yaml.safe_load(meta_path.read_text(encoding="utf-8")) if meta_path.exists() \
             else {}
         wb = build_template(edition)
-        fill(wb, read_lines_csv(csv_path), production, edition)
+        fill(wb, read_lines_csv(csv_path).lines, production, edition)
         target = csv_path.with_suffix(".xlsx")
         save(wb, target)
         out.append(target)

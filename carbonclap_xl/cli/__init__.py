@@ -17,7 +17,16 @@ import sys
 from collections.abc import Sequence
 
 from carbonclap_xl import __version__
-from carbonclap_xl.cli import devis, libreoffice, lines, report, service, validate, workbook
+from carbonclap_xl.cli import (
+    activities,
+    devis,
+    libreoffice,
+    lines,
+    report,
+    service,
+    validate,
+    workbook,
+)
 from carbonclap_xl.cli.common import EXIT_OK, EXIT_UNREADABLE, FrenchParser, examples
 from carbonclap_xl.core.errors import CarbonClapError
 
@@ -36,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="afficher la version et quitter")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE",
                                 title="commandes ")
-    for module in (lines, workbook, devis, validate, report, libreoffice, service):
+    for module in (lines, activities, workbook, devis, validate, report, libreoffice, service):
         module.register(sub)
     return parser
 

@@ -42,12 +42,15 @@ def cmd_factors_list(args: argparse.Namespace) -> int:
 def cmd_compute(args: argparse.Namespace) -> int:
     from carbonclap_xl.core.engine import compute
     from carbonclap_xl.core.factors import load_edition
-    from carbonclap_xl.intake.csv_lines import locate_csv, read_lines_csv
+    from carbonclap_xl.intake.csv_lines import read_lines_csv
     from carbonclap_xl.report.terminal import print_issues, summary_text
 
-    frame = read_lines_csv(Path(args.lines))
-    result = compute(frame, load_edition())
-    result.issues = [locate_csv(i) for i in result.issues]
+    csv_lines = read_lines_csv(Path(args.lines))
+    result = compute(csv_lines.lines, load_edition(), excluded=csv_lines.excluded)
+    issues = sorted([*csv_lines.issues, *result.issues],
+                    key=lambda i: (i.line if i.line is not None else len(result.lines),
+                                   str(i.field)))
+    result.issues = [csv_lines.locate(i) for i in issues]
     if args.json:
         emit_json(result.to_dict(for_json=True), args.json)
     print_issues(result.issues, sys.stderr, args.verbose)

@@ -22,17 +22,26 @@ def cmd_new(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".xlsx":
         raise InputFileError(str(out), "le modèle s'enregistre en .xlsx")
     wb = build_template()
-    lines = read_lines_csv(Path(args.from_csv)) if args.from_csv else None
-    warnings = fill(wb, lines)
+    csv_lines = read_lines_csv(Path(args.from_csv)) if args.from_csv else None
+    lines = csv_lines.lines.select(~csv_lines.excluded) if csv_lines else None
+    numbers = [n for n, cut in zip(csv_lines.line_numbers, csv_lines.excluded, strict=True)
+               if not cut] if csv_lines else None
+    cut = len(csv_lines.issues) if csv_lines else 0
+    for issue in csv_lines.issues if csv_lines else []:  # its fields may be shifted: not placed
+        print(f"avertissement : {issue.message} (ligne non placée dans le classeur)",
+              file=sys.stderr)
+    warnings = fill(wb, lines, line_numbers=numbers)
     for warning in warnings:
         print(f"avertissement : {warning}", file=sys.stderr)
     save(wb, out)
     total = 0 if lines is None else len(lines)
     skipped = sum("non placée" in w for w in warnings)
+    reasons = [r for n, r in ((skipped, "poste inconnu"), (cut, "champs en trop")) if n]
     detail = f" ({total - skipped} ligne(s) reprises" + (
-        f", {skipped} non placée(s) : poste inconnu)" if skipped else ")") if total else ""
+        f", {skipped + cut} non placée(s) : {', '.join(reasons)})" if reasons else ")") \
+        if total + cut else ""
     print(f"Classeur créé : {out}{detail}")
-    return EXIT_ISSUES if skipped else EXIT_OK
+    return EXIT_ISSUES if skipped or cut else EXIT_OK
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -62,6 +71,27 @@ def cmd_process(args: argparse.Namespace) -> int:
         say(f"Résultats écrits dans : {written}"
              + (f" (sauvegarde : {backup})" if args.in_place else ""), args.json)
     return EXIT_ISSUES if processed.has_errors else EXIT_OK
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from carbonclap_xl.validation.safety import inspect_package
+    from carbonclap_xl.workbook.layout import TEMPLATE_VERSION
+    from carbonclap_xl.xlsx.upgrade import upgrade_workbook
+
+    path = Path(args.workbook)
+    if not path.is_file():
+        raise InputFileError(str(path), "fichier introuvable")
+    inspect_package(path)  # refuses hostile or broken packages before any parser sees them
+    report = upgrade_workbook(path, Path(args.output) if args.output else None,
+                              force=args.force)
+    moved = ", ".join(report.sheets) or "aucune feuille de poste"
+    elsewhere = (f" ; références mises à jour dans {report.formulas_elsewhere} autre(s) "
+                 "partie(s)") if report.formulas_elsewhere else ""
+    print(f"Classeur mis à niveau (modèle {report.from_version} → {TEMPLATE_VERSION}) : "
+          f"{report.output}\nColonnes déplacées dans : {moved}{elsewhere}."
+          "\nNouvelles colonnes : Nombre, Source de la donnée (définitif), Incertitude déf. ; "
+          f"relancez « carbonclap-xl process {report.output} » pour recalculer.")
+    return EXIT_OK
 
 
 def register(sub: Any) -> None:
@@ -97,3 +127,18 @@ def register(sub: Any) -> None:
                       help="écrire le résultat en JSON (- : sur la sortie standard)")
     proc.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
     proc.set_defaults(func=cmd_process)
+
+    upg = sub.add_parser("upgrade", help="passer un classeur au modèle actuel (ses saisies, "
+                                         "feuilles, commentaires et formats gardés)",
+                         description="Passe un classeur du modèle 1.0 au modèle actuel en "
+                                     "insérant les nouvelles colonnes ;\nl'ancien fichier "
+                                     "n'est jamais modifié.",
+                         epilog=examples("carbonclap-xl upgrade MonFilm.xlsx",
+                                         "carbonclap-xl upgrade MonFilm.xlsx -o MonFilm-2.0.xlsx"))
+    upg.add_argument("workbook", metavar="ANCIEN.xlsx", help="le classeur à mettre à niveau")
+    upg.add_argument("-o", "--output", metavar="NOUVEAU",
+                     help="classeur mis à niveau (défaut : <nom>-v2.xlsx à côté ; jamais "
+                          "l'ancien)")
+    upg.add_argument("--force", action="store_true",
+                     help="remplacer le classeur de sortie s'il existe déjà")
+    upg.set_defaults(func=cmd_upgrade)

@@ -4,8 +4,11 @@ Pure: no file I/O, no openpyxl, no xlwings, no pandas (a test checks the imports
 with numpy: Python-level work happens once per distinct activity, unit or text value, never once
 per line, so 100,000 lines cost a fraction of a second.
 
-Method (docs/methodology.md): ``E = Q × conversion × F`` per line and phase; relative
-uncertainty ``u = √(u_F² + u_Q²)``; total absolute uncertainty ``√Σ(E_i·u_i)²``.
+Method (docs/methodology.md): ``E = Q × conversion × N × F`` per line and phase (N the
+optional count: persons, vehicles, trips); relative uncertainty of a line
+``u = √(u_F² + u_Q²)``, u_Q from the phase's data source; total absolute uncertainty
+``√(Σ_g (Σ_{i∈g} u_F,i·E_i)² + Σ_i (u_Q,i·E_i)²)``, where a group g is a factor, or a set of
+factors that share one error (``Factor.uncertainty_group``: ADEME's monetary ratios).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from carbonclap_xl import __version__
-from carbonclap_xl.core.errors import FactorNotFound, UnitMismatch, UnknownUnit
+from carbonclap_xl.core.errors import FactorNotFound, MoneyYearMismatch, UnitMismatch, UnknownUnit
 from carbonclap_xl.core.factors import Activity, Factor, FactorEdition, fold, parse_reference
 from carbonclap_xl.core.issues import Code, Issue, Severity, hint_from, make_issue
 from carbonclap_xl.core.lines import LineTable, by_unique, factorize, is_none
@@ -28,28 +31,47 @@ from carbonclap_xl.core.model import (
     DATA_SOURCES,
     DEFAULT_DATA_SOURCE,
     DEFAULT_FACTOR_UNCERTAINTY_PCT,
+    DEFAULT_VAT_RATE,
+    LINE_COLUMNS,
     NATURE_IDS,
     POSTE_BY_ID,
     POSTE_IDS,
+    VAT_RATES,
     Phase,
     ProductionInfo,
 )
-from carbonclap_xl.core.numbers import fr_integer, parse_number
-from carbonclap_xl.core.units import conversion, normalise
+from carbonclap_xl.core.numbers import fr_integer, fr_number, parse_number
+from carbonclap_xl.core.units import (
+    conversion,
+    count_noun,
+    is_passenger_distance,
+    is_plain_distance,
+    is_ttc,
+    normalise,
+)
 
 PHASES: tuple[Phase, ...] = (Phase.FORECAST, Phase.FINAL)
 QUANTITY_COLUMN: dict[Phase, str] = {Phase.FORECAST: "quantity_forecast",
                                      Phase.FINAL: "quantity_final"}
 EMISSIONS_COLUMN: dict[Phase, str] = {Phase.FORECAST: "co2e_forecast_kg",
                                       Phase.FINAL: "co2e_final_kg"}
+DATA_SOURCE_COLUMN: dict[Phase, str] = {Phase.FORECAST: "data_source",
+                                        Phase.FINAL: "data_source_final"}
+UNCERTAINTY_COLUMN: dict[Phase, str] = {Phase.FORECAST: "uncertainty_forecast_pct",
+                                        Phase.FINAL: "uncertainty_final_pct"}
 MAX_QUANTITY = 1e9  # beyond this a typed quantity is a typo whatever the unit
 MAX_LINE_CO2E_KG = 5e6  # one line above 5,000 t is more than a whole feature film
 
 # The computed columns of a result line, in order (the workbook writer and the JSON use it).
+# ``count_used`` is N (1 for a blank count), ``count_unit`` what it counts for the factor's
+# kind (« passagers », « véhicules »…); ``uncertainty_<phase>_pct`` is the line's relative
+# uncertainty in that phase, ``uncertainty_pct`` the larger of the two (one number to show).
 RESULT_COLUMNS: tuple[str, ...] = (
     "activity_id", "activity_label", "nature", "factor_id", "factor_label", "factor_value",
-    "factor_unit", "unit_used", "conversion", "uncertainty_pct", "co2e_forecast_kg",
-    "co2e_final_kg", "source_dataset", "source_edition", "source_id", "status",
+    "factor_unit", "unit_used", "conversion", "count_used", "count_unit",
+    "factor_uncertainty_pct", "uncertainty_group", "uncertainty_forecast_pct",
+    "uncertainty_final_pct", "uncertainty_pct", "co2e_forecast_kg", "co2e_final_kg",
+    "source_dataset", "source_edition", "source_id", "status",
 )
 STATUS_FR = {"ok": "OK", "error": "Erreur", "warning": "À vérifier", "empty": "Vide"}
 
@@ -74,7 +96,7 @@ class EngineResult:
     by_poste: dict[str, PhaseValues]
     by_nature: dict[str, PhaseValues]
     indicators: dict[str, PhaseValues]
-    uncertainty_by_poste: dict[str, PhaseValues]  # absolute, kgCO2e (independent lines)
+    uncertainty_by_poste: dict[str, PhaseValues]  # absolute, kgCO2e (shared factor errors)
     uncertainty_by_nature: dict[str, PhaseValues]
     issues: list[Issue]
     edition: FactorEdition
@@ -163,6 +185,35 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]
     return numeric, suffix, filled
 
 
+def _counts(raw: np.ndarray, issues: list[Issue]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, given) of the count column: N is 1 where blank, NaN where the cell is not a
+    positive number (each such cell adds its issue)."""
+    if raw.dtype.kind in "fiu":
+        numeric = raw.astype(float)
+        given = ~np.isnan(numeric)
+        bad = np.zeros(len(raw), dtype=bool)
+    else:
+        is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), bool, len(raw))
+        if is_bool.any():
+            raw = raw.copy()
+            raw[is_bool] = _BOOL_CELL
+        codes, uniques = factorize(raw)
+        parsed = [_parse_cell(u) for u in uniques]
+        numeric = np.array([p[0] for p in parsed], dtype=float)[codes]
+        kind = np.array([p[2] for p in parsed], dtype=np.int8)[codes]
+        with_unit = np.array([p[1] is not None for p in parsed], dtype=bool)[codes]
+        given = kind != _EMPTY
+        bad = (kind == _NOT_NUMBER) | with_unit  # "430 km" in the count column is a slip
+    with np.errstate(invalid="ignore"):
+        bad |= given & ~(numeric > 0) | (numeric > MAX_QUANTITY)
+    for idx in np.flatnonzero(bad):
+        v = raw[idx]
+        shown = "VRAI/FAUX" if v == _BOOL_CELL else (f"{v:g}" if isinstance(v, float) else v)
+        issues.append(make_issue(Code.COUNT_INVALID, value=shown, line=int(idx), field="count"))
+    count = np.where(given, numeric, 1.0)
+    return np.where(bad, np.nan, count), given
+
+
 def _clean(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
@@ -180,20 +231,28 @@ def _text(values: np.ndarray, lower: bool = False) -> np.ndarray:
     return by_unique(values, _clean)
 
 
-def _pair_codes(a: np.ndarray, b: np.ndarray, mask: np.ndarray
-                ) -> tuple[np.ndarray, list[tuple[Any, Any]]]:
-    """Codes of the distinct (a, b) pairs where ``mask`` (-1 elsewhere), and the pairs."""
+def _pair_codes(*columns: np.ndarray, mask: np.ndarray
+                ) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Codes of the distinct tuples of ``columns`` where ``mask`` (-1 elsewhere), and the
+    tuples."""
     mask = np.asarray(mask, dtype=bool)
-    codes = np.full(len(a), -1, dtype=np.intp)
+    codes = np.full(len(columns[0]), -1, dtype=np.intp)
     if not mask.any():
         return codes, []
-    ca, ua = factorize(a[mask])
-    cb, ub = factorize(b[mask])
-    combined = ca.astype(np.int64) * (len(ub) + 1) + cb
+    factorized = [factorize(c[mask]) for c in columns]
+    combined = np.zeros(int(mask.sum()), dtype=np.int64)
+    for c, u in factorized:  # mixed radix: one integer per tuple
+        combined = combined * (len(u) + 1) + c
     uniques, inverse = np.unique(combined, return_inverse=True)
     codes[mask] = inverse.ravel()
-    pairs = [(ua[int(u) // (len(ub) + 1)], ub[int(u) % (len(ub) + 1)]) for u in uniques]
-    return codes, pairs
+    keys = []
+    for value in uniques.tolist():
+        digits = []
+        for _c, u in reversed(factorized):
+            value, digit = divmod(value, len(u) + 1)
+            digits.append(u[digit])
+        keys.append(tuple(reversed(digits)))
+    return codes, keys
 
 
 # --------------------------------------------------------------------------- resolution
@@ -288,6 +347,10 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     poste = _text(column("poste"), lower=True)
     activity = _text(column("activity"))
     unit = _text(column("unit"))
+    if "count" in frame:
+        count, count_given = _counts(column("count"), issues)
+    else:  # a CSV or a 1.0 workbook without the column: every count is 1
+        count, count_given = np.ones(n), np.zeros(n, dtype=bool)
     quantities: dict[Phase, np.ndarray] = {}
     suffixes: list[np.ndarray] = []
     has_quantity = np.zeros(n, dtype=bool)
@@ -325,7 +388,7 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
                                  field="quantity_forecast"))
 
     # resolve each distinct (poste, activity) once
-    key_codes, keys = _pair_codes(poste, activity, has_activity)
+    key_codes, keys = _pair_codes(poste, activity, mask=has_activity)
     resolved: list[_Resolved] = []
     for i, (p, a) in enumerate(keys):
         r = _resolve(edition, p, a)
@@ -358,26 +421,42 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     unit_used = np.where(unit != "", unit, default_unit)
     out["unit_used"] = unit_used
 
-    # units: one conversion per distinct (unit, factor unit)
+    # units: one conversion per distinct (unit, factor unit, VAT rate of an amount TTC)
     usable = ~is_none(out["factor_id"])
-    pair_codes, pairs = _pair_codes(unit_used, out["factor_unit"], usable)
+    unit_codes, unit_uniques = factorize(unit_used)
+
+    def per_unit_text(fn: Any) -> np.ndarray:
+        return np.array([bool(u) and fn(str(u)) for u in unit_uniques], dtype=bool)[unit_codes]
+
+    ttc = per_unit_text(is_ttc)
+    if ttc.any():
+        vat = np.where(ttc, attr(lambda r: _vat_pct(r.nature), float, nan), nan)
+        pair_codes, pairs = _pair_codes(unit_used, out["factor_unit"], vat, mask=usable)
+    else:
+        pair_codes, two = _pair_codes(unit_used, out["factor_unit"], mask=usable)
+        pairs = [(typed, target, None) for typed, target in two]
     conv_table = np.full(len(pairs) + 1, nan)
-    for i, (typed, target) in enumerate(pairs):
+    for i, (typed, factor_unit, vat_pct) in enumerate(pairs):
         try:
-            conv_table[i] = conversion(str(typed), str(target))
+            conv_table[i] = conversion(str(typed), str(factor_unit), vat_pct)
         except (UnknownUnit, UnitMismatch) as exc:
             rows = np.flatnonzero(pair_codes == i)
-            expected = default_unit[rows[0]]
             for idx in rows:
-                if isinstance(exc, UnknownUnit):
-                    issues.append(make_issue(Code.UNIT_UNKNOWN, value=typed, line=int(idx),
-                                             field="unit", hint=hint_from(exc.suggestions),
-                                             expected=expected))
-                else:
-                    issues.append(make_issue(Code.UNIT_MISMATCH, value=typed, line=int(idx),
-                                             field="unit", expected=exc.factor_unit))
+                issues.append(_unit_issue(exc, typed, default_unit[rows[0]], int(idx)))
             error[rows] = True
     out["conversion"] = conv_table[pair_codes]
+    out["count_used"] = count
+    out["count_unit"] = attr(lambda r: count_noun(r.factor.unit) if r.factor else None)
+    error |= np.isnan(count)
+    # a distance per trip against a factor per passager.km, and no count: ask for persons
+    per_passenger = attr(lambda r: bool(r.factor) and is_passenger_distance(r.factor.unit),
+                         bool, False)
+    plain_km = per_unit_text(is_plain_distance)
+    for idx in np.flatnonzero(per_passenger & plain_km & ~count_given & has_quantity
+                              & ~np.isnan(out["conversion"])):
+        issues.append(make_issue(Code.COUNT_PASSENGERS_MISSING, value=unit_used[idx],
+                                 line=int(idx), field="count",
+                                 expected=out["factor_unit"][idx]))
 
     # uncertainty: factor (u_F) and data quality (u_Q)
     u_factor = attr(lambda r: r.factor.uncertainty_pct if r.factor
@@ -392,7 +471,8 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
                                      field="activity",
                                      default=f"{DEFAULT_FACTOR_UNCERTAINTY_PCT:g}"))
     u_factor = np.where(np.isnan(u_factor), DEFAULT_FACTOR_UNCERTAINTY_PCT, u_factor)
-    source_text = _text(column("data_source"))
+    out["factor_uncertainty_pct"] = np.where(usable, u_factor, nan)
+    out["uncertainty_group"] = attr(lambda r: r.factor.uncertainty_key if r.factor else None)
 
     def quality(text: Any) -> float:
         key = DATA_SOURCE_ALIASES.get(str(text or "").lower(), str(text or "").lower())
@@ -403,24 +483,42 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
         t = str(text or "").lower()
         return not t or DATA_SOURCE_ALIASES.get(t, t) in DATA_SOURCE_BY_ID
 
-    for idx in np.flatnonzero(~by_unique(source_text, known, bool)):
-        issues.append(make_issue(Code.DATA_SOURCE_UNKNOWN, value=source_text[idx],
-                                 line=int(idx), field="data_source",
-                                 choices=", ".join(f"« {d.choice} »" for d in DATA_SOURCES)))
-    u_quality = by_unique(source_text, quality, float)
-    rel_u = np.sqrt(u_factor**2 + u_quality**2) / 100.0
-    out["uncertainty_pct"] = np.where(usable, rel_u * 100, nan)
+    # each phase its own data source (the final one defaults to the forecast's), so its u_Q
+    u_quality: dict[Phase, np.ndarray] = {}
+    for phase in PHASES:
+        name = DATA_SOURCE_COLUMN[phase]
+        if phase is Phase.FINAL and name not in frame:  # the forecast's source
+            u_quality[phase] = u_quality[Phase.FORECAST]
+            continue
+        codes, uniques = factorize(column(name))
+        texts = [_clean(u) for u in uniques]
+        for i in np.flatnonzero(~np.array([known(t) for t in texts], dtype=bool)[codes]):
+            issues.append(make_issue(Code.DATA_SOURCE_UNKNOWN, value=texts[codes[i]],
+                                     line=int(i), field=name, choices=", ".join(
+                                         f"« {d.choice} »" for d in DATA_SOURCES)))
+        u_quality[phase] = np.array([quality(t) for t in texts], dtype=float)[codes]
+        if phase is Phase.FINAL:  # blank: the forecast's source
+            blank = np.array([not t for t in texts], dtype=bool)[codes]
+            u_quality[phase] = np.where(blank, u_quality[Phase.FORECAST], u_quality[phase])
+    for phase in PHASES:
+        rel = np.sqrt(u_factor**2 + u_quality[phase] ** 2)
+        out[UNCERTAINTY_COLUMN[phase]] = np.where(usable, rel, nan)
+    out["uncertainty_pct"] = np.fmax(out["uncertainty_forecast_pct"],
+                                     out["uncertainty_final_pct"])
 
-    # emissions, phase by phase
-    per_unit = out["factor_value"] * out["conversion"]
+    # emissions, phase by phase: E = Q × conversion × N × F
+    per_unit = out["factor_value"] * out["conversion"] * count
     emissions: dict[Phase, np.ndarray] = {}
     for phase in PHASES:
         e = quantities[phase] * per_unit
         with np.errstate(invalid="ignore"):
             absurd = e > MAX_LINE_CO2E_KG
         for idx in np.flatnonzero(absurd):
+            shown = f"{quantities[phase][idx]:g} {unit_used[idx]}"
+            if count_given[idx]:
+                shown += f" × {fr_number(count[idx], 2)}"
             issues.append(make_issue(
-                Code.QUANTITY_ABSURD, value=f"{quantities[phase][idx]:g} {unit_used[idx]}",
+                Code.QUANTITY_ABSURD, value=shown,
                 line=int(idx), field=QUANTITY_COLUMN[phase],
                 expected=f"{fr_integer(e[idx] / 1000)} tCO2e"))
         error |= absurd
@@ -447,45 +545,98 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     status[~has_activity & ~has_quantity & (unit == "")] = None  # blank rows carry nothing
     out["status"] = status
 
-    result_lines = frame.with_columns({**out, "poste": poste})
+    missing = {c: np.full(n, None, dtype=object) for c in LINE_COLUMNS if c not in frame}
+    result_lines = frame.with_columns({**missing, **out, "poste": poste})
     issues.sort(key=lambda i: (i.line if i.line is not None else n, str(i.field)))
-    return _aggregate(result_lines, issues, edition, production, int(error.sum()), rel_u)
+    groups = {key: i for i, key in enumerate(dict.fromkeys(r.factor.uncertainty_key for r in
+                                                            resolved if r.factor))}
+    group = attr(lambda r: groups[r.factor.uncertainty_key] if r.factor else -1, np.int64, -1)
+    nature_index = {k: i for i, k in enumerate(NATURE_IDS)}
+    spread = _Spread(u_factor / 100.0, {p: u_quality[p] / 100.0 for p in PHASES},
+                     np.maximum(group, 0),
+                     attr(lambda r: nature_index.get(r.nature, -1), np.int64, -1))
+    return _aggregate(result_lines, issues, edition, production, int(error.sum()), spread)
 
 
-def _group_codes(groups: np.ndarray, ids: tuple[str, ...]) -> np.ndarray:
-    """Position of each line's group in ``ids`` (-1 for none)."""
+def _vat_pct(nature: Any) -> float:
+    """The VAT rate (%) of an activity family (``model.VAT_RATES``)."""
+    return VAT_RATES.get(nature, DEFAULT_VAT_RATE).rate_pct
+
+
+def _unit_issue(exc: UnknownUnit | UnitMismatch, typed: Any, expected: Any, line: int) -> Issue:
+    """The issue of a unit that does not convert into the factor's."""
+    if isinstance(exc, UnknownUnit):
+        return make_issue(Code.UNIT_UNKNOWN, value=typed, line=line, field="unit",
+                          hint=hint_from(exc.suggestions), expected=expected)
+    if isinstance(exc, MoneyYearMismatch):
+        year = f"euros de {exc.year}" + ("" if exc.stated else " (« € » sans année)")
+        if exc.factor_year is None:
+            return make_issue(Code.MONEY_FACTOR_UNDATED, value=typed, line=line, field="unit",
+                              expected=exc.factor_unit)
+        return make_issue(Code.MONEY_YEAR_MISMATCH, value=typed, line=line, field="unit",
+                          hint=year, expected=str(exc.factor_year))
+    return make_issue(Code.UNIT_MISMATCH, value=typed, line=line, field="unit",
+                      expected=exc.factor_unit)
+
+
+@dataclass(frozen=True)
+class _Spread:
+    """Relative uncertainties of each line (fractions) and the group of its factor error."""
+
+    factor: np.ndarray  # u_F
+    quantity: dict[Phase, np.ndarray]  # u_Q, per phase (each phase its data source)
+    group: np.ndarray  # code of the line's uncertainty group (lines sharing one factor error)
+    nature: np.ndarray  # index of the line's nature in NATURE_IDS (-1: none)
+
+
+def absolute_uncertainty(e: np.ndarray, u_factor: np.ndarray, u_quantity: np.ndarray,
+                         group: np.ndarray, category: np.ndarray | None = None,
+                         n_categories: int = 1) -> np.ndarray:
+    """``U_c = √(Σ_g (Σ_{i∈g,c} u_F,i·E_i)² + Σ_{i∈c} (u_Q,i·E_i)²)`` for each category c
+    (every line in category 0 when ``category`` is None; lines with category -1 or NaN
+    emissions are left out). Factor errors of one group add linearly (they are one error),
+    groups and quantity errors add in quadrature."""
+    cat = np.zeros(len(e), dtype=np.int64) if category is None else category.astype(np.int64)
+    keep = (cat >= 0) & ~np.isnan(e)
+    e, cat, group = e[keep], cat[keep], group[keep].astype(np.int64)
+    shared = u_factor[keep] * e
+    own = (u_quantity[keep] * e) ** 2
+    n_groups = int(group.max()) + 1 if len(group) else 1
+    by_pair = np.bincount(cat * n_groups + group, weights=shared,
+                          minlength=n_categories * n_groups)
+    variance = np.bincount(np.arange(n_categories * n_groups) // n_groups, weights=by_pair**2,
+                           minlength=n_categories)
+    variance += np.bincount(cat, weights=own, minlength=n_categories)
+    return np.sqrt(variance)
+
+
+def _codes(values: np.ndarray, ids: tuple[str, ...]) -> np.ndarray:
     index = {g: i for i, g in enumerate(ids)}
-    return by_unique(groups, lambda g: index.get(g, -1), np.int64)
-
-
-def _sums(values: np.ndarray, codes: np.ndarray, ids: tuple[str, ...]) -> dict[str, float]:
-    """Sum of ``values`` (NaN skipped) per group id, given each line's group code."""
-    keep = (codes >= 0) & ~np.isnan(values)
-    totals = np.bincount(codes[keep], weights=values[keep], minlength=len(ids))
-    return {g: float(totals[i]) for i, g in enumerate(ids)}
+    return by_unique(values, lambda g: index.get(g, -1), np.int64)
 
 
 def _aggregate(lines: LineTable, issues: list[Issue], edition: FactorEdition,
-               production: ProductionInfo, excluded: int, rel_u: np.ndarray) -> EngineResult:
+               production: ProductionInfo, excluded: int, spread: _Spread) -> EngineResult:
     totals: dict[Phase, float] = {}
     uncertainty: dict[Phase, float] = {}
     by_poste: dict[str, dict[Phase, float]] = {p: {} for p in POSTE_IDS}
     by_nature: dict[str, dict[Phase, float]] = {n: {} for n in NATURE_IDS}
     u_poste: dict[str, dict[Phase, float]] = {p: {} for p in POSTE_IDS}
     u_nature: dict[str, dict[Phase, float]] = {n: {} for n in NATURE_IDS}
-    poste_of = _group_codes(lines["poste"], POSTE_IDS)
-    nature_of = _group_codes(lines["nature"], NATURE_IDS)
+    axes = ((_codes(lines["poste"], POSTE_IDS), POSTE_IDS, by_poste, u_poste),
+            (spread.nature, NATURE_IDS, by_nature, u_nature))
     for phase in PHASES:
         e = lines[EMISSIONS_COLUMN[phase]].astype(float)
-        variance = (e * rel_u) ** 2
+        u_q = spread.quantity[phase]
         totals[phase] = float(np.nansum(e))
-        uncertainty[phase] = float(np.sqrt(np.nansum(variance)))
-        for groups, ids, sums, spread in ((poste_of, POSTE_IDS, by_poste, u_poste),
-                                          (nature_of, NATURE_IDS, by_nature, u_nature)):
-            for key, v in _sums(e, groups, ids).items():
-                sums[key][phase] = v
-            for key, v in _sums(variance, groups, ids).items():
-                spread[key][phase] = math.sqrt(v)
+        uncertainty[phase] = float(absolute_uncertainty(e, spread.factor, u_q, spread.group)[0])
+        for codes, ids, sums, spreads in axes:
+            keep = (codes >= 0) & ~np.isnan(e)
+            sums_by = np.bincount(codes[keep], weights=e[keep], minlength=len(ids))
+            u_by = absolute_uncertainty(e, spread.factor, u_q, spread.group, codes, len(ids))
+            for i, key in enumerate(ids):
+                sums[key][phase] = float(sums_by[i])
+                spreads[key][phase] = float(u_by[i])
 
     def pv(d: Mapping[Phase, float]) -> PhaseValues:
         return PhaseValues(d[Phase.FORECAST], d[Phase.FINAL])

@@ -66,6 +66,28 @@ class UnitMismatch(CarbonClapError, ValueError):
         )
 
 
+class MoneyYearMismatch(UnitMismatch):
+    """An amount in euros of one year against a factor in euros of another (or of no stated
+    year): no price index is applied, so the conversion is refused, never guessed."""
+
+    def __init__(self, unit: str, factor_unit: str, year: int | None, factor_year: int | None,
+                 stated: bool = True) -> None:
+        super().__init__(unit, factor_unit)
+        self.year = year
+        self.factor_year = factor_year
+        self.stated = stated  # False: the year is the convention for euros without a year
+
+    def __str__(self) -> str:
+        typed = f"euros de {self.year}" + ("" if self.stated else " (« € » sans année)")
+        if self.factor_year is None:
+            return (f"Montant en {typed} pour un facteur par « {self.factor_unit} », en euros "
+                    "d'une année que sa source ne précise pas : aucun indice de prix n'est "
+                    "appliqué ; choisissez un ratio en euros datés (keuro (2023) HT).")
+        return (f"Montant en {typed} pour un facteur en euros de {self.factor_year} : aucun "
+                f"indice de prix n'est appliqué ; saisissez le montant en euros de "
+                f"{self.factor_year} (unité « € ({self.factor_year}) »).")
+
+
 class UnknownUnit(CarbonClapError, ValueError):
     """A unit spelling the registry does not know."""
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from carbonclap_xl.core.errors import FactorDataError, FactorNotFound, close_matches
+from carbonclap_xl.core.units import is_euro_ht
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,31 @@ class Factor:
     location: str | None
     source_dataset: str
     source_edition: str
+    # Factors whose errors are one and the same (ADEME's monetary ratios share one method):
+    # lines of one group add their factor uncertainty linearly. None: the factor's own id.
+    uncertainty_group: str | None = None
+
+    @property
+    def uncertainty_key(self) -> str:
+        """The key under which lines share this factor's uncertainty."""
+        return self.uncertainty_group or self.id
+
+
+# Until a source edition records ``uncertainty_group``, ADEME's monetary ratios (factors of
+# source BE in euros) are put in this one group: they come from one input-output method and
+# share its error (docs/methodology.md §3).
+ADEME_MONETARY_GROUP = "BE:ratios-monetaires"
+
+
+def uncertainty_group_of(record: dict[str, Any], source_key: str) -> str | None:
+    """The record's ``uncertainty_group`` when it has one; else the ADEME monetary-ratio group
+    for a Base Empreinte factor in euros; else None (the factor is its own group)."""
+    group = record.get("uncertainty_group")
+    if group:
+        return str(group)
+    if source_key == "BE" and is_euro_ht(str(record["unit"])):
+        return ADEME_MONETARY_GROUP
+    return None
 
 
 @dataclass(frozen=True)
@@ -213,6 +239,7 @@ def _factor_from(record: dict[str, Any], info: SourceInfo) -> Factor:
         location=record["location"],
         source_dataset=info.dataset,
         source_edition=info.edition,
+        uncertainty_group=uncertainty_group_of(record, info.key),
     )
 
 

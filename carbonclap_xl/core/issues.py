@@ -45,9 +45,15 @@ class Code(StrEnum):
     UNIT_UNKNOWN = "UNIT_UNKNOWN"
     UNIT_MISMATCH = "UNIT_MISMATCH"
     DATA_SOURCE_UNKNOWN = "DATA_SOURCE_UNKNOWN"
+    COUNT_INVALID = "COUNT_INVALID"
+    COUNT_PASSENGERS_MISSING = "COUNT_PASSENGERS_MISSING"
+    MONEY_YEAR_MISMATCH = "MONEY_YEAR_MISMATCH"
+    MONEY_FACTOR_UNDATED = "MONEY_FACTOR_UNDATED"
+    CSV_EXTRA_FIELDS = "CSV_EXTRA_FIELDS"
     # --- workbook structure (reader)
     NOT_CARBONCLAP_WORKBOOK = "NOT_CARBONCLAP_WORKBOOK"
     TEMPLATE_VERSION = "TEMPLATE_VERSION"
+    TEMPLATE_OLD = "TEMPLATE_OLD"
     SHEET_MISSING = "SHEET_MISSING"
     SHEET_NOT_READ = "SHEET_NOT_READ"
     HEADER_CHANGED = "HEADER_CHANGED"
@@ -127,12 +133,49 @@ CODES: dict[Code, CodeInfo] = {
     Code.DATA_SOURCE_UNKNOWN: CodeInfo(W, "Source de la donnée inconnue",
         "Source de la donnée « {value} » inconnue : choisissez {choices} (« estimation » "
         "retenue en attendant)."),
+    Code.COUNT_INVALID: CodeInfo(E, "Nombre invalide",
+        "Le nombre « {value} » n'est pas un nombre positif : saisissez le nombre de personnes, "
+        "de véhicules ou de trajets (vide = 1) ; la ligne n'est pas comptée."),
+    Code.COUNT_PASSENGERS_MISSING: CodeInfo(
+        W,
+        "Distance sans nombre de passagers",
+        "Distance en « {value} » sans nombre de passagers alors que le facteur est par "
+        "{expected} : saisissez le nombre de personnes dans la colonne Nombre (ex. 430 km × 6) ; "
+        "si la distance est déjà le total de tous les passagers, saisissez 1 ou l'unité "
+        "passager.km (comptée en attendant comme le total).",
+    ),
+    Code.MONEY_YEAR_MISMATCH: CodeInfo(
+        E,
+        "Euros d'une autre année",
+        "Montant en « {value} » ({hint}) pour un facteur en euros de {expected} : aucun indice "
+        "de prix n'est appliqué, la ligne n'est pas comptée ; saisissez le montant converti en "
+        "euros de {expected} (unité « € ({expected}) »).",
+    ),
+    Code.MONEY_FACTOR_UNDATED: CodeInfo(
+        E,
+        "Ratio monétaire sans année",
+        "Montant en « {value} » pour un facteur par « {expected} », en euros d'une année que "
+        "sa source ne précise pas : aucun indice de prix ne peut être appliqué, la ligne n'est "
+        "pas comptée ; choisissez un ratio en euros datés (keuro (2023) HT), par exemple une "
+        "activité du catalogue.",
+    ),
+    Code.CSV_EXTRA_FIELDS: CodeInfo(
+        E,
+        "Champs en trop (CSV)",
+        "Ligne {value} : {expected} champs pour {choices} colonnes ; un séparateur « {hint} » "
+        "dans un texte crée un champ de trop : mettez le commentaire entre guillemets "
+        "(\"Cantine{hint} jour 3\") ; la ligne n'est pas comptée.",
+    ),
     Code.NOT_CARBONCLAP_WORKBOOK: CodeInfo(E, "Classeur non reconnu",
         "Ce classeur n'est pas un classeur Carbon'Clap XL ({value}) : partez du modèle "
         "« carbonclap-xl new »."),
     Code.TEMPLATE_VERSION: CodeInfo(E, "Version du modèle",
         "Version du modèle « {value} » non prise en charge (attendue : {expected}) : recopiez "
         "vos lignes dans un modèle à jour."),
+    Code.TEMPLATE_OLD: CodeInfo(N, "Modèle d'une version antérieure",
+        "Modèle {value}, lu et calculé tel quel ; « carbonclap-xl upgrade » le passe en "
+        "{expected} (colonnes Nombre et Source de la donnée (définitif)) en gardant vos "
+        "saisies."),
     Code.SHEET_MISSING: CodeInfo(E, "Feuille absente",
         "La feuille « {value} » est absente ou renommée : rétablissez-la depuis le modèle."),
     Code.SHEET_NOT_READ: CodeInfo(

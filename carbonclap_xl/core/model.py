@@ -120,6 +120,31 @@ DATA_SOURCE_ALIASES: dict[str, str] = {
     "assumption": "hypothese",
 }
 
+# VAT rates that turn an amount typed in « € TTC » into the HT euros of the monetary ratios,
+# one per activity family (nature), each with the article of the French tax code (Code
+# général des impôts) that sets it. A line whose real rate differs (alcohol 20 %, exempt
+# international flights, books 5.5 %) should be typed HT.
+@dataclass(frozen=True)
+class VatRate:
+    rate_pct: float
+    source: str  # the CGI article
+
+
+_STANDARD = VatRate(20.0, "CGI art. 278 (taux normal)")
+VAT_RATES: dict[str, VatRate] = {
+    "energie": _STANDARD,
+    "transport_personnes": VatRate(10.0, "CGI art. 279 b quater (transports de voyageurs)"),
+    "transport_marchandises": _STANDARD,
+    "hebergement": VatRate(10.0, "CGI art. 279 a (fourniture de logement en hôtel)"),
+    "repas": VatRate(10.0, "CGI art. 279 m et n (restauration, ventes à consommer sur place "
+                           "ou à emporter pour consommation immédiate)"),
+    "achats": _STANDARD,
+    "amortissement": _STANDARD,
+    "dechets": _STANDARD,  # collection for a company: the 10 % of art. 279 h is for households
+    "numerique": _STANDARD,
+}
+DEFAULT_VAT_RATE = _STANDARD  # a directly cited factor whose nature is unknown
+
 # When a factor publishes no uncertainty (DESNZ, some ADEME rows), the engine uses this value
 # and says so in an info issue: never a silent zero.
 DEFAULT_FACTOR_UNCERTAINTY_PCT = 50.0
@@ -136,15 +161,20 @@ PHASE_QUANTITY_FR: dict[Phase, str] = {Phase.FORECAST: "prévisionnelle", Phase.
 
 
 # The columns of an activity line, in CSV order (the `compute` and `new --from` contract).
+# `count` (persons, vehicles, trips: E = Q × N × F, blank = 1, both phases) and
+# `data_source_final` (blank = same as `data_source`) are optional in a CSV.
 LINE_COLUMNS: tuple[str, ...] = (
     "poste",
     "activity",
     "quantity_forecast",
     "quantity_final",
     "unit",
+    "count",
     "data_source",
+    "data_source_final",
     "comment",
 )
+OPTIONAL_LINE_COLUMNS: tuple[str, ...] = ("count", "data_source_final", "data_source", "comment")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from carbonclap_xl.core.engine import EngineResult
     from carbonclap_xl.core.model import ProductionInfo
 
-SCHEMA_VERSION = "1.0"
+# 1.1: lines carry every input column (``count``, ``data_source_final`` included) and
+# ``count_used``, ``count_unit``, ``factor_uncertainty_pct``, ``uncertainty_group``,
+# ``uncertainty_forecast_pct``, ``uncertainty_final_pct``; uncertainties of totals share the
+# factor errors (docs/methodology.md §3). Additive: a 1.0 reader still finds its fields.
+SCHEMA_VERSION = "1.1"
 STATUSES = ("ok", "errors", "rejected")
 
 

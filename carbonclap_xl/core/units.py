@@ -13,10 +13,13 @@ Conventions (documented in docs/methodology.md):
 - ``km`` typed against a per ``passager.km`` or per ``véhicule.km`` factor is read as
   passenger-km or vehicle-km: the line's quantity is the distance summed over the persons
   (or vehicles) the factor counts. Miles convert the same way.
-- ``€`` without HT/TTC is read as excluding VAT (budget lines are HT); ``€ TTC`` is a unit of
-  its own and does not convert into the HT ratios.
-- Euros without a year convert into a ratio's euros of a given year (no deflation); euros of
-  a stated year other than the factor's (``k€ (2019)`` against ``keuro (2023) HT``) do not.
+- ``€`` without HT/TTC is read as excluding VAT (budget lines are HT); ``€ TTC`` converts into
+  an HT factor only with the VAT rate of the line's activity family (``model.VAT_RATES``),
+  which the caller passes (``conversion(..., vat_pct=...)``).
+- Euros carry a year: the one written in the unit (``k€ (2019)``, ``k€ 2019``, ``€2019``), else
+  ``REFERENCE_EURO_YEAR`` (2023, the year of the catalogue's ADEME ratios). No price index is
+  applied, so euros convert only into a factor in euros of the same year; a factor whose unit
+  states no year (old ADEME ``keuro`` rows) takes no euros at all (``MoneyYearMismatch``).
 - Energy on a lower heating value (``kWh PCI``) and on a higher one (``kWh PCS``) are distinct
   dimensions, and plain ``kWh`` converts into neither.
 """
@@ -28,7 +31,11 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from carbonclap_xl.core.errors import UnitMismatch, UnknownUnit, close_matches
+from carbonclap_xl.core.errors import MoneyYearMismatch, UnitMismatch, UnknownUnit, close_matches
+
+# The euros of an amount whose unit states no year (``€``, ``k€ HT``): the year of the ADEME
+# monetary ratios the catalogue uses (``keuro (2023) HT``). See docs/methodology.md.
+REFERENCE_EURO_YEAR = 2023
 
 
 @dataclass(frozen=True)
@@ -254,15 +261,16 @@ _TABLE: dict[str, tuple[str, float, tuple[str, ...]]] = {
 _DISTANCE_INTO = {"passenger_distance", "vehicle_distance"}
 
 _PREFIX = re.compile(r"^kg\s*co2e?\s*(?:/|par|per)\s*", re.IGNORECASE)
-# "keuro (2023) HT", "k€ (2022)", "euro (2019) ht": the euro year is dropped (no deflation).
-_MONEY_YEAR = re.compile(r"\s*\((?:19|20)\d\d\)\s*")
+# The year of euros: "keuro (2023) HT", "k€ (2022)", "k€ 2019", "€2019", "euros de 2019".
+_MONEY_YEAR = re.compile(r"(?:\bde\s+)?\(?(?<!\d)((?:19|20)\d\d)(?!\d)\)?")
+_MONEY_DIMENSIONS = frozenset({"money_eur", "money_eur_ttc", "money_usd", "money_gbp"})
+_EURO_DIMENSIONS = frozenset({"money_eur", "money_eur_ttc"})
 
 
 def normalise(text: str) -> str:
     """The spelling used for lookups: lower case, compatibility forms folded, blanks folded."""
     s = unicodedata.normalize("NFKC", str(text)).strip()
     s = _PREFIX.sub("", s).lower()
-    s = _MONEY_YEAR.sub(" ", s)
     s = s.replace("²", "2").replace("³", "3").replace("·", ".").replace("×", ".")
     s = re.sub(r"\s*\.\s*", ".", s)
     s = re.sub(r"\s+", " ", s).strip()
@@ -287,10 +295,94 @@ def known_spellings() -> list[str]:
     return sorted(_aliases())
 
 
+def _split_year(text: str) -> tuple[str, int | None]:
+    """(spelling without its year, year) of a money spelling: ``"k€ (2019)"`` ->
+    ``("k€", 2019)``; the year is only taken out when what remains is a money unit."""
+    key = normalise(text)
+    found = list(_MONEY_YEAR.finditer(key))
+    if len(found) != 1:
+        return key, None
+    rest = re.sub(r"\s+", " ", _MONEY_YEAR.sub(" ", key)).strip()
+    unit = _aliases().get(rest)
+    if unit is None or unit.dimension not in _MONEY_DIMENSIONS:
+        return key, None
+    return rest, int(found[0].group(1))
+
+
 @lru_cache(maxsize=4096)
 def find(text: str) -> Unit | None:
-    """The unit spelled ``text``, or None."""
-    return _aliases().get(normalise(text))
+    """The unit spelled ``text``, or None (a year in a money spelling is allowed: ``k€ 2019``)."""
+    aliases = _aliases()
+    key = normalise(text)
+    unit = aliases.get(key)
+    if unit is None:
+        rest, year = _split_year(text)
+        unit = aliases.get(rest) if year is not None else None
+    return unit
+
+
+def money_year(text: str) -> int | None:
+    """The year written in a money unit (``"keuro (2023) HT"`` -> 2023), else None."""
+    key = normalise(text)
+    if key in _aliases():
+        return None
+    return _split_year(text)[1]
+
+
+def is_money(text: str) -> bool:
+    unit = find(text)
+    return unit is not None and unit.dimension in _MONEY_DIMENSIONS
+
+
+def is_euro_ht(text: str) -> bool:
+    """True for an amount in euros excluding VAT (``€``, ``k€ HT``, ``keuro (2023) HT``)."""
+    unit = find(text)
+    return unit is not None and unit.dimension == "money_eur"
+
+
+def is_ttc(text: str) -> bool:
+    """True for an amount in euros including VAT (``€ TTC``, ``k€ TTC 2024``)."""
+    unit = find(text)
+    return unit is not None and unit.dimension == "money_eur_ttc"
+
+
+# What the optional count N of a line (E = Q × N × F) multiplies, by the dimension of the
+# factor's unit: the factor's kind decides it, and labels say it (« km × passagers »).
+COUNT_NOUNS: dict[str, str] = {
+    "passenger_distance": "passagers",
+    "vehicle_distance": "véhicules",
+    "length": "véhicules",  # a factor per km (not per passager.km) is per vehicle.km
+    "mass_distance": "trajets",
+    "volume_distance": "trajets",
+    "night": "personnes",  # a nuitée: one person (one room) for one night
+    "meal": "personnes",
+    "day": "unités",
+    "time": "personnes",
+    "person": "fois",
+}
+COUNT_NOUN_DEFAULT = "fois"  # energy, mass, money…: the count repeats the quantity
+
+
+def count_noun(factor_unit_text: str) -> str:
+    """What the count of a line means for a factor in ``factor_unit_text``: ``passagers`` for
+    a factor per passager.km, ``véhicules`` per véhicule.km (or km), ``fois`` otherwise."""
+    return COUNT_NOUNS.get(factor_unit(factor_unit_text).dimension, COUNT_NOUN_DEFAULT)
+
+
+def entry_label(unit_text: str, factor_unit_text: str) -> str:
+    """How a line of this activity is typed: ``km × passagers``, ``km × véhicules``,
+    ``nuit × chambres``, ``kWh × fois``."""
+    return f"{unit_text} × {count_noun(factor_unit_text)}"
+
+
+def is_passenger_distance(factor_unit_text: str) -> bool:
+    return factor_unit(factor_unit_text).dimension == "passenger_distance"
+
+
+def is_plain_distance(unit_text: str) -> bool:
+    """True for a distance typed per trip (km, mi, m), not per passenger or vehicle."""
+    unit = find(unit_text)
+    return unit is not None and unit.dimension == "length"
 
 
 def _suggest(text: str) -> list[str]:
@@ -321,28 +413,39 @@ def factor_unit(text: str) -> Unit:
     return Unit(key, f"other:{key}", 1.0)
 
 
-def _year(text: str) -> str | None:
-    m = re.search(r"\(((?:19|20)\d\d)\)", str(text))
-    return m.group(1) if m else None
-
-
 @lru_cache(maxsize=4096)
-def conversion(unit_text: str, factor_unit_text: str) -> float:
+def conversion(unit_text: str, factor_unit_text: str, vat_pct: float | None = None) -> float:
     """The number that turns a quantity in ``unit_text`` into ``factor_unit_text``.
 
-    Raises UnknownUnit when ``unit_text`` is spelled unlike anything known (and unlike the
-    factor's own unit), UnitMismatch when the two measure different things.
+    ``vat_pct`` is the VAT rate of the line's activity family: an amount in ``€ TTC`` converts
+    into an HT factor only with it (``/ (1 + vat)``). Raises UnknownUnit when ``unit_text`` is
+    spelled unlike anything known (and unlike the factor's own unit), MoneyYearMismatch for
+    euros of another year than the factor's (no price index is applied), UnitMismatch when
+    the two measure different things.
     """
     target = factor_unit(factor_unit_text)
     source = find(unit_text)
-    years = [_year(unit_text), _year(factor_unit_text)]
-    if None not in years and years[0] != years[1]:
-        # euros of different years: no deflation is applied, so this is not guessed
-        raise UnitMismatch(str(unit_text), _PREFIX.sub("", str(factor_unit_text)).strip())
     if source is None:
         if normalise(unit_text) == normalise(factor_unit_text):
             return 1.0
         raise UnknownUnit(str(unit_text), _suggest(unit_text))
+    shown_target = _PREFIX.sub("", str(factor_unit_text)).strip()
+    if source.dimension in _EURO_DIMENSIONS and target.dimension == "money_eur":
+        typed_year = money_year(unit_text) or REFERENCE_EURO_YEAR
+        factor_year = money_year(factor_unit_text)
+        if factor_year != typed_year:
+            raise MoneyYearMismatch(str(unit_text), shown_target, typed_year, factor_year,
+                                    stated=money_year(unit_text) is not None)
+        scale = source.scale / target.scale
+        if source.dimension == "money_eur":
+            return scale
+        if vat_pct is None:
+            raise UnitMismatch(str(unit_text), shown_target)
+        return scale / (1.0 + vat_pct / 100.0)
+    if source.dimension in _MONEY_DIMENSIONS and source.dimension == target.dimension:
+        typed_year, factor_year = money_year(unit_text), money_year(factor_unit_text)
+        if typed_year is not None and typed_year != factor_year:
+            raise UnitMismatch(str(unit_text), shown_target)  # dollars of another year
     if source.dimension == target.dimension:
         return source.scale / target.scale
     if source.dimension == "length" and target.dimension in _DISTANCE_INTO:

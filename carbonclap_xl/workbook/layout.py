@@ -7,13 +7,16 @@ the docs all derive from this module. Changing a position here and regenerating 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 from carbonclap_xl.core.a1 import col_letter
 from carbonclap_xl.core.model import DATA_SOURCES, NATURES, POSTES, Poste
 
-TEMPLATE_VERSION = "1.0"
-SUPPORTED_TEMPLATE_VERSIONS = ("1.0",)
+TEMPLATE_VERSION = "2.0"
+# Versions the reader understands (each through its recorded column table, LINE_LAYOUTS);
+# `carbonclap-xl upgrade` moves an older one to TEMPLATE_VERSION.
+SUPPORTED_TEMPLATE_VERSIONS = ("1.0", "2.0")
 WORKBOOK_MARKER = "Carbon'Clap XL"  # Production!A1: identifies our workbooks
 
 SHEET_README = "Lisez-moi"
@@ -37,13 +40,44 @@ class Column:
     computed: bool
     number_format: str = "General"
     help: str = ""
+    index: int = 0  # 1 for column A, set by the LineLayout that holds the column
 
     @property
     def letter(self) -> str:
-        return _LETTERS[self.key]
+        return col_letter(self.index)
 
 
-LINE_COLUMNS_LAYOUT: tuple[Column, ...] = (
+@dataclass(frozen=True)
+class LineLayout:
+    """The columns of the poste sheets in one template version."""
+
+    version: str
+    columns: tuple[Column, ...]
+
+    @classmethod
+    def of(cls, version: str, columns: tuple[Column, ...]) -> LineLayout:
+        return cls(version, tuple(replace(c, index=i) for i, c in enumerate(columns, 1)))
+
+    @cached_property
+    def by_key(self) -> dict[str, Column]:
+        return {c.key: c for c in self.columns}
+
+    @cached_property
+    def inputs(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if not c.computed)
+
+    @cached_property
+    def computed(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.computed)
+
+    def letter(self, key: str) -> str:
+        return self.by_key[key].letter
+
+
+# Template 2.0: the inputs stay together (a count next to the unit, a data source per phase,
+# the comment last), then the columns the engine writes. Issue 9 makes the emission cells
+# live formulas of the quantity, the count (blank = 1) and the factor.
+LAYOUT_2_0 = LineLayout.of("2.0", (
     Column("activity", "Activité", 58, False, "@",
            "Choisissez dans la liste, ou citez un facteur « BE:<identifiant> »."),
     Column("quantity_forecast", "Quantité prévisionnelle", 16, False, "#,##0.00",
@@ -51,9 +85,34 @@ LINE_COLUMNS_LAYOUT: tuple[Column, ...] = (
     Column("quantity_final", "Quantité définitive", 16, False, "#,##0.00",
            "Quantité réelle (bilan définitif)."),
     Column("unit", "Unité", 12, False, "@", "Vide = unité de l'activité."),
+    Column("count", "Nombre", 10, False, "General",
+           "Passagers, véhicules, personnes… selon le facteur (Facteurs, colonne Saisie) ; "
+           "vide = 1. Ex. 430 km × 6."),
     Column("data_source", "Source de la donnée", 18, False, "@",
            "facture, relevé, devis, estimation, hypothèse."),
+    Column("data_source_final", "Source de la donnée (définitif)", 18, False, "@",
+           "Vide = la même. Ex. devis au prévisionnel, facture au définitif."),
     Column("comment", "Commentaire", 30, False, "@", "Texte libre, conservé."),
+    Column("factor_value", "Facteur (kgCO2e/unité)", 14, True, "0.0000"),
+    Column("factor_unit", "Unité du facteur", 14, True, "@"),
+    Column("co2e_forecast_kg", "Émissions prévisionnelles (kgCO2e)", 18, True, "#,##0.0"),
+    Column("co2e_final_kg", "Émissions définitives (kgCO2e)", 18, True, "#,##0.0"),
+    Column("uncertainty_forecast_pct", "Incertitude prév. (%)", 12, True, "0"),
+    Column("uncertainty_final_pct", "Incertitude déf. (%)", 12, True, "0"),
+    Column("factor_id", "Référence du facteur", 16, True, "@"),
+    Column("source", "Source du facteur", 40, True, "@"),
+    Column("status", "Statut", 12, True, "@"),
+))
+
+# Template 1.0, as released (recorded, never edited): the reader reads 1.0 workbooks through
+# it and `upgrade` maps its columns onto 2.0's.
+LAYOUT_1_0 = LineLayout.of("1.0", (
+    Column("activity", "Activité", 58, False, "@"),
+    Column("quantity_forecast", "Quantité prévisionnelle", 16, False, "#,##0.00"),
+    Column("quantity_final", "Quantité définitive", 16, False, "#,##0.00"),
+    Column("unit", "Unité", 12, False, "@"),
+    Column("data_source", "Source de la donnée", 18, False, "@"),
+    Column("comment", "Commentaire", 30, False, "@"),
     Column("factor_value", "Facteur (kgCO2e/unité)", 14, True, "0.0000"),
     Column("factor_unit", "Unité du facteur", 14, True, "@"),
     Column("co2e_forecast_kg", "Émissions prévisionnelles (kgCO2e)", 18, True, "#,##0.0"),
@@ -62,11 +121,23 @@ LINE_COLUMNS_LAYOUT: tuple[Column, ...] = (
     Column("factor_id", "Référence du facteur", 16, True, "@"),
     Column("source", "Source du facteur", 40, True, "@"),
     Column("status", "Statut", 12, True, "@"),
-)
-COLUMN_BY_KEY: dict[str, Column] = {c.key: c for c in LINE_COLUMNS_LAYOUT}
-_LETTERS: dict[str, str] = {c.key: col_letter(i) for i, c in enumerate(LINE_COLUMNS_LAYOUT, 1)}
-INPUT_COLUMNS = tuple(c for c in LINE_COLUMNS_LAYOUT if not c.computed)
-COMPUTED_COLUMNS = tuple(c for c in LINE_COLUMNS_LAYOUT if c.computed)
+))
+LINE_LAYOUTS: dict[str, LineLayout] = {"1.0": LAYOUT_1_0, "2.0": LAYOUT_2_0}
+# A column of an older version whose content a newer one holds under another key.
+RENAMED_KEYS: dict[str, str] = {"uncertainty_pct": "uncertainty_forecast_pct"}
+CURRENT_LAYOUT = LINE_LAYOUTS[TEMPLATE_VERSION]
+
+
+def line_layout(version: str | None) -> LineLayout:
+    """The columns of a workbook of ``version`` (the current ones for an unknown version)."""
+    return LINE_LAYOUTS.get(version or "", CURRENT_LAYOUT)
+
+
+# The current version's columns, for the template and the docs.
+LINE_COLUMNS_LAYOUT: tuple[Column, ...] = CURRENT_LAYOUT.columns
+COLUMN_BY_KEY: dict[str, Column] = CURRENT_LAYOUT.by_key
+INPUT_COLUMNS = CURRENT_LAYOUT.inputs
+COMPUTED_COLUMNS = CURRENT_LAYOUT.computed
 POSTE_TITLE_CELL = "A1"
 POSTE_HELP_CELL = "A2"
 HEADER_ROW = 4
@@ -150,9 +221,10 @@ CTRL_SUMMARY_CELL = "A2"
 FACT_HEADER_ROW = 4
 FACT_FIRST_ROW = 5
 FACT_HEADERS: tuple[str, ...] = ("Activité", "Identifiant", "Postes", "Nature", "Unité",
-                                 "Facteur (kgCO2e/unité)", "Unité du facteur", "Incertitude (%)",
-                                 "Référence", "Source", "Note")
-FACT_WIDTHS: tuple[float, ...] = (58, 26, 30, 22, 10, 14, 16, 12, 16, 40, 60)
+                                 "Saisie (quantité × nombre)", "Facteur (kgCO2e/unité)",
+                                 "Unité du facteur", "Incertitude (%)", "Référence", "Source",
+                                 "Note")
+FACT_WIDTHS: tuple[float, ...] = (58, 26, 30, 22, 10, 22, 14, 16, 12, 16, 40, 60)
 # dropdown lists, one column each, to the right of the catalogue
 LIST_FIRST_COLUMN = len(FACT_HEADERS) + 3
 

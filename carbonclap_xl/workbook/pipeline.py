@@ -66,7 +66,7 @@ def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None,
                                                            strict=True)]
     result = compute(data.lines, edition, data.production, excluded=excluded)
     lines = result.lines
-    engine_issues = [locate(i, lines) for i in result.issues]
+    engine_issues = [locate(i, lines, data.layout) for i in result.issues]
     if data.is_carbonclap and data.sheets_read and lines.empty:
         engine_issues.append(make_issue(Code.WORKBOOK_EMPTY))
     processed = Processed(data, result, [*data.issues, *engine_issues])

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from carbonclap_xl.core.a1 import col_index
 from carbonclap_xl.core.engine import STATUS_FR, EngineResult
 from carbonclap_xl.core.issues import SEVERITY_FR, Issue, Severity, counts_text
 from carbonclap_xl.core.model import NATURES, POSTES
@@ -53,7 +52,9 @@ def line_columns(lines: Any) -> dict[str, list[CellValue]]:
         "factor_unit": [_str(v) for v in col("factor_unit")],
         "co2e_forecast_kg": [_num(v) for v in col("co2e_forecast_kg")],
         "co2e_final_kg": [_num(v) for v in col("co2e_final_kg")],
-        "uncertainty_pct": [_num(v) for v in col("uncertainty_pct")],
+        "uncertainty_pct": [_num(v) for v in col("uncertainty_pct")],  # template 1.0
+        "uncertainty_forecast_pct": [_num(v) for v in col("uncertainty_forecast_pct")],
+        "uncertainty_final_pct": [_num(v) for v in col("uncertainty_final_pct")],
         "factor_id": [_str(v) for v in col("factor_id")],
         "source": sources,
         "status": [STATUS_FR.get(s) if _str(s) else None for s in col("status")],
@@ -146,7 +147,8 @@ def _result_writes(data: WorkbookData, result: EngineResult,
                    issues: list[Issue]) -> tuple[Writes, dict[str, list[str]]]:
     writes: Writes = {}
     clear: dict[str, list[str]] = {}
-    first, last = L.COMPUTED_COLUMNS[0].letter, L.COMPUTED_COLUMNS[-1].letter
+    layout = data.layout  # the columns of the workbook's own template version
+    first, last = layout.computed[0].letter, layout.computed[-1].letter
     for sheet in data.sheets_read:
         end = max(data.last_rows.get(sheet, 0), L.FIRST_DATA_ROW)
         clear[sheet] = [f"{first}{L.FIRST_DATA_ROW}:{last}{end}"]
@@ -155,8 +157,9 @@ def _result_writes(data: WorkbookData, result: EngineResult,
     if "sheet" in lines:
         lines = lines.select(np.isin(lines["sheet"], list(writes)))
         sheets, rows = lines["sheet"].tolist(), [int(r) for r in lines["row"].tolist()]
-        for key, values in line_columns(lines).items():
-            column = col_index(L.COLUMN_BY_KEY[key].letter)
+        values_by_key = line_columns(lines)
+        for spec in layout.computed:
+            column, values = spec.index, values_by_key[spec.key]
             for sheet, r, value in zip(sheets, rows, values, strict=True):
                 if value is not None:  # blanks: the computed area was cleared just before
                     writes[sheet][(r, column)] = value

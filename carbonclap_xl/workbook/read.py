@@ -24,8 +24,6 @@ from carbonclap_xl.core.numbers import arithmetic_value, fr_integer, parse_numbe
 from carbonclap_xl.workbook import layout as L
 from carbonclap_xl.workbook.port import SheetSource, SheetStructure
 
-READ_COLUMNS = len(L.LINE_COLUMNS_LAYOUT)
-
 
 @dataclass
 class WorkbookData:
@@ -33,9 +31,10 @@ class WorkbookData:
     sheet_names: list[str]
     production: ProductionInfo
     production_raw: dict[str, Any]
-    lines: LineTable  # LINE_COLUMNS + "sheet", "row" (+ "read_<computed key>" values)
+    lines: LineTable  # input columns + "sheet", "row" (+ "read_<computed key>" values)
     issues: list[Issue]
     template_version: str | None = None
+    layout: L.LineLayout = L.CURRENT_LAYOUT  # the poste-sheet columns of that version
     is_carbonclap: bool = True
     sheets_read: set[str] = field(default_factory=set)  # poste sheets whose lines were read
     last_rows: dict[str, int] = field(default_factory=dict)  # sheet -> last row holding data
@@ -109,7 +108,7 @@ def read_workbook(source: SheetSource) -> WorkbookData:
     """Everything the engine and the writer need from a workbook."""
     names = list(source.sheet_names())
     issues: list[Issue] = []
-    empty = LineTable.from_rows([], _RECORD_COLUMNS)
+    empty = LineTable.from_rows([], _record_columns(L.CURRENT_LAYOUT))
 
     def values(sheet: str, nrows: int | None = None) -> list[list[Any]]:
         return source.values(sheet, nrows)
@@ -134,27 +133,34 @@ def read_workbook(source: SheetSource) -> WorkbookData:
         issues.append(make_issue(Code.TEMPLATE_VERSION, value=version_text or "vide",
                                  sheet=L.SHEET_PRODUCTION, cell=version_field.cell,
                                  expected=", ".join(L.SUPPORTED_TEMPLATE_VERSIONS)))
+    elif version_text != L.TEMPLATE_VERSION:
+        issues.append(make_issue(Code.TEMPLATE_OLD, value=version_text,
+                                 sheet=L.SHEET_PRODUCTION, cell=version_field.cell,
+                                 expected=L.TEMPLATE_VERSION))
+    layout = L.line_layout(version_text)
     raw = {f.key: _cell_value(prod_rows, f.cell) for f in L.PRODUCTION_FIELDS}
     data = WorkbookData(source.name, names, production_info(raw), raw, empty, issues,
-                        template_version=version_text)
+                        template_version=version_text, layout=layout)
 
     for sheet in L.SHEET_ORDER:
         if sheet not in names:
             issues.append(make_issue(Code.SHEET_MISSING, value=sheet, sheet=sheet))
-    headers = [c.header for c in L.INPUT_COLUMNS]
+    known_headers = [[c.header for c in v.inputs] for v in L.LINE_LAYOUTS.values()]
     for sheet in names:  # a copied poste sheet ("Régie (2)") is not read: say so
         if sheet in L.SHEET_ORDER:
             continue
         top = values(sheet, nrows=L.HEADER_ROW)
-        if len(top) == L.HEADER_ROW and [str(v).strip() for v in
-                                         top[-1][:len(headers)]] == headers:
+        if len(top) == L.HEADER_ROW and any(
+                [str(v).strip() for v in top[-1][:len(headers)]] == headers
+                for headers in known_headers):
             issues.append(make_issue(Code.SHEET_NOT_READ, value=sheet, sheet=sheet,
                                      cell=f"A{L.HEADER_ROW}"))
     records: list[list[Any]] = []
     for poste, sheet in L.POSTE_SHEETS.items():
         if sheet not in names:
             continue
-        found = _read_poste_sheet(values(sheet), poste, sheet, source.structure(sheet), issues)
+        found = _read_poste_sheet(values(sheet), poste, sheet, source.structure(sheet), issues,
+                                  layout)
         if found is not None:
             data.sheets_read.add(sheet)
             records.extend(found[0])
@@ -166,28 +172,32 @@ def read_workbook(source: SheetSource) -> WorkbookData:
     if L.SHEET_CONTROLES in names:
         height = source.used_rows(L.SHEET_CONTROLES)
         data.control_rows = max(0, height - L.CTRL_FIRST_ROW + 1)
-    data.lines = LineTable.from_rows(records, _RECORD_COLUMNS)
+    data.lines = LineTable.from_rows(records, _record_columns(layout))
     data.lines["row"] = data.lines["row"].astype(np.int64)
     return data
 
 
-_RECORD_COLUMNS = ["poste", *[c.key for c in L.INPUT_COLUMNS], "sheet", "row",
-                   *[f"read_{c.key}" for c in L.COMPUTED_COLUMNS]]
-_ROW_SLOT = _RECORD_COLUMNS.index("row")
+def _record_columns(layout: L.LineLayout) -> list[str]:
+    """The columns of a line record: poste, the inputs, sheet, row, what computed cells hold."""
+    return ["poste", *[c.key for c in layout.inputs], "sheet", "row",
+            *[f"read_{c.key}" for c in layout.computed]]
 
 
 def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: SheetStructure,
-                      issues: list[Issue]) -> tuple[list[list[Any]], int] | None:
+                      issues: list[Issue], layout: L.LineLayout = L.CURRENT_LAYOUT
+                      ) -> tuple[list[list[Any]], int] | None:
     """The line records of one poste sheet and its last used row; None when its headers
     were changed (the sheet is then neither read nor written)."""
+    read_columns = len(layout.columns)
+    row_slot = _record_columns(layout).index("row")
     header = rows[L.HEADER_ROW - 1] if len(rows) >= L.HEADER_ROW else []
-    if all(_blank(v) for v in header[:READ_COLUMNS]):
+    if all(_blank(v) for v in header[:read_columns]):
         issues.append(make_issue(Code.HEADER_CHANGED, value="(ligne vide)",
-                                 expected=", ".join(c.header for c in L.LINE_COLUMNS_LAYOUT),
+                                 expected=", ".join(c.header for c in layout.columns),
                                  sheet=sheet, cell=f"A{L.HEADER_ROW}"))
         return None
     changed = False
-    for i, column in enumerate(L.LINE_COLUMNS_LAYOUT):
+    for i, column in enumerate(layout.columns):
         found = header[i] if i < len(header) else ""
         if str(found).strip() != column.header:
             changed = changed or not column.computed
@@ -195,7 +205,7 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
                                      sheet=sheet, cell=f"{column.letter}{L.HEADER_ROW}"))
     if changed:
         return None
-    for i in range(READ_COLUMNS, len(header)):
+    for i in range(read_columns, len(header)):
         if not _blank(header[i]):
             issues.append(make_issue(Code.COLUMN_EXTRA, value=header[i], sheet=sheet,
                                      cell=f"{col_letter(i + 1)}{L.HEADER_ROW}"))
@@ -205,42 +215,46 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         _c2, r2 = split_ref(last or first)
         if r2 >= L.FIRST_DATA_ROW:
             issues.append(make_issue(Code.CELL_MERGED, value=ref, sheet=sheet, cell=first))
-    n_inputs = len(L.INPUT_COLUMNS)
-    quantity_slots = (1, 2)  # positions of the two quantities among the columns
+    n_inputs = len(layout.inputs)
+    # a date is not a number: the engine reports it
+    number_slots = [i for i, c in enumerate(layout.inputs)
+                    if c.key in ("quantity_forecast", "quantity_final", "count")]
     records: list[list[Any]] = []
     last_row = L.FIRST_DATA_ROW - 1
     for r, row in enumerate(rows[L.FIRST_DATA_ROW - 1:L.MAX_LINE_ROWS], start=L.FIRST_DATA_ROW):
-        cells = row[:READ_COLUMNS]
-        if len(cells) < READ_COLUMNS:
-            cells = cells + [""] * (READ_COLUMNS - len(cells))
+        cells = row[:read_columns]
+        if len(cells) < read_columns:
+            cells = cells + [""] * (read_columns - len(cells))
         if all(v == "" or v is None for v in cells):
             continue
         last_row = r
         if all(v == "" or v is None for v in cells[:n_inputs]):
             continue  # computed leftovers of a deleted line: not a line, cleared on write
         cells = [None if v == "" or v is None else v for v in cells]  # calamine: "" = empty
-        for i in quantity_slots:  # a date is not a quantity: the engine reports it
+        for i in number_slots:
             if isinstance(cells[i], dt.date | dt.datetime | dt.time):
                 cells[i] = _as_text(cells[i])
         records.append([poste, *cells[:n_inputs], sheet, r, *cells[n_inputs:]])
     if len(rows) > L.MAX_LINE_ROWS:
         last_row = len(rows)
         beyond = next((r for r in range(L.MAX_LINE_ROWS, len(rows))
-                       if not all(_blank(v) for v in rows[r][:READ_COLUMNS])), None)
+                       if not all(_blank(v) for v in rows[r][:read_columns])), None)
         if beyond is not None:
             issues.append(make_issue(Code.ROWS_BEYOND_LIMIT, value=f"ligne {beyond + 1}",
                                      expected=fr_integer(L.MAX_LINE_ROWS),
                                      sheet=sheet, cell=f"A{beyond + 1}"))
-    line_rows = {rec[_ROW_SLOT] for rec in records}
+    line_rows = {rec[row_slot] for rec in records}
     for row in sorted(scan.hidden_rows & line_rows):
         issues.append(make_issue(Code.ROW_HIDDEN, value=row, sheet=sheet, cell=f"A{row}"))
-    # formulas matter where they feed the computation: activity, quantities, unit
-    input_letters = {L.COLUMN_BY_KEY[k].letter for k in ("activity", "quantity_forecast",
-                                                         "quantity_final", "unit")}
-    quantity_letters = {L.COLUMN_BY_KEY[k].letter for k in ("quantity_forecast",
-                                                            "quantity_final")}
-    by_row = {rec[_ROW_SLOT]: rec for rec in records}
-    slots = {c.letter: i + 1 for i, c in enumerate(L.INPUT_COLUMNS)}  # record position
+    # formulas matter where they feed the computation: activity, quantities, unit, count
+    by_key = layout.by_key
+    input_letters = {by_key[k].letter for k in ("activity", "quantity_forecast",
+                                                "quantity_final", "unit", "count")
+                     if k in by_key}
+    quantity_letters = {by_key[k].letter for k in ("quantity_forecast", "quantity_final",
+                                                   "count") if k in by_key}
+    by_row = {rec[row_slot]: rec for rec in records}
+    slots = {c.letter: i + 1 for i, c in enumerate(layout.inputs)}  # record position
     for ref, formula in scan.formulas.items():
         col, row = split_ref(ref)
         if row < L.FIRST_DATA_ROW or col not in input_letters:
@@ -248,8 +262,8 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         value = arithmetic_value(formula) if col in quantity_letters else None
         if value is not None:
             if row not in by_row:  # only a formula on that row: still a line, to report
-                by_row[row] = [poste, *[None] * len(L.INPUT_COLUMNS), sheet, row,
-                               *[None] * len(L.COMPUTED_COLUMNS)]
+                by_row[row] = [poste, *[None] * n_inputs, sheet, row,
+                               *[None] * len(layout.computed)]
                 records.append(by_row[row])
             by_row[row][slots[col]] = value  # computed here, never taken from the cache
             continue
@@ -257,15 +271,16 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         code = Code.FORMULA_NO_VALUE if cached is None else Code.FORMULA_IN_INPUT
         if code is Code.FORMULA_NO_VALUE or row in line_rows:
             issues.append(make_issue(code, value=f"={formula}", sheet=sheet, cell=ref))
-    records.sort(key=lambda rec: rec[_ROW_SLOT])  # rows added for formula-only lines
+    records.sort(key=lambda rec: rec[row_slot])  # rows added for formula-only lines
     return records, last_row
 
 
-def locate(issue: Issue, lines: LineTable) -> Issue:
+def locate(issue: Issue, lines: LineTable, layout: L.LineLayout = L.CURRENT_LAYOUT) -> Issue:
     """An engine issue (line index, field) located at its sheet and cell."""
     if issue.line is None or issue.sheet is not None:
         return issue
     sheet = lines["sheet"][issue.line]
     row = int(lines["row"][issue.line])
-    column = L.COLUMN_BY_KEY.get(issue.field or "activity", L.COLUMN_BY_KEY["activity"])
+    by_key = layout.by_key
+    column = by_key.get(issue.field or "activity", by_key["activity"])
     return issue.located(sheet, f"{column.letter}{row}", row)

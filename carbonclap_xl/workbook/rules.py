@@ -92,7 +92,7 @@ def phase_issues(processed: Any, phase: Phase) -> list[Issue]:
     other_filled = ~is_none(lines[other])
     label = PHASE_QUANTITY_FR[phase]
     other_label = PHASE_QUANTITY_FR[Phase.FINAL if phase is Phase.FORECAST else Phase.FORECAST]
-    column = L.COLUMN_BY_KEY[mine].letter
+    column = processed.data.layout.letter(mine)
     if not filled.any() and other_filled.any():
         first = int(np.flatnonzero(other_filled)[0])
         return [make_issue(Code.PHASE_EMPTY, value=label,
@@ -162,7 +162,7 @@ def stale_issues(processed: Any) -> list[Issue]:
         read_key = f"read_{key}"
         if read_key not in lines:
             continue
-        letter = L.COLUMN_BY_KEY[key].letter
+        letter = processed.data.layout.letter(key)
         for i in np.flatnonzero(~is_none(lines[read_key])):
             row = {"sheet": lines["sheet"][i], "row": lines["row"][i]}
             found, fresh = lines[read_key][i], float(lines[key][i])

@@ -1074,6 +1074,12 @@ def _write_package(
         raise
 
 
+# For other writers of the package (``xlsx.upgrade``): the same copy-unchanged-members-raw
+# package writer and calculation-chain removal.
+write_package = _write_package
+calc_chain_edits = _calc_chain_edits
+
+
 def patch_workbook(
     src: Path,
     dst: Path,

@@ -14,7 +14,7 @@ import datetime as dt
 import errno
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from carbonclap_xl.core.a1 import col_index, col_letter
 from carbonclap_xl.core.factors import FactorEdition, load_edition
 from carbonclap_xl.core.lines import LineTable
 from carbonclap_xl.core.model import NATURES, POSTE_BY_ID, POSTES
+from carbonclap_xl.core.units import entry_label
 from carbonclap_xl.workbook import layout as L
 
 GREEN = "1F6F43"
@@ -88,9 +89,13 @@ def _readme(ws: Worksheet, edition: FactorEdition) -> None:
         ("   Quantité prévisionnelle = devis (bilan prévisionnel) ; quantité définitive = coût "
          "final (bilan définitif). Une phase vide ne compte pas la ligne.", None),
         ("   Unité : vide = unité de l'activité ; les unités convertibles sont acceptées (MWh, m³, "
-         "k€, t…). Pour les facteurs en passager.km, saisissez le total des km × personnes.", None),
+         "k€, t…). « € » = euros 2023 HT ; « € TTC » est converti avec le taux de TVA de "
+         "l'activité ; des euros d'une autre année (« k€ 2025 ») sont refusés.", None),
+        ("   Nombre : passagers, véhicules, personnes… selon le facteur (colonne « Saisie » de la "
+         "feuille Facteurs) ; vide = 1. Ex. un TGV pour 6 personnes : 430 km, Nombre 6.", None),
         ("   Source de la donnée : facture (±5 %), relevé (±5 %), devis (±10 %), estimation "
-         "(±30 %), hypothèse (±50 %).", None),
+         "(±30 %), hypothèse (±50 %) ; « Source de la donnée (définitif) » si le définitif a "
+         "une autre source (vide = la même).", None),
         ("3. Cliquez « Recalculer » (onglet Carbon'Clap) ou lancez « carbonclap-xl process "
          "classeur.xlsx » : les colonnes grisées, « Synthèse » et « Contrôles » sont écrites.",
          None),
@@ -103,8 +108,10 @@ def _readme(ws: Worksheet, edition: FactorEdition) -> None:
          "Le même classeur porte les deux, côte à côte.", None),
         ("", None),
         ("Méthode", Font(bold=True)),
-        ("Émissions = quantité × facteur d'émission (après conversion d'unité). Incertitude "
-         "d'une ligne = √(u facteur² + u donnée²) ; totale = √Σ(E·u)².", None),
+        ("Émissions = quantité × nombre × facteur d'émission (après conversion d'unité). "
+         "Incertitude d'une ligne = √(u facteur² + u donnée²) ; au total, l'erreur d'un facteur "
+         "est commune à toutes ses lignes (et à tous les ratios monétaires ADEME), celle des "
+         "quantités propre à chaque ligne.", None),
         ("", None),
         (f"Facteurs d'émission : {edition.name}", Font(bold=True)),
         *((a, None) for a in edition.attributions()),
@@ -194,12 +201,24 @@ def _poste_sheet(ws: Worksheet, poste_id: str) -> None:
                         prompt="Liste du poste, ou BE:<identifiant>")
     dv.add(f"{act}{L.FIRST_DATA_ROW}:{act}{last}")
     ws.add_data_validation(dv)
-    src = L.COLUMN_BY_KEY["data_source"].letter
-    dv2 = DataValidation(type="list", formula1=L.LIST_DATA_SOURCES, allow_blank=True,
-                         showErrorMessage=True, errorStyle="warning",
-                         error="Choisissez facture, relevé, devis, estimation ou hypothèse.")
-    dv2.add(f"{src}{L.FIRST_DATA_ROW}:{src}{last}")
-    ws.add_data_validation(dv2)
+    for key in ("data_source", "data_source_final"):
+        src = L.COLUMN_BY_KEY[key].letter
+        dv2 = DataValidation(type="list", formula1=L.LIST_DATA_SOURCES, allow_blank=True,
+                             showErrorMessage=True, errorStyle="warning",
+                             error="Choisissez facture, relevé, devis, estimation ou hypothèse.")
+        dv2.add(f"{src}{L.FIRST_DATA_ROW}:{src}{last}")
+        ws.add_data_validation(dv2)
+    count = L.COLUMN_BY_KEY["count"].letter
+    dv4 = DataValidation(type="decimal", operator="greaterThan", formula1="0",
+                         allow_blank=True, showErrorMessage=True, errorStyle="warning",
+                         error="Saisissez un nombre positif (personnes, véhicules, trajets) ; "
+                               "vide = 1.",
+                         showInputMessage=True, promptTitle="Nombre (vide = 1)",
+                         prompt="Selon le facteur : km × passagers (train, avion), km × "
+                                "véhicules (voiture, camion), nuit × personnes, repas × "
+                                "personnes. Voir Facteurs, colonne Saisie.")
+    dv4.add(f"{count}{L.FIRST_DATA_ROW}:{count}{last}")
+    ws.add_data_validation(dv4)
     qty = f"{L.COLUMN_BY_KEY['quantity_forecast'].letter}{L.FIRST_DATA_ROW}:" \
           f"{L.COLUMN_BY_KEY['quantity_final'].letter}{last}"
     dv3 = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0",
@@ -281,8 +300,9 @@ def _facteurs(ws: Worksheet, wb: Workbook, edition: FactorEdition) -> None:
     acts = sorted(edition.activities.values(), key=lambda a: a.label_fr)
     for r, a in enumerate(acts, start=L.FACT_FIRST_ROW):
         f = a.factor
-        values = (a.label_fr, a.id, ", ".join(a.postes), a.nature, a.unit, f.value, f.unit,
-                  f.uncertainty_pct, f.id, f"{f.source_dataset} {f.source_edition}", a.note)
+        values = (a.label_fr, a.id, ", ".join(a.postes), a.nature, a.unit,
+                  entry_label(a.unit, f.unit), f.value, f.unit, f.uncertainty_pct, f.id,
+                  f"{f.source_dataset} {f.source_edition}", a.note)
         for c, v in enumerate(values, start=1):
             ws.cell(row=r, column=c, value=v)
     ws.freeze_panes = f"B{L.FACT_FIRST_ROW}"
@@ -337,10 +357,12 @@ def build_template(edition: FactorEdition | None = None) -> Workbook:
 
 def fill(wb: Workbook, lines: LineTable | Any = None,
          production: Mapping[str, Any] | None = None,
-         edition: FactorEdition | None = None) -> list[str]:
+         edition: FactorEdition | None = None,
+         line_numbers: Sequence[int] | None = None) -> list[str]:
     """Write lines and production data as given (even invalid ones, so the user can fix them
     in the spreadsheet); a catalogue activity cited by id is written as its dropdown label.
-    Returns the warnings about lines that could not be placed."""
+    Returns the warnings about lines that could not be placed (named by ``line_numbers``,
+    the lines' numbers in their file; by default the header is line 1)."""
     edition = edition or load_edition()
     warnings: list[str] = []
     ws_prod = wb[L.SHEET_PRODUCTION]
@@ -358,7 +380,9 @@ def fill(wb: Workbook, lines: LineTable | Any = None,
     if lines is None:
         return warnings
     next_row = {p: L.FIRST_DATA_ROW for p in L.POSTE_SHEETS}
-    for n, row in enumerate(LineTable.coerce(lines).records(), start=2):
+    records = LineTable.coerce(lines).records()
+    numbers = list(line_numbers) if line_numbers is not None else range(2, len(records) + 2)
+    for n, row in zip(numbers, records, strict=True):
         poste = str(row.get("poste") or "").strip().lower()
         if poste not in L.POSTE_SHEETS:
             warnings.append(f"ligne {n} : poste « {row.get('poste') or ''} » inconnu ou vide, "
@@ -374,7 +398,7 @@ def fill(wb: Workbook, lines: LineTable | Any = None,
             if column.key == "activity" and isinstance(value, str):
                 known = edition.activity(value)
                 value = known.label_fr if known else value
-            if column.key.startswith("quantity_"):
+            if column.key.startswith("quantity_") or column.key == "count":
                 value = _as_typed_number(value)
             if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
                 warnings.append(f"ligne {n} : caractères de contrôle retirés de « {column.key} »")
