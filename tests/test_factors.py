@@ -181,7 +181,7 @@ def test_monetary_equipment_rentals_say_they_are_upper_bounds() -> None:
             assert act.label_fr.endswith("(location en €, majorant)"), act.id
             assert "Borne haute" in (act.note or "")
         if "à la journée" in act.label_fr:
-            assert act.unit == "jour" and act.factor.id.startswith("CCX:"), act.id
+            assert act.unit in ("jour", "m2.jour") and act.factor.id.startswith("CCX:"), act.id
 
 
 @needs_sources
@@ -249,3 +249,20 @@ def test_monetary_activities_are_in_the_shared_group() -> None:
             assert f["uncertainty_group"] == "ccx-equipment-days", a["id"]
         else:
             assert f["uncertainty_group"] is None, a["id"]
+
+
+def test_former_labels_still_name_their_activity() -> None:
+    edition = load_edition()
+    moved = [(a, old) for a in edition.activities.values() for old in a.former_labels]
+    assert moved, "the catalogue records the labels it renamed"
+    for act, old in moved:
+        assert edition.activity(old) is act
+
+
+def test_surface_by_day_lines_convert() -> None:
+    from carbonclap_xl.core.engine import compute
+
+    r = compute([{"poste": "technique", "activity": "equip_led_wall_m2_day",
+                  "quantity_forecast": 500, "unit": "m² × jours"}], load_edition())
+    act = load_edition().activities["equip_led_wall_m2_day"]
+    assert r.total_kg.forecast == pytest.approx(500 * act.factor.value)

@@ -84,6 +84,7 @@ class Activity:
     unit: str  # the unit a producer types by default
     note: str | None
     factor: Factor
+    former_labels: tuple[str, ...] = ()  # labels of earlier catalogues, still recognised
 
 
 def data_dir() -> Path:
@@ -148,7 +149,8 @@ class FactorEdition:
 
     def __post_init__(self) -> None:
         for act in self.activities.values():
-            for key in (match_key(act.label_fr), match_key(act.id)):
+            for key in (match_key(act.label_fr), match_key(act.id),
+                        *(match_key(old) for old in act.former_labels)):
                 other = self._by_label.get(key)
                 if other is not None and other is not act:
                     raise FactorDataError("catalogue", f"« {act.label_fr} » et « "
@@ -293,5 +295,6 @@ def load_edition(root: Path | None = None) -> FactorEdition:
             unit=a["unit"],
             note=a["note"],
             factor=_factor_from(a["factor"], info),
+            former_labels=tuple(a.get("former_labels") or ()),
         )
     return FactorEdition(edition=doc["edition"], sources=sources, activities=activities, _root=root)

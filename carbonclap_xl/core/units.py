@@ -246,6 +246,9 @@ _TABLE: dict[str, tuple[str, float, tuple[str, ...]]] = {
     "h": ("time", 1.0, ("h", "heure", "heures", "hour", "hours", "hr", "per fte working hour")),
     "min": ("time", 1 / 60, ("min", "minute", "minutes")),
     "jour": ("day", 1.0, ("jour", "jours", "j", "day", "days")),
+    # surface occupied for a time (LED wall, studio stage), base m² × day
+    "m2.jour": ("area_time", 1.0, ("m2.jour", "m2.jours", "m2.j", "jour.m2", "jours.m2",
+                                   "m2 x jour", "m2 x jours", "m2.day", "m2.days")),
     "personne": ("person", 1.0, ("personne", "personnes", "person", "persons", "pers")),
     # data, base GB
     "Mo": ("data", 1e-3, ("mo", "mb")),
