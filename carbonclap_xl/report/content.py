@@ -174,9 +174,11 @@ def blocks(model: ReportModel) -> list[Block]:
                             "établir.", "note"))
     out.append(Para(quality_sentence(model)))
     out.append(Para("L'incertitude combine celle du facteur d'émission et celle de la donnée "
-                    "(facture ou relevé 5 %, devis 10 %, estimation 30 %, hypothèse 50 %), les "
-                    "lignes étant supposées indépendantes : elle sous-estime l'incertitude "
-                    "quand beaucoup de lignes partagent un même facteur.", "note"))
+                    "(facture ou relevé 5 %, devis 10 %, estimation 30 %, hypothèse 50 %). "
+                    "L'erreur d'un facteur est la même pour toutes les lignes qui l'utilisent "
+                    "(et les ratios monétaires de l'ADEME partagent une erreur de méthode) : "
+                    "elle s'additionne sur ces lignes ; les erreurs sur les quantités, propres "
+                    "à chaque ligne, se compensent en partie.", "note"))
 
     # --- production
     out.append(Heading("La production"))
