@@ -47,8 +47,8 @@ TITLE = "Carbon'Clap : "
 # (sheet, cell, Excel formula, expected value) for the court-metrage example: cross-sheet
 # references to sheets with accents and spaces, SUMIFS, SUMPRODUCT, INDEX/MATCH, IF
 FORMULAS = [
-    ("Synthèse", "K30", "SUM(Lieux!B5:B7)", 2500 + 300 + 4000),
-    ("Synthèse", "K31", "SUMIFS('Régie'!B5:B20,'Régie'!D5:D20,\"repas\")", 60 + 90 + 30),
+    ("Synthèse", "K30", "SUM(Lieux!B5:B7)", 2500 + 300 + 2),
+    ("Synthèse", "K31", "SUMIFS('Régie'!B5:B20,'Régie'!D5:D20,\"repas\")", 40 + 60 + 90 + 30),
     ("Synthèse", "K32", "SUMPRODUCT(Production!B8:B9,Production!B8:B9)", 150 ** 2 + 5 ** 2),
     ("Synthèse", "K33", "IF(Production!B8>100,\"grand\",\"petit\")", "grand"),
     ("Synthèse", "K34", "INDEX(Transports!D5:D20,MATCH(\"km\",Transports!D5:D20,0))", "km"),
