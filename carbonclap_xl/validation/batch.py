@@ -12,71 +12,30 @@ from __future__ import annotations
 
 import os
 import re
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from carbonclap_xl.core.issues import Code, Issue, make_issue
 from carbonclap_xl.core.model import Phase
 from carbonclap_xl.core.result import Rejection, Report
 from carbonclap_xl.validation.codes import RejectionCode
-from carbonclap_xl.workbook.rules import stale_issues
-
-# A formula that launches a program (DDE) or calls code: never evaluated, always reported.
-_DDE = re.compile(r"(^|[^A-Za-z0-9_.])[A-Za-z0-9_.]+\s*\|\s*'|\b(DDE|DDEAUTO|CALL|REGISTER|"
-                  r"REGISTER\.ID|EXEC|WEBSERVICE|FILTERXML|RTD)\s*\(", re.IGNORECASE)
-_EXTERNAL = re.compile(r"\[[^\]]+\][^!]*!|'[^']*\[[^\]]+\][^']*'!")
-
-
-def formula_issues(path: Path, sheets: dict[str, str]) -> list[Issue]:
-    """DDE-like and external-reference formulas anywhere in the workbook (never evaluated)."""
-    from carbonclap_xl.xlsx.sheetscan import has_formulas, scan_sheet
-
-    issues: list[Issue] = []
-    with zipfile.ZipFile(path) as zf:
-        for sheet, part in sheets.items():
-            try:
-                data = zf.read(part)
-            except KeyError:
-                continue
-            if not has_formulas(data):
-                continue
-            for ref, formula in scan_sheet(data).formulas.items():
-                if _DDE.search(formula):
-                    issues.append(make_issue(Code.FORMULA_DDE, value=f"={formula}"[:200],
-                                             sheet=sheet, cell=ref))
-                elif _EXTERNAL.search(formula):
-                    issues.append(make_issue(Code.EXTERNAL_LINK, value=f"={formula}"[:200],
-                                             sheet=sheet, cell=ref))
-    return issues
-
 
 # --------------------------------------------------------------------------- one file
 
 
 def validate_file(item: tuple[str, str | None]) -> dict[str, Any]:
-    """Validate one file; runs inside a sandbox worker. Raises HostileFile to reject it."""
-    from carbonclap_xl.validation.safety import inspect_package
-    from carbonclap_xl.xlsx.files import process_workbook
+    """Validate one file; runs inside a sandbox worker. Raises HostileFile to reject it.
+
+    The verdict is ``verdict.assess_workbook``'s, the one ``process`` gives, with the write
+    of the result checked (not kept) and stale computed cells reported."""
+    from carbonclap_xl.validation.verdict import assess_workbook
 
     path_text, phase_text = item
-    path = Path(path_text)
     phase = Phase(phase_text) if phase_text else None
-    report = inspect_package(path)
-    processed = process_workbook(path, expected_phase=phase)
-    issues = list(processed.issues)
-    if report.macros:
-        issues.append(make_issue(Code.MACROS_FOUND, value=", ".join(report.macros)[:300]))
-    if report.external_links:
-        issues.append(make_issue(Code.EXTERNAL_LINK, value=", ".join(report.external_links)))
-    issues += formula_issues(path, report.sheets)
-    if processed.data.is_carbonclap:
-        issues += stale_issues(processed)
+    processed = assess_workbook(Path(path_text), phase, stale=True, check_write=True).processed
     phase_text = str(phase or processed.data.production.phase or "") or None
-    return processed.report(lines=False, issues=issues, file=str(path),
-                            phase=phase_text).to_dict()
+    return processed.report(lines=False, file=path_text, phase=phase_text).to_dict()
 
 
 def rejected(path: str, code: str, reason: str) -> dict[str, Any]:
@@ -98,8 +57,9 @@ def _warm_worker() -> None:
 
     from carbonclap_xl.core import engine  # noqa: F401
     from carbonclap_xl.core.factors import load_edition
-    from carbonclap_xl.validation import safety  # noqa: F401
+    from carbonclap_xl.validation import safety, verdict  # noqa: F401
     from carbonclap_xl.workbook import pipeline  # noqa: F401
+    from carbonclap_xl.xlsx import files  # noqa: F401
 
     load_edition()
 
@@ -134,7 +94,7 @@ def _rejection_reason(path: str, outcome: Any) -> str:
     if reason.startswith(prefix):
         reason = reason[len(prefix):]
     if outcome.error_code in (RejectionCode.WORKER_CRASHED, RejectionCode.MEMORY,
-                              RejectionCode.TIMEOUT):
+                              RejectionCode.TIMEOUT, RejectionCode.REPORT_TOO_LARGE):
         reason = (f"le fichier n'a pas pu être analysé sans risque ({reason}) : "
                   "ré-enregistrez-le au format .xlsx depuis Excel ou LibreOffice")
     return re.sub(r"\s*\[[A-Z_]+\]$", "", reason)

@@ -26,9 +26,7 @@ import numbers
 import os
 import re
 import secrets
-import shutil
 import struct
-import tempfile
 import zipfile
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -51,6 +49,7 @@ from carbonclap_xl.core.a1 import (
     column_number,
     parse_cell,
 )
+from carbonclap_xl.core.atomic import atomic_file
 from carbonclap_xl.core.errors import WorkbookPatchError, close_matches
 from carbonclap_xl.xlsx.package import (
     REL_CALC_CHAIN,
@@ -63,6 +62,7 @@ from carbonclap_xl.xlsx.package import (
     sheet_parts,
     workbook_part,
 )
+from carbonclap_xl.xlsx.zipread import member_is_link, read_member
 
 CellValue = str | int | float | bool | None
 CellKey = str | tuple[int, int]  # "B7", or (row, column) numbers: (7, 2)
@@ -1047,32 +1047,27 @@ def _copy_raw(zin: zipfile.ZipFile, zout: zipfile.ZipFile, info: zipfile.ZipInfo
 
 
 def _write_package(
-    zin: zipfile.ZipFile, src: Path, dst: Path, replaced: dict[str, bytes], dropped: set[str]
+    zin: zipfile.ZipFile, src: Path, dst: Path, replaced: dict[str, bytes], dropped: set[str],
+    replace: bool = True,
 ) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", allowZip64=True) as zout:
-                zout.comment = zin.comment
-                for info in zin.infolist():
-                    if info.filename in dropped:
-                        continue
-                    data = replaced.get(info.filename)
-                    if data is None and _copy_raw(zin, zout, info):
-                        continue
-                    if data is None:
-                        zout.writestr(_copy_info(info), zin.read(info))
-                    else:  # a rewritten part: a faster deflate level (about +18 % in size)
-                        zout.writestr(_copy_info(info), data, compresslevel=REWRITE_LEVEL)
-            handle.flush()
-            os.fsync(handle.fileno())
-        shutil.copymode(dst if dst.exists() else src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    mode = os.stat(dst if dst.exists() else src).st_mode & 0o7777
+    with atomic_file(dst, replace=replace, mode=mode) as handle:  # never half-written
+        zout = zipfile.ZipFile(handle, "w", allowZip64=True)
+        try:
+            zout.comment = zin.comment
+            for info in zin.infolist():
+                if info.filename in dropped:
+                    continue
+                data = replaced.get(info.filename)
+                if data is None and _copy_raw(zin, zout, info):
+                    continue
+                if data is None:
+                    zout.writestr(_copy_info(info), read_member(zin, info))
+                else:  # a rewritten part: a faster deflate level (about +18 % in size)
+                    zout.writestr(_copy_info(info), data, compresslevel=REWRITE_LEVEL)
+            zout.close()
+        finally:
+            zout.fp = None  # after a failure (full disk), no second write from ZipFile.__del__
 
 
 def patch_workbook(
@@ -1080,6 +1075,8 @@ def patch_workbook(
     dst: Path,
     writes: Mapping[str, Mapping[CellKey, CellValue]],
     clear: Mapping[str, Sequence[str]] | None = None,
+    *,
+    replace: bool = True,
 ) -> None:
     """Write ``writes`` (sheet -> {"B7": value}) into a copy of ``src`` saved as ``dst``.
 
@@ -1101,14 +1098,27 @@ def patch_workbook(
     Cached results of formulas elsewhere are not recomputed: Excel and LibreOffice show them
     until the next recalculation.
 
-    ``dst`` is written through a temporary file in its folder and ``os.replace``: it is never
-    half-written, and ``src`` may be ``dst``. Raises WorkbookPatchError (and writes nothing)
-    for an unknown sheet, a bad reference, a value Excel cannot hold (NaN, inf, text over
-    32,767 characters), or a package that cannot be patched safely.
+    ``dst`` is written through ``core.atomic.atomic_file`` (a temporary file in its folder,
+    fsynced, then renamed): it is never half-written, and ``src`` may be ``dst``; with
+    ``replace=False`` an existing ``dst`` is never replaced (FileExistsError). Raises
+    WorkbookPatchError (and writes nothing) for an unknown sheet, a bad reference, a value
+    Excel cannot hold (NaN, inf, text over 32,767 characters), or a package that cannot be
+    patched safely.
     """
     src, dst = Path(src), Path(dst)
     with _collector_paused():
-        _patch_package(src, dst, writes, clear)
+        _patch_package(src, dst, writes, clear, replace)
+
+
+def check_patch(
+    src: Path,
+    writes: Mapping[str, Mapping[CellKey, CellValue]],
+    clear: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Everything :func:`patch_workbook` does and refuses, without writing anything: the
+    validator's way of giving the verdict ``process`` would give."""
+    with _collector_paused():
+        _patch_package(Path(src), None, writes, clear)
 
 
 @contextmanager
@@ -1129,13 +1139,18 @@ def _collector_paused() -> Iterator[None]:
 
 def _patch_package(
     src: Path,
-    dst: Path,
+    dst: Path | None,
     writes: Mapping[str, Mapping[CellKey, CellValue]],
     clear: Mapping[str, Sequence[str]] | None,
+    replace: bool = True,
 ) -> None:
     plans = _plan(writes, clear)
     try:
         with zipfile.ZipFile(src) as zin:
+            for info in zin.infolist():
+                if member_is_link(info):  # unzip would recreate it as a link: never copied
+                    raise WorkbookPatchError(info.filename[:120], "lien symbolique ou fichier "
+                                             "spécial dans l'archive, refusé")
             parts = sheet_parts(zin)
             for sheet in plans:
                 if sheet not in parts:
@@ -1149,7 +1164,7 @@ def _patch_package(
             formulas_removed = False
             for sheet, plan in plans.items():
                 part = parts[sheet]
-                result = _patch_sheet(sheet, part, zin.read(part), plan)
+                result = _patch_sheet(sheet, part, read_member(zin, part), plan)
                 if result.data is not None:
                     replaced[part] = result.data
                     formulas_removed |= result.formulas_removed
@@ -1159,7 +1174,8 @@ def _patch_package(
                 if calc_chain is not None:
                     dropped.add(calc_chain)
                 replaced.update(edits)
-            _write_package(zin, src, dst, replaced, dropped)
+            if dst is not None:
+                _write_package(zin, src, dst, replaced, dropped, replace)
     except zipfile.BadZipFile as exc:
         raise WorkbookPatchError(src.name, f"archive zip illisible ({exc})") from exc
     except NotImplementedError as exc:  # a member compressed with a method zipfile lacks
