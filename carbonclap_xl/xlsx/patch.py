@@ -780,6 +780,29 @@ class _SheetPatcher:
         markup += _value_markup(value, p, _xml_text(inner) if inner else "")
         return f"{markup}</{p}c>{_xml_text(tail)}" if tail else f"{markup}</{p}c>"
 
+    def check_rows(self, plan: _SheetPlan) -> None:
+        """Index every existing row the plan clears or writes: what :meth:`apply` refuses
+        (a cell out of order, an invalid reference), found without editing anything; and
+        whether it would remove a formula (``formulas_removed``)."""
+        numbers: set[int] = set(plan.rows)
+        for area in plan.clear:
+            lo = bisect_left(self._row_numbers, area.top)
+            hi = bisect_right(self._row_numbers, area.bottom)
+            numbers.update(self._row_numbers[lo:hi])
+        for number in sorted(numbers):
+            if number not in self._rows:
+                continue
+            row = self._index(number)
+            if row.element not in self._formula_rows or self.formulas_removed:
+                continue
+            written = plan.rows.get(number, {})
+            for col, cell in zip(row.cols, row.cells, strict=True):
+                touched = col in written or any(a.top <= number <= a.bottom
+                                                and a.left <= col <= a.right for a in plan.clear)
+                if touched and cell.find(self._f_tag) is not None:
+                    self.formulas_removed = True
+                    break
+
     def apply(self, plan: _SheetPlan) -> None:
         """The plan's clears, then its writes, one row at a time.
 
@@ -954,10 +977,14 @@ class _SheetResult:
     formulas_removed: bool
 
 
-def _patch_sheet(sheet: str, part: str, data: bytes, plan: _SheetPlan) -> _SheetResult:
+def _patch_sheet(sheet: str, part: str, data: bytes, plan: _SheetPlan,
+                 check: bool = False) -> _SheetResult:
     tree = parse_xml(data, part)
     patcher = _SheetPatcher(sheet, part, tree, data)
     patcher.check_formulas(plan)
+    if check:  # every refusal of apply() comes from indexing the rows it touches
+        patcher.check_rows(plan)
+        return _SheetResult(None, patcher.formulas_removed)
     patcher.apply(plan)
     patcher.update_dimension()
     if not patcher.changed:
@@ -1162,12 +1189,13 @@ def _patch_package(
                     raise WorkbookPatchError(src.name, reason)
             replaced: dict[str, bytes] = {}
             formulas_removed = False
-            for sheet, plan in plans.items():
+            for sheet, plan in plans.items():  # (dst None: checked, nothing kept)
                 part = parts[sheet]
-                result = _patch_sheet(sheet, part, read_member(zin, part), plan)
+                result = _patch_sheet(sheet, part, read_member(zin, part), plan,
+                                      check=dst is None)
                 if result.data is not None:
                     replaced[part] = result.data
-                    formulas_removed |= result.formulas_removed
+                formulas_removed |= result.formulas_removed
             dropped: set[str] = set()
             if formulas_removed:
                 calc_chain, edits = _calc_chain_edits(zin)
