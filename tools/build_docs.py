@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from carbonclap_xl.core.issues import codes_markdown
-from carbonclap_xl.validation.codes import rejections_markdown
+from carbonclap_xl.core.rejections import rejections_markdown
 from tools.build_devis_doc import DEVIS_DOC, devis_page
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

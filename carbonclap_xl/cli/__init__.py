@@ -50,24 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# OSError numbers users meet, in French (anything else: its symbolic name)
+_OS_ERRORS_FR = {
+    "ENOENT": "introuvable (fichier ou dossier)", "EACCES": "accès refusé (droits)",
+    "EPERM": "opération non permise", "EISDIR": "c'est un dossier",
+    "ENOTDIR": "un élément du chemin n'est pas un dossier", "ENOSPC": "disque plein",
+    "EROFS": "système de fichiers en lecture seule", "EDQUOT": "quota disque dépassé",
+    "EFBIG": "fichier trop gros (limite de taille atteinte)", "EEXIST": "existe déjà",
+    "ENAMETOOLONG": "nom de fichier trop long", "ELOOP": "trop de liens symboliques",
+    "EIO": "erreur d'entrée-sortie du disque",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from carbonclap_xl.core.text import printable
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except CarbonClapError as exc:
-        print(f"erreur : {exc}", file=sys.stderr)
+        print(printable(f"erreur : {exc}"), file=sys.stderr)
         return EXIT_UNREADABLE
     except BrokenPipeError:  # e.g. `carbonclap-xl factors list | head`
         return EXIT_OK
     except OSError as exc:  # a path that cannot be written or read: the user's to fix
-        reason = {"ENOENT": "introuvable (fichier ou dossier)", "EACCES": "accès refusé (droits)",
-                  "EISDIR": "c'est un dossier", "ENOTDIR": "un élément du chemin n'est pas un "
-                  "dossier", "ENOSPC": "disque plein", "EROFS": "système de fichiers en "
-                  "lecture seule"}.get(errno.errorcode.get(exc.errno or 0, ""),
-                                       exc.strerror or str(exc))
+        name = errno.errorcode.get(exc.errno or 0, "")
+        reason = _OS_ERRORS_FR.get(name, f"erreur système {name or type(exc).__name__}")
         where = f"{exc.filename} : " if exc.filename else ""
-        print(f"erreur : {where}{reason}", file=sys.stderr)
+        print(printable(f"erreur : {where}{reason}"), file=sys.stderr)
         return EXIT_UNREADABLE
 
 

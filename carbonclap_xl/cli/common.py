@@ -1,12 +1,12 @@
-"""What every command shares: exit codes, JSON output, human output, atomic file writes."""
+"""What every command shares: exit codes, a French argument parser, JSON output, human
+output, atomic file writes."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
+import math
 import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -14,24 +14,12 @@ EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE = 0, 1, 2
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, flushed and
-    renamed: a failure (full disk, kill) leaves no file under the final name."""
-    path = Path(path)
-    fd, name = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
-                                prefix=".cc-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(name, 0o666 & ~umask)
-        os.replace(name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
+    """Write ``data`` to ``path`` through a temporary file in the same folder, flushed,
+    fsynced and renamed (``core.atomic``): a failure (full disk, kill) leaves no file under
+    the final name."""
+    from carbonclap_xl.core.atomic import write_atomic as write
+
+    write(path, data)
 
 
 def emit_json(doc: Any, target: str) -> None:
@@ -134,3 +122,23 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} : il faut un nombre positif")
     return value
+
+
+def positive_number(kind: type, high: float, unit: str) -> Callable[[str], Any]:
+    """An argparse ``type`` for a number in ``]0, high]`` (``kind`` int or float), with a
+    French message otherwise: ``--timeout 0`` is refused before anything starts."""
+    from carbonclap_xl.core.numbers import fr_number
+
+    expected = f"un nombre {'entier ' if kind is int else ''}de {unit} strictement positif, " \
+               f"au plus {fr_number(high, 0)}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text.replace(",", ".") if kind is float else text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"« {text} » : donnez {expected}") from None
+        if not (isinstance(value, int) or math.isfinite(value)) or not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"{text} : donnez {expected}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse

@@ -1,19 +1,34 @@
 """``carbonclap-xl validate``: validate submitted workbooks in a sandbox, print and export
-the verdicts."""
+the verdicts.
+
+The reports are streamed: each one is printed and written to ``--json`` / ``--csv`` as it
+comes back from its worker, and only a few summary fields stay in this process, so its
+memory does not grow with the batch. The files are written atomically (``core.atomic``):
+complete at the end of the run, absent if it fails.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
-from carbonclap_xl.cli.common import emit_json, examples, positive_float, positive_int
+from carbonclap_xl.cli.common import (
+    EXIT_ISSUES,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    examples,
+    positive_number,
+)
 from carbonclap_xl.core.issues import SEVERITY_FR, Severity
 from carbonclap_xl.core.model import Phase
 from carbonclap_xl.core.numbers import fr_number as fmt
-from carbonclap_xl.core.result import batch_document
+from carbonclap_xl.core.text import printable, shorten, spreadsheet_safe
 
 SUMMARY_COLUMNS = ("file", "status", "code", "title", "phase", "total_forecast_kgco2e",
                    "total_final_kgco2e", "errors", "warnings", "reason", "factor_edition",
@@ -21,39 +36,92 @@ SUMMARY_COLUMNS = ("file", "status", "code", "title", "phase", "total_forecast_k
 
 
 def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
+    """One CSV row of the batch summary; every text field made safe for a spreadsheet (a title
+    or a file name such as ``=HYPERLINK(…)`` stays text when the CSV is opened)."""
     production = doc.get("workbook", {}).get("production", {})
     totals = doc.get("total_kgco2e", {})
     rejection = doc.get("rejection") or {}
-    return {"file": doc["file"], "status": doc["status"], "code": rejection.get("code", ""),
-            "title": production.get("title") or "", "phase": doc.get("phase") or "",
-            "total_forecast_kgco2e": totals.get("forecast", ""),
-            "total_final_kgco2e": totals.get("final", ""),
-            "errors": doc["counts"]["errors"], "warnings": doc["counts"]["warnings"],
-            "reason": rejection.get("reason", ""),
-            "factor_edition": doc.get("factor_edition", {}).get("name", ""),
-            "attribution": " ; ".join(doc.get("attribution", []))}
+    row = {"file": doc["file"], "status": doc["status"], "code": rejection.get("code", ""),
+           "title": production.get("title") or "", "phase": doc.get("phase") or "",
+           "total_forecast_kgco2e": totals.get("forecast", ""),
+           "total_final_kgco2e": totals.get("final", ""),
+           "errors": doc["counts"]["errors"], "warnings": doc["counts"]["warnings"],
+           "reason": rejection.get("reason", ""),
+           "factor_edition": doc.get("factor_edition", {}).get("name", ""),
+           "attribution": " ; ".join(doc.get("attribution", []))}
+    return {k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
-def _print_report(doc: dict[str, Any], verbose: bool, out: TextIO) -> None:
-    name = doc["file"]
+def _report_lines(doc: dict[str, Any], verbose: bool) -> list[str]:
+    """How a report is printed; the submission's text cannot drive the terminal."""
+    name = printable(doc["file"])
     if doc["status"] == "rejected":
         r = doc["rejection"]
-        print(f"REJETÉ   {name} : {r['reason']} [{r['code']}]", file=out)
-        return
+        return [f"REJETÉ   {name} : {printable(r['reason'])} [{r['code']}]"]
     c = doc["counts"]
     head = "ERREURS " if doc["status"] == "errors" else "OK      "
     total = doc["total_kgco2e"]
-    print(f"{head} {name} : {c['errors']} erreur(s), {c['warnings']} avertissement(s) ; "
-          f"prévisionnel {fmt(total['forecast'] / 1000)} t, définitif "
-          f"{fmt(total['final'] / 1000)} t", file=out)
+    lines = [f"{head} {name} : {c['errors']} erreur(s), {c['warnings']} avertissement(s) ; "
+             f"prévisionnel {fmt(total['forecast'] / 1000)} t, définitif "
+             f"{fmt(total['final'] / 1000)} t"]
     for issue in doc["issues"]:
         if issue["severity"] == "info" and not verbose:
             continue
         where = f"{issue['sheet']}!{issue['cell']}" if issue.get("cell") else (
             issue.get("sheet") or "classeur")
         severity = SEVERITY_FR.get(Severity(issue["severity"]), issue["severity"])
-        print(f"    {severity:<13} {issue['code']:<26} {where:<16} {issue['message']}",
-              file=out)
+        lines.append(printable(f"    {severity:<13} {issue['code']:<26} "
+                               f"{shorten(where, 60):<16} {issue['message']}"))
+    return lines
+
+
+class _JsonStream:
+    """``{"schema_version", "files": [...], "summary"}`` written one report at a time (the
+    same document as ``core.result.batch_document``)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        from carbonclap_xl.core.result import SCHEMA_VERSION, STATUSES
+
+        self.out = out
+        self.count = {s: 0 for s in STATUSES}
+        out.write(b'{\n  "schema_version": "' + SCHEMA_VERSION.encode() + b'",\n  "files": [')
+
+    def add(self, doc: dict[str, Any]) -> None:
+        from carbonclap_xl.core.result import dumps
+
+        first = not any(self.count.values())
+        self.count[doc["status"]] = self.count.get(doc["status"], 0) + 1
+        body = dumps(doc).rstrip(b"\n").replace(b"\n", b"\n    ")
+        self.out.write((b"\n    " if first else b",\n    ") + body)
+
+    def close(self) -> None:
+        from carbonclap_xl.core.result import dumps
+
+        summary = dumps(self.count).rstrip(b"\n").replace(b"\n", b"\n  ")
+        self.out.write(b"\n  ],\n  \"summary\": " + summary + b"\n}\n")
+
+
+@contextlib.contextmanager
+def _output(target: str | None, binary: bool) -> Iterator[Any]:
+    """Where a report goes: nothing, stdout (``-``), or a file written atomically."""
+    from carbonclap_xl.core.atomic import atomic_file
+
+    if target is None:
+        yield None
+    elif target == "-":
+        yield sys.stdout.buffer
+        sys.stdout.flush()
+    else:
+        with atomic_file(Path(target)) as handle:
+            if binary:
+                yield handle
+            else:
+                text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+                try:
+                    yield text
+                    text.flush()
+                finally:
+                    text.detach()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -62,42 +130,50 @@ def cmd_validate(args: argparse.Namespace) -> int:
     paths = list(args.files)
     options = BatchOptions(phase=args.phase, jobs=args.jobs, timeout_s=args.timeout,
                            memory_mb=args.memory_mb)
-    reports: list[dict[str, Any]] = []
     progress = sys.stderr.isatty() and len(paths) > 1 and args.json != "-"
-    out = sys.stderr if args.json == "-" else sys.stdout
-    for n, doc in enumerate(validate_paths(paths, options), start=1):
-        reports.append(doc)
-        if progress:
-            print(f"\r[{n}/{len(paths)}] {Path(doc['file']).name[:60]:<60}", end="",
-                  file=sys.stderr, flush=True)
-        if not progress or args.verbose:
-            _print_report(doc, args.verbose, out)
+    out: TextIO = sys.stderr if args.json == "-" else sys.stdout
+    attention: list[str] = []  # progress mode: files to show again at the end (short lines)
+    edition: tuple[str, list[str]] | None = None
+    with _output(args.json, True) as json_out, _output(args.csv, False) as csv_out:
+        stream = _JsonStream(json_out) if json_out is not None else None
+        writer = None
+        if csv_out is not None:
+            writer = csv.DictWriter(csv_out, fieldnames=SUMMARY_COLUMNS)
+            writer.writeheader()
+        counts = {"ok": 0, "errors": 0, "rejected": 0}
+        for n, doc in enumerate(validate_paths(paths, options), start=1):
+            counts[doc["status"]] += 1
+            if stream is not None:
+                stream.add(doc)
+            if writer is not None:
+                writer.writerow(summary_row(doc))
+            if edition is None and doc.get("attribution"):
+                edition = (doc["factor_edition"]["name"], list(doc["attribution"]))
+            if progress:
+                print(f"\r[{n}/{len(paths)}] {printable(Path(doc['file']).name)[:60]:<60}",
+                      end="", file=sys.stderr, flush=True)
+                if doc["status"] != "ok":
+                    attention += _report_lines(doc, False)
+            if not progress or args.verbose:
+                print("\n".join(_report_lines(doc, args.verbose)), file=out)
+        if stream is not None:
+            stream.close()
     if progress:
         print(file=sys.stderr)
-        for doc in reports:
-            if doc["status"] != "ok":
-                _print_report(doc, False, out)
-    document = batch_document(reports)
-    counts = document["summary"]
-    print(f"{len(reports)} fichier(s) : {counts['ok']} conforme(s), {counts['errors']} avec "
+        for line in attention:
+            print(line, file=out)
+    print(f"{len(paths)} fichier(s) : {counts['ok']} conforme(s), {counts['errors']} avec "
           f"erreurs, {counts['rejected']} rejeté(s).", file=out)
-    computed = next((d for d in reports if d.get("attribution")), None)
-    if computed:  # the numbers shown carry their sources' attribution
-        print(f"Facteurs : {computed['factor_edition']['name']} — "
-              + " ; ".join(computed["attribution"]), file=out)
-    if args.json:
-        emit_json(document, args.json)
-    if args.csv:
-        with open(args.csv, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS)
-            writer.writeheader()
-            writer.writerows(summary_row(d) for d in reports)
+    if edition:  # the numbers shown carry their sources' attribution
+        print(f"Facteurs : {edition[0]} — " + " ; ".join(edition[1]), file=out)
     if counts["rejected"]:
-        return 2
-    return 1 if counts["errors"] else 0
+        return EXIT_UNREADABLE
+    return EXIT_ISSUES if counts["errors"] else EXIT_OK
 
 
 def register(sub: Any) -> None:
+    from carbonclap_xl.validation import MAX_MEMORY_MB, MAX_TIMEOUT_S
+
     val = sub.add_parser(
         "validate", help="valider des classeurs déposés (sans Excel, sans leur faire confiance)",
         description="Valide des classeurs déposés : chaque fichier est inspecté puis analysé "
@@ -113,11 +189,14 @@ def register(sub: Any) -> None:
     val.add_argument("--csv", metavar="FICHIER", help="tableau récapitulatif du lot")
     val.add_argument("--phase", choices=[p.value for p in Phase],
                      help="phase attendue (défaut : celle déclarée dans le classeur)")
-    val.add_argument("--jobs", type=positive_int, default=2, metavar="N",
-                     help="processus d'analyse (défaut 2 ; au plus un par processeur)")
-    val.add_argument("--timeout", type=positive_float, default=30.0, metavar="SECONDES",
+    val.add_argument("--jobs", type=positive_number(int, 1024, "processus"), default=2,
+                     metavar="N", help="processus d'analyse (défaut 2 ; au plus un par "
+                                       "processeur)")
+    val.add_argument("--timeout", type=positive_number(float, MAX_TIMEOUT_S, "secondes"),
+                     default=30.0, metavar="SECONDES",
                      help="temps maximal par fichier (défaut 30)")
-    val.add_argument("--memory-mb", type=positive_int, default=1024, metavar="MO",
+    val.add_argument("--memory-mb", type=positive_number(int, MAX_MEMORY_MB, "Mo"),
+                     default=1024, metavar="MO",
                      help="mémoire maximale par fichier en Mo (défaut 1024)")
     val.add_argument("-v", "--verbose", action="store_true", help="afficher aussi les infos")
     val.set_defaults(func=cmd_validate)

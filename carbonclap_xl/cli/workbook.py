@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,10 @@ def cmd_new(args: argparse.Namespace) -> int:
     from carbonclap_xl.xlsx.template import build_template, fill, save
 
     out = Path(args.output)
+    exists = InputFileError(str(out), "existe déjà : choisissez un autre nom avec -o, ou "
+                                      "--force pour le remplacer")
     if out.exists() and not args.force:
-        raise InputFileError(str(out), "existe déjà : choisissez un autre nom avec -o, ou "
-                                       "--force pour le remplacer")
+        raise exists
     if out.suffix.lower() != ".xlsx":
         raise InputFileError(str(out), "le modèle s'enregistre en .xlsx")
     wb = build_template()
@@ -33,7 +35,10 @@ def cmd_new(args: argparse.Namespace) -> int:
     warnings = fill(wb, lines, line_numbers=numbers)
     for warning in warnings:
         print(f"avertissement : {warning}", file=sys.stderr)
-    save(wb, out)
+    try:
+        save(wb, out, replace=args.force)  # never replaces a file created meanwhile
+    except FileExistsError:
+        raise exists from None
     total = 0 if lines is None else len(lines)
     skipped = sum("non placée" in w for w in warnings)
     reasons = [r for n, r in ((skipped, "poste inconnu"), (cut, "champs en trop")) if n]
@@ -45,22 +50,27 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    from carbonclap_xl.core.errors import WorkbookPatchError
     from carbonclap_xl.report.terminal import print_issues, summary_text
-    from carbonclap_xl.validation.safety import inspect_package
-    from carbonclap_xl.xlsx.files import process_workbook, write_processed
+    from carbonclap_xl.validation.verdict import as_rejection, assess_workbook, require_file
+    from carbonclap_xl.xlsx.files import locked_for_update, write_processed
 
     path = Path(args.workbook)
-    if not path.is_file():
-        raise InputFileError(str(path), "fichier introuvable")
     if args.in_place and args.output:
         raise InputFileError(str(path), "choisissez --in-place ou -o, pas les deux")
-    inspect_package(path)  # refuses hostile or broken packages before any parser sees them
-    processed = process_workbook(path)
-    written = None
-    if processed.data.is_carbonclap:
-        written, backup = write_processed(processed, path,
-                                          Path(args.output) if args.output else None,
-                                          in_place=args.in_place, force=args.force)
+    require_file(path)
+    written = backup = None
+    # --in-place: no other update of this file between our reading and our writing
+    with locked_for_update(path) if args.in_place else contextlib.nullcontext():
+        # the verdict validate gives: gate before any parser, same rules, same rejections
+        processed = assess_workbook(path).processed
+        if processed.data.is_carbonclap:
+            try:
+                written, backup = write_processed(processed, path,
+                                                  Path(args.output) if args.output else None,
+                                                  in_place=args.in_place, force=args.force)
+            except WorkbookPatchError as exc:  # the result cannot go into this file
+                raise as_rejection(exc, path) from None
     if args.json:
         emit_json(processed.report().to_dict(for_json=True), args.json)
     print_issues(processed.issues, sys.stderr, args.verbose)

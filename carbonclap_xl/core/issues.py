@@ -9,12 +9,14 @@ from this table and a test checks it is up to date.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from carbonclap_xl.core.a1 import row_of
 from carbonclap_xl.core.errors import did_you_mean
+from carbonclap_xl.core.numbers import fr_integer
+from carbonclap_xl.core.text import QUOTE_MAX, VALUE_MAX, shorten
 
 
 class Severity(StrEnum):
@@ -83,6 +85,8 @@ class CodeInfo:
     title: str  # short French title, for the docs table
     template: str  # French message; str.format fields come from the issue's context
 
+
+_CONTEXT_MAX = 400  # other fields of a message: ours, or short pieces of the user's text
 
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 CODES: dict[Code, CodeInfo] = {
@@ -254,22 +258,27 @@ class Issue:
     message: str
     line: int | None = None  # 0-based index of the input line in the engine's table
     field: str | None = None  # the input column concerned (model.LINE_COLUMNS)
-    value: str | None = None  # the value found, as text
+    value: str | None = None  # the value found, as text (shortened to VALUE_MAX characters)
     sheet: str | None = None  # where the user sees it: a sheet and cell of a workbook…
     cell: str | None = None
     row: int | None = None  # …and the row as the user sees it: the sheet's row, or the CSV
     # file's line (its header is line 1)
+    count: int = 1  # > 1: several issues of this code folded into one (``group_issues``)
+    cells: tuple[str, ...] = ()  # a folded issue: where its first cases are
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": str(self.code), "severity": str(self.severity), "message": self.message,
-                "line": self.line, "field": self.field, "value": self.value,
-                "sheet": self.sheet, "cell": self.cell, "row": self.row}
+        doc = {"code": str(self.code), "severity": str(self.severity), "message": self.message,
+               "line": self.line, "field": self.field, "value": self.value,
+               "sheet": self.sheet, "cell": self.cell, "row": self.row, "count": self.count}
+        if self.cells:
+            doc["cells"] = list(self.cells)
+        return doc
 
     def located(self, sheet: str | None, cell: str | None, row: int | None = None) -> Issue:
         """This issue at the place the user sees: a workbook cell, or a CSV line (no
         sheet, no cell, the row alone)."""
-        return Issue(self.code, self.severity, self.message, self.line, self.field, self.value,
-                     sheet, cell, row_of(cell) if row is None else row)
+        return replace(self, sheet=sheet, cell=cell,
+                       row=row_of(cell) if row is None else row)
 
     @property
     def where(self) -> str:
@@ -289,18 +298,88 @@ def make_issue(code: Code, *, value: Any = None, line: int | None = None,
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)  # "12345", not "12345.0"
     text_value = "" if value is None else str(value)
-    fields = {"value": text_value, "hint": "", "expected": "", "choices": "", "edition": "",
-              "default": ""}
-    fields.update({k: ("" if v is None else v) for k, v in context.items()})
+    # A value comes from the user's file and may hold 32,767 characters: quoted shortened, so
+    # that a message (and the Contrôles cell holding it) stays readable and within Excel's limit.
+    fields = {"value": shorten(text_value, QUOTE_MAX), "hint": "", "expected": "",
+              "choices": "", "edition": "", "default": ""}
+    fields.update({k: ("" if v is None else shorten(v, _CONTEXT_MAX) if isinstance(v, str)
+                       else v) for k, v in context.items()})
     return Issue(code, info.severity, info.template.format(**fields), line, field,
-                 None if value is None else text_value, sheet, cell, row_of(cell))
+                 None if value is None else shorten(text_value, VALUE_MAX), sheet, cell,
+                 row_of(cell))
 
 
 def severity_counts(issues: list[Issue]) -> dict[str, int]:
-    """``{"errors": n, "warnings": n, "infos": n}``, the counts every report shows."""
-    errors = sum(i.severity is Severity.ERROR for i in issues)
-    warnings = sum(i.severity is Severity.WARNING for i in issues)
-    return {"errors": errors, "warnings": warnings, "infos": len(issues) - errors - warnings}
+    """``{"errors": n, "warnings": n, "infos": n}``, the counts every report shows (a folded
+    issue counts for every case it holds)."""
+    counts = {Severity.ERROR: 0, Severity.WARNING: 0, Severity.INFO: 0}
+    for issue in issues:
+        counts[issue.severity] += issue.count
+    return {"errors": counts[Severity.ERROR], "warnings": counts[Severity.WARNING],
+            "infos": counts[Severity.INFO]}
+
+
+GROUP_AFTER = 100  # issues of one code listed one by one; the others are folded into one
+GROUP_EXAMPLES = 5  # cells a folded issue names
+
+
+def group_issues(issues: list[Issue], keep: int = GROUP_AFTER,
+                 examples: int = GROUP_EXAMPLES) -> list[Issue]:
+    """Issues as reports and Contrôles show them: the first ``keep`` of each code one by one,
+    the others of that code folded into one issue (at the place of the first of them) that
+    counts them and names their first cells, e.g. « Cellules fusionnées ×99 900 : Lieux!A105,
+    Lieux!A106… (et 99 898 autres). Premier cas : … ». Apply it once, to the complete list
+    (issues already folded pass through). Severity counts are unchanged."""
+    shown: dict[Code, int] = {}
+    folds: dict[Code, _Fold] = {}
+    out: list[Issue | _Fold] = []
+    for issue in issues:
+        if issue.count > 1:
+            out.append(issue)
+            continue
+        n = shown.get(issue.code, 0)
+        if n < keep:
+            shown[issue.code] = n + 1
+            out.append(issue)
+            continue
+        fold = folds.get(issue.code)
+        if fold is None:
+            fold = folds[issue.code] = _Fold(issue)
+            out.append(fold)
+        else:
+            fold.count += 1
+            if len(fold.cells) < examples:
+                fold.cells.append(_place(issue))
+    return [item.issue() if isinstance(item, _Fold) else item for item in out]
+
+
+def _place(issue: Issue) -> str:
+    if issue.cell:
+        return f"{issue.sheet}!{issue.cell}" if issue.sheet else issue.cell
+    if issue.sheet:
+        return issue.sheet
+    return f"ligne {issue.line + 1}" if issue.line is not None else "classeur"
+
+
+class _Fold:
+    """Issues of one code being folded into the first of them."""
+
+    __slots__ = ("cells", "count", "first")
+
+    def __init__(self, first: Issue) -> None:
+        self.first = first
+        self.count = 1
+        self.cells = [_place(first)]
+
+    def issue(self) -> Issue:
+        first = self.first
+        if self.count == 1:
+            return first
+        more = self.count - len(self.cells)
+        tail = f"… (et {fr_integer(more)} autres)" if more > 0 else ""
+        message = (f"{CODES[first.code].title} ×{fr_integer(self.count)} : "
+                   f"{', '.join(self.cells)}{tail}. Premier cas : {first.message}")
+        return replace(first, message=message, count=self.count, cells=tuple(self.cells))
 
 
 def counts_text(issues: list[Issue]) -> str:

@@ -8,6 +8,7 @@ from carbonclap_xl.core.engine import INDICATORS, EngineResult
 from carbonclap_xl.core.issues import SEVERITY_FR, Issue, Severity, counts_text
 from carbonclap_xl.core.model import NATURE_BY_ID, POSTES
 from carbonclap_xl.core.numbers import fr_number
+from carbonclap_xl.core.text import printable, shorten
 
 number = fr_number
 
@@ -26,7 +27,8 @@ def print_issues(issues: list[Issue], stream: TextIO, verbose: bool = False) -> 
 def format_issue(issue: Issue, where: str | None = None) -> str:
     place = where or issue.where
     prefix = f"{place} : " if place else ""
-    return f"{SEVERITY_FR[issue.severity]} [{issue.code}] {prefix}{issue.message}"
+    # the user's text (sheet names, values quoted) never drives the terminal
+    return printable(f"{SEVERITY_FR[issue.severity]} [{issue.code}] {prefix}{issue.message}")
 
 
 def summary_text(result: EngineResult, title: str | None = None,
@@ -35,7 +37,7 @@ def summary_text(result: EngineResult, title: str | None = None,
     issues = result.issues if issues is None else issues
     lines: list[str] = []
     if title:
-        lines.append(title)
+        lines.append(printable(shorten(title, 200)))
     t, u = result.total_kg, result.uncertainty_kg
     lines.append(f"{'Poste':<52}{'prévisionnel':>14}{'définitif':>14}  (tCO2e)")
     for p in POSTES:

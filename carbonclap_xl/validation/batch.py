@@ -12,59 +12,30 @@ from __future__ import annotations
 
 import os
 import re
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from carbonclap_xl.core.issues import Code, Issue, make_issue
 from carbonclap_xl.core.model import Phase
+from carbonclap_xl.core.rejections import RejectionCode
 from carbonclap_xl.core.result import Rejection, Report
-from carbonclap_xl.validation.codes import RejectionCode
-from carbonclap_xl.workbook.rules import dangerous_formula_issues, stale_issues
-
-
-def formula_issues(path: Path, sheets: dict[str, str]) -> list[Issue]:
-    """DDE-like and external-reference formulas anywhere in the workbook (never evaluated)."""
-    from carbonclap_xl.xlsx.sheetscan import has_formulas, scan_sheet
-
-    formulas: dict[str, dict[str, str]] = {}
-    with zipfile.ZipFile(path) as zf:
-        for sheet, part in sheets.items():
-            try:
-                data = zf.read(part)
-            except KeyError:
-                continue
-            if has_formulas(data):
-                formulas[sheet] = scan_sheet(data).formulas
-    return dangerous_formula_issues(formulas)
-
 
 # --------------------------------------------------------------------------- one file
 
 
 def validate_file(item: tuple[str, str | None]) -> dict[str, Any]:
-    """Validate one file; runs inside a sandbox worker. Raises HostileFile to reject it."""
-    from carbonclap_xl.validation.safety import inspect_package
-    from carbonclap_xl.xlsx.files import process_workbook
+    """Validate one file; runs inside a sandbox worker. Raises HostileFile to reject it.
+
+    The verdict is ``verdict.assess_workbook``'s, the one ``process`` gives, with the write
+    of the result checked (not kept) and stale computed cells reported."""
+    from carbonclap_xl.validation.verdict import assess_workbook
 
     path_text, phase_text = item
-    path = Path(path_text)
     phase = Phase(phase_text) if phase_text else None
-    report = inspect_package(path)
-    processed = process_workbook(path, expected_phase=phase)
-    issues = list(processed.issues)
-    if report.macros:
-        issues.append(make_issue(Code.MACROS_FOUND, value=", ".join(report.macros)[:300]))
-    if report.external_links:
-        issues.append(make_issue(Code.EXTERNAL_LINK, value=", ".join(report.external_links)))
-    issues += formula_issues(path, report.sheets)
-    if processed.data.is_carbonclap:
-        issues += stale_issues(processed)
+    processed = assess_workbook(Path(path_text), phase, stale=True, check_write=True).processed
     phase_text = str(phase or processed.data.production.phase or "") or None
-    return processed.report(lines=False, issues=issues, file=str(path),
-                            phase=phase_text).to_dict()
+    return processed.report(lines=False, file=path_text, phase=phase_text).to_dict()
 
 
 def rejected(path: str, code: str, reason: str) -> dict[str, Any]:
@@ -83,9 +54,9 @@ def warm_worker() -> None:
     """Import what parsing needs once per worker, before the memory cap is measured."""
     from carbonclap_xl.core import engine  # noqa: F401
     from carbonclap_xl.core.factors import load_edition
-    from carbonclap_xl.validation import safety  # noqa: F401
-    from carbonclap_xl.workbook import rules  # noqa: F401
-    from carbonclap_xl.xlsx import files  # noqa: F401  (python-calamine, lxml)
+    from carbonclap_xl.validation import safety, verdict  # noqa: F401
+    from carbonclap_xl.workbook import pipeline  # noqa: F401
+    from carbonclap_xl.xlsx import files  # noqa: F401
 
     load_edition()
 
@@ -120,7 +91,7 @@ def _rejection_reason(path: str, outcome: Any) -> str:
     if reason.startswith(prefix):
         reason = reason[len(prefix):]
     if outcome.error_code in (RejectionCode.WORKER_CRASHED, RejectionCode.MEMORY,
-                              RejectionCode.TIMEOUT):
+                              RejectionCode.TIMEOUT, RejectionCode.REPORT_TOO_LARGE):
         reason = (f"le fichier n'a pas pu être analysé sans risque ({reason}) : "
                   "ré-enregistrez-le au format .xlsx depuis Excel ou LibreOffice")
     return re.sub(r"\s*\[[A-Z_]+\]$", "", reason)

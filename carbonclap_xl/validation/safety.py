@@ -59,7 +59,14 @@ from defusedxml import DefusedXmlException
 from carbonclap_xl.core.a1 import cell_ref, col_index
 from carbonclap_xl.core.errors import HostileFile
 from carbonclap_xl.core.numbers import fr_integer
-from carbonclap_xl.validation.codes import RejectionCode
+from carbonclap_xl.core.rejections import RejectionCode
+from carbonclap_xl.xlsx.zipread import (
+    ENCRYPTED_REASON,
+    bomb_reason,
+    corrupt_zip_reason,
+    iter_member,
+    member_is_link,
+)
 
 __all__ = ["Limits", "PackageReport", "SafetyCode", "inspect_package"]
 
@@ -186,11 +193,7 @@ _NOT_ZIP = (
     "Le fichier n'est pas un classeur Excel (c'est peut-être un CSV, une page web ou un PDF "
     "renommé en .xlsx) : " + _SEND_XLSX
 )
-_ENCRYPTED = (
-    "Le classeur est protégé par un mot de passe à l'ouverture : retirez le mot de passe "
-    "(Fichier > Informations > Protéger le classeur > Chiffrer avec mot de passe) et renvoyez-le "
-    "au format .xlsx."
-)
+_ENCRYPTED = ENCRYPTED_REASON
 _LEGACY = (
     "Le fichier est au format Excel 97-2003 (.xls), qui n'est pas accepté : ouvrez-le dans Excel "
     "et enregistrez-le au format .xlsx."
@@ -213,11 +216,7 @@ def _mb(n: int) -> str:
     return f"{n / MIB:.1f}".replace(".", ",")
 
 
-def _corrupt_zip(detail: str) -> str:
-    return (
-        f"Le fichier est tronqué ou endommagé ({detail}) : vérifiez que l'envoi est allé "
-        "jusqu'au bout, sinon " + _SEND_XLSX
-    )
+_corrupt_zip = corrupt_zip_reason
 
 
 def _zip_damage(exc: BaseException, member: str | None = None) -> str:
@@ -237,16 +236,19 @@ def _corrupt_workbook(detail: str) -> str:
     return f"Le classeur est endommagé ({detail}) : " + _SEND_XLSX
 
 
-def _bomb(detail: str) -> str:
-    return (
-        f"Le classeur se décompresse en un volume anormal ({detail}) : renvoyez un classeur "
-        "ordinaire enregistré par Excel, sans données générées artificiellement."
-    )
+_bomb = bomb_reason
 
 
 def _traversal(name: str) -> str:
     return (
         f"L'archive contient un chemin interdit (« {name[:120]} ») qui sort du classeur : "
+        "renvoyez le classeur tel qu'Excel l'enregistre, sans le retoucher avec un autre outil."
+    )
+
+
+def _link(name: str) -> str:
+    return (
+        f"L'archive contient un lien symbolique ou un fichier spécial (« {name[:120]} ») : "
         "renvoyez le classeur tel qu'Excel l'enregistre, sans le retoucher avec un autre outil."
     )
 
@@ -326,6 +328,7 @@ class _Inspection:
         self.by_name: dict[str, zipfile.ZipInfo] = {}
         self.overrides: dict[str, str] = {}
         self.defaults: dict[str, str] = {}
+        self.verified: set[str] = set()  # members inflated to their end, size and CRC checked
 
     def run(self) -> PackageReport:
         self._check_directory()
@@ -339,6 +342,7 @@ class _Inspection:
                 scanned[part] = self._scan_sheet(name, part)
             extents[name] = scanned[part]
         macros, links = self._classify_parts()
+        self._verify_members()
         return PackageReport(
             path=self.where,
             kind=kind,
@@ -364,6 +368,8 @@ class _Inspection:
             name = info.filename
             if _unsafe_name(name) or _unsafe_name(info.orig_filename):
                 self._reject(SafetyCode.PATH_TRAVERSAL, _traversal(info.orig_filename))
+            if member_is_link(info):
+                self._reject(SafetyCode.PATH_TRAVERSAL, _link(info.orig_filename))
             key = name.casefold()
             if key in self.by_name:
                 self._reject(
@@ -412,29 +418,30 @@ class _Inspection:
     def _iter_member(
         self, info: zipfile.ZipInfo, cap: int, chunk: int = _CHUNK, bounded: bool = True
     ) -> Iterator[bytes]:
-        """Stream a member's decompressed bytes; past ``cap`` bytes: ZIP_BOMB, or stop quietly
-        when ``bounded`` is False (the caller only wants a prefix)."""
+        """Stream a member's decompressed bytes (``zipread``: never more than it declares);
+        past ``cap`` bytes: ZIP_BOMB, or stop quietly when ``bounded`` is False (the caller
+        only wants a prefix). A member read to its end is marked verified."""
         read = 0
-        try:
-            with self.archive.open(info) as stream:
-                while True:
-                    data = stream.read(chunk)
-                    if not data:
-                        return
-                    read += len(data)
-                    if read > cap:
-                        if not bounded:
-                            return
-                        self._reject(
-                            SafetyCode.ZIP_BOMB,
-                            _bomb(f"la partie {info.filename[:120]} dépasse sa taille déclarée"),
-                        )
-                    yield data
-        except HostileFile:
-            raise
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
-                ValueError, struct.error, OSError) as exc:  # fmt: skip
-            self._reject(SafetyCode.CORRUPT_ZIP, _corrupt_zip(_zip_damage(exc, info.filename)))
+        for data in iter_member(self.archive, info, self.limits.max_member_uncompressed, chunk,
+                                where=self.where):
+            read += len(data)
+            if read > cap:
+                if not bounded:
+                    return
+                self._reject(
+                    SafetyCode.ZIP_BOMB,
+                    _bomb(f"la partie {info.filename[:120]} dépasse {_mb(cap)} Mo"),
+                )
+            yield data
+        self.verified.add(info.filename)
+
+    def _verify_members(self) -> None:
+        """Inflate every member not read yet to its end (bounded by its declared size): what
+        python-calamine or a later reader inflates must not hold more than it declares."""
+        for info in self.infos:
+            if info.filename not in self.verified and not info.filename.endswith("/"):
+                for _data in self._iter_member(info, self.limits.max_member_uncompressed):
+                    pass
 
     def _parse_small_xml(self, info: zipfile.ZipInfo) -> Element:
         """Parse a package-structure part (content types, relationships, workbook) as a tree."""
@@ -638,24 +645,39 @@ class _Inspection:
     def _scan_sheet(self, sheet: str, part: str) -> tuple[int, int]:
         info = self._member(part)
         assert info is not None  # checked by _read_sheets
-        chunks = list(self._iter_member(info, cap=self.limits.max_member_uncompressed))
-        fast = _fast_extent(b"".join(chunks))
+        chunks: list[bytes] = []
+        run = longest = 0  # bytes between two ">": the longest tag or text of the part
+        for data in self._iter_member(info, cap=self.limits.max_member_uncompressed):
+            first = data.find(b">")
+            if first < 0:
+                run += len(data)
+            else:
+                longest = max(longest, run + first)
+                run = len(data) - data.rfind(b">") - 1
+            longest = max(longest, run)
+            chunks.append(data)
+        data = b"".join(chunks)
+        del chunks  # one copy of the part in memory, not two
+        fast = _fast_extent(data, longest > _TOKEN_MAX, self.limits)
         if fast is not None:
             scanner = _ExtentScanner(self.where, sheet, self.limits)
             for kind, row, col, ref in fast:  # the same verdicts as the full scan
-                if kind != "dimension":
+                if kind == "count":
+                    scanner._counted(row, col)
+                elif kind != "dimension":
                     scanner._grow(row, col, kind, ref)
                 elif scanner._too_large(row, col):
                     scanner._reject(f"L'onglet « {sheet} » déclare une plage utilisée {ref}")
             return scanner.max_row, scanner.max_col
-        return self._scan_sheet_xml(sheet, part, chunks)
+        return self._scan_sheet_xml(sheet, part, data)
 
-    def _scan_sheet_xml(self, sheet: str, part: str, chunks: list[bytes]) -> tuple[int, int]:
+    def _scan_sheet_xml(self, sheet: str, part: str, whole: bytes) -> tuple[int, int]:
         scanner = _ExtentScanner(self.where, sheet, self.limits)
         parser = scanner.parser
         run = 0  # bytes since the last ">": expat would buffer one endless token whole
         try:
-            for data in chunks:
+            for at in range(0, len(whole), _CHUNK):
+                data = whole[at : at + _CHUNK]
                 end = data.rfind(b">")
                 run = run + len(data) if end < 0 else len(data) - end - 1
                 if run > _TOKEN_MAX:
@@ -747,13 +769,17 @@ _F_DIMENSION = re.compile(rb'<dimension\s+ref="([^"]{0,40})"')
 _F_PREFIXED_TAG = re.compile(rb"</?[A-Za-z_][\w.-]*:")
 
 
-def _fast_extent(data: bytes) -> list[tuple[str, int, int, str | None]] | None:
+def _fast_extent(data: bytes, long_token: bool, limits: Limits
+                 ) -> list[tuple[str, int, int, str | None]] | None:
     """The (kind, row, column, ref) marks of a common sheet, or None to take the full scan."""
     # A cell or row whose r is missing, single-quoted or spaced makes the counts below differ.
-    if b"<!" in data or _F_PREFIXED_TAG.search(data):
-        return None
-    if len(data) > _TOKEN_MAX and max(map(len, data.split(b">"))) > _TOKEN_MAX:
-        return None  # the full scan refuses an endless token
+    if long_token or b"<!" in data or _F_PREFIXED_TAG.search(data):
+        return None  # the full scan refuses an endless token, a DOCTYPE...
+    # Counted before any list is built: a million repeated rows costs no memory here.
+    n_rows = data.count(b"<row ") + data.count(b"<row>")
+    n_cells = data.count(b"<c ") + data.count(b"<c>") + data.count(b"<c/>")
+    if n_rows > limits.max_rows or n_cells > limits.max_cells:
+        return [("count", n_rows, n_cells, None)]
     cells = _F_CELL.findall(data)
     rows = _F_ROW.findall(data)
     merges = _F_MERGE.findall(data)
@@ -761,7 +787,7 @@ def _fast_extent(data: bytes) -> list[tuple[str, int, int, str | None]] | None:
             or len(rows) != len(_F_ROW_ANY.findall(data))
             or len(merges) != len(_F_MERGE_ANY.findall(data))):
         return None
-    marks: list[tuple[str, int, int, str | None]] = []
+    marks: list[tuple[str, int, int, str | None]] = [("count", len(rows), len(cells), None)]
     dimension = _F_DIMENSION.search(data)
     if dimension is not None:
         end = _range_end(dimension.group(1).decode("ascii", "replace"))
@@ -796,7 +822,7 @@ class _ExtentScanner:
     """
 
     __slots__ = ("col", "columns", "limits", "max_col", "max_row", "parser", "row", "row_text")
-    __slots__ += ("sheet", "where")
+    __slots__ += ("cells", "rows", "sheet", "where")
 
     def __init__(self, where: str, sheet: str, limits: Limits) -> None:
         self.where = where
@@ -808,6 +834,8 @@ class _ExtentScanner:
         self.row_text = ""  # its r attribute, to skip parsing the digits of each cell
         self.col = 0  # last column seen in the current row
         self.columns: dict[str, int] = {}  # column letters -> number, for short letters
+        self.rows = 0  # <row> and <c> elements seen: repeated row numbers count too
+        self.cells = 0
         parser = expat.ParserCreate()
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.StartDoctypeDeclHandler = _forbid
@@ -824,6 +852,9 @@ class _ExtentScanner:
             if name not in _CELL_CONTENT:
                 self._other(name, dict(zip(attrs[::2], attrs[1::2], strict=True)))
             return
+        self.cells += 1
+        if self.cells > self.limits.max_cells:
+            self._counted(self.rows, self.cells)
         ref = attrs[1] if attrs and attrs[0] == "r" else _attr(attrs, "r")
         if ref is None:
             row, col = (self.row or 1), self.col + 1
@@ -844,6 +875,9 @@ class _ExtentScanner:
                 return
             name = local
         if name == "row":
+            self.rows += 1
+            if self.rows > self.limits.max_rows:
+                self._counted(self.rows, self.cells)
             ref = attrs.get("r")
             if ref is None:
                 self.row += 1
@@ -901,6 +935,13 @@ class _ExtentScanner:
             else:
                 what = f"la cellule {(ref or _cell_name(row, col))[:40]}"
             self._reject(f"L'onglet « {self.sheet} » utilise {what}")
+
+    def _counted(self, rows: int, cells: int) -> None:
+        """Rows and cells the sheet holds, whatever their numbers (repeated rows count)."""
+        if rows > self.limits.max_rows:
+            self._reject(f"L'onglet « {self.sheet} » contient {_fr(rows)} lignes")
+        if cells > self.limits.max_cells:
+            self._reject(f"L'onglet « {self.sheet} » contient {_fr(cells)} cellules")
 
     def _too_large(self, rows: int, cols: int) -> bool:
         lim = self.limits

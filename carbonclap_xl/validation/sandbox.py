@@ -17,6 +17,8 @@ second if its parent dies.
 - ``TIMEOUT``: the item ran longer than ``timeout_s`` (counted from dispatch): the worker is
   killed with SIGKILL and replaced;
 - ``MEMORY``: ``fn`` raised ``MemoryError`` (the address-space cap): the worker is recycled;
+- ``REPORT_TOO_LARGE``: ``fn`` returned a result whose pickle exceeds ``max_reply_bytes``
+  (the parent never receives more than that from a worker: its memory stays bounded);
 - ``WORKER_CRASHED``: the worker died (python-calamine's Rust allocation abort is SIGABRT,
   exit 134; ``os._exit``; SIGKILL): it is replaced and the batch goes on;
 - the ``code`` of a :class:`HostileFile` raised by ``fn``, with ``str(exc)``;
@@ -53,11 +55,16 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from carbonclap_xl.core.errors import CarbonClapError, HostileFile
-from carbonclap_xl.validation.codes import RejectionCode, rejection_code
+from carbonclap_xl.core.rejections import RejectionCode, rejection_code
+from carbonclap_xl.validation import MAX_MEMORY_MB, MAX_TIMEOUT_S
 
 __all__ = [
     "INTERNAL_ERROR",
+    "MAX_MEMORY_MB",
+    "MAX_REPLY_BYTES",
+    "MAX_TIMEOUT_S",
     "MEMORY",
+    "REPORT_TOO_LARGE",
     "TIMEOUT",
     "WORKER_CRASHED",
     "Outcome",
@@ -69,6 +76,7 @@ T = TypeVar("T")
 
 TIMEOUT = RejectionCode.TIMEOUT
 MEMORY = RejectionCode.MEMORY
+REPORT_TOO_LARGE = RejectionCode.REPORT_TOO_LARGE
 WORKER_CRASHED = RejectionCode.WORKER_CRASHED
 INTERNAL_ERROR = RejectionCode.INTERNAL_ERROR
 
@@ -76,6 +84,8 @@ _STARTUP_TIMEOUT_S = 120.0  # a worker that is not ready by then (initializer hu
 _STOP_GRACE_S = 2.0  # close(): time given to idle workers to exit before SIGKILL
 _PARENT_POLL_S = 1.0  # how often a worker checks that its parent is alive
 _WINDOW_PER_JOB = 8  # items in flight or waiting to be yielded, per worker
+MAX_REPLY_BYTES = 16 * 2**20  # one result, pickled: a grouped report is a few hundred KB
+_REPLY_MARGIN = 64 * 1024  # the envelope around a reply
 
 
 @dataclass(frozen=True)
@@ -128,11 +138,17 @@ def _error_code(exc: CarbonClapError) -> str:
     return str(rejection_code(exc))
 
 
-def _run_one(fn: Callable[[Any], Any], item: Any) -> tuple[bytes, bool]:
+def _run_one(fn: Callable[[Any], Any], item: Any, max_reply: int = MAX_REPLY_BYTES
+             ) -> tuple[bytes, bool]:
     """Run ``fn(item)``; the pickled reply and whether this worker must now exit."""
     try:
         value = fn(item)
-        return pickle.dumps((None, value, None), pickle.HIGHEST_PROTOCOL), False
+        reply = pickle.dumps((None, value, None), pickle.HIGHEST_PROTOCOL)
+        if len(reply) > max_reply:
+            text = (f"le rapport d'analyse ferait {len(reply) / 2**20:.0f} Mo, au-delà de "
+                    f"{max_reply / 2**20:.0f} Mo")
+            return pickle.dumps((REPORT_TOO_LARGE, None, text)), False
+        return reply, False
     except MemoryError:
         return pickle.dumps((MEMORY, None, None)), True
     except HostileFile as exc:
@@ -148,7 +164,8 @@ def _run_one(fn: Callable[[Any], Any], item: Any) -> tuple[bytes, bool]:
 
 
 def _worker_main(
-    conn: Connection, parent: int, memory_mb: int, initializer: Callable[[], None] | None
+    conn: Connection, parent: int, memory_mb: int, initializer: Callable[[], None] | None,
+    max_reply: int = MAX_REPLY_BYTES,
 ) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -184,7 +201,7 @@ def _worker_main(
             reply = pickle.dumps((INTERNAL_ERROR, None, f"{type(exc).__name__}: {exc}"))
             leave = False
         else:
-            reply, leave = _run_one(fn, item)
+            reply, leave = _run_one(fn, item, max_reply)
             del fn, item
         try:
             conn.send_bytes(pickle.dumps((task_id, reply, leave), pickle.HIGHEST_PROTOCOL))
@@ -249,9 +266,13 @@ class WorkerPool:
         memory_mb: int = 1024,
         timeout_s: float = 30.0,
         initializer: Callable[[], None] | None = None,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
-        if jobs < 1 or memory_mb < 1 or timeout_s <= 0:
-            raise ValueError("jobs et memory_mb doivent être >= 1, timeout_s > 0")
+        if (jobs < 1 or not 1 <= memory_mb <= MAX_MEMORY_MB or max_reply_bytes < 1
+                or not 0 < timeout_s <= MAX_TIMEOUT_S):
+            raise ValueError(f"jobs et max_reply_bytes doivent être >= 1, memory_mb entre 1 et "
+                             f"{MAX_MEMORY_MB}, timeout_s entre 0 (exclu) et {MAX_TIMEOUT_S:g}")
+        self.max_reply_bytes = max_reply_bytes
         self.jobs = jobs
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
@@ -313,7 +334,8 @@ class WorkerPool:
         parent_end, child_end = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_worker_main,
-            args=(child_end, os.getpid(), self.memory_mb, self._initializer),
+            args=(child_end, os.getpid(), self.memory_mb, self._initializer,
+                  self.max_reply_bytes),
             name="carbonclap-sandbox",
             daemon=True,
         )
@@ -402,9 +424,9 @@ class WorkerPool:
                 self._timed_out(slot, worker, results)
 
     def _receive(self, slot: int, worker: _Worker, results: dict[int, Outcome[T]]) -> None:
-        try:
-            message = pickle.loads(worker.conn.recv_bytes())
-        except Exception:  # EOF mid-message, or garbage: the worker is dead or unusable
+        try:  # never more than a reply's cap in this process's memory
+            message = pickle.loads(worker.conn.recv_bytes(self.max_reply_bytes + _REPLY_MARGIN))
+        except Exception:  # EOF mid-message, garbage, too long: the worker is unusable
             self._crashed(slot, worker, results)
             return
         if not worker.ready:

@@ -9,12 +9,13 @@ came through.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from carbonclap_xl.core.engine import EngineResult, compute
 from carbonclap_xl.core.factors import FactorEdition, load_edition
-from carbonclap_xl.core.issues import Code, Issue, Severity, make_issue
+from carbonclap_xl.core.issues import Code, Issue, Severity, group_issues, make_issue
 from carbonclap_xl.core.model import Phase
 from carbonclap_xl.core.result import Report, WorkbookInfo
 from carbonclap_xl.workbook.port import SheetSource, WritePlan
@@ -51,11 +52,17 @@ class Processed:
 
 
 def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None,
-                     expected_phase: Phase | None = None) -> Processed:
+                     expected_phase: Phase | None = None, *,
+                     package_issues: Sequence[Issue] = (), stale: bool = False) -> Processed:
     """The engine on the lines read, every issue located, and the submission rules
     (``rules``) checked: what the producer sees in Contrôles is what the funder's
-    validation reports."""
-    from carbonclap_xl.workbook.rules import submission_issues
+    validation reports.
+
+    ``package_issues`` are what the adapter found in the package itself (macros, external
+    links, formulas calling programs); ``stale`` adds the computed cells that differ from this
+    computation (the validator's check: ``process`` rewrites them). Repeated issues are then
+    folded (``issues.group_issues``), so no report or Contrôles grows with the input."""
+    from carbonclap_xl.workbook.rules import stale_issues, submission_issues
 
     edition = edition or load_edition()
     # a line on which reading found an error (a formula without usable value…) is not counted
@@ -71,10 +78,16 @@ def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None,
         engine_issues.append(make_issue(Code.WORKBOOK_EMPTY))
     processed = Processed(data, result, [*data.issues, *engine_issues])
     processed.issues += submission_issues(processed, expected_phase)
+    processed.issues += package_issues
+    if stale and data.is_carbonclap:
+        processed.issues += stale_issues(processed)
+    processed.issues = group_issues(processed.issues)
     return processed
 
 
 def run(source: SheetSource, edition: FactorEdition | None = None,
-        expected_phase: Phase | None = None) -> Processed:
+        expected_phase: Phase | None = None, *, package_issues: Sequence[Issue] = (),
+        stale: bool = False) -> Processed:
     """The whole pipeline on any source: read, compute, locate, rules."""
-    return compute_workbook(read_workbook(source), edition, expected_phase)
+    return compute_workbook(read_workbook(source), edition, expected_phase,
+                            package_issues=package_issues, stale=stale)

@@ -16,11 +16,13 @@ import numpy as np
 from carbonclap_xl.core.engine import STATUS_FR, EngineResult
 from carbonclap_xl.core.issues import SEVERITY_FR, Issue, Severity, counts_text
 from carbonclap_xl.core.model import NATURES, POSTES
+from carbonclap_xl.core.text import VALUE_MAX, shorten
 from carbonclap_xl.workbook import layout as L
 from carbonclap_xl.workbook.port import CellValue, WritePlan
 from carbonclap_xl.workbook.read import WorkbookData
 
 Writes = dict[str, dict[str | tuple[int, int], CellValue]]
+MESSAGE_MAX = 2_000  # a Contrôles message: templates are short, quoted values shortened
 
 
 def _num(v: Any) -> float | None:
@@ -121,11 +123,12 @@ def controles_writes(issues: list[Issue], previous_rows: int) -> tuple[dict[str,
     ranked = sorted(issues, key=lambda i: order[i.severity])
     for n, issue in enumerate(ranked):
         r = L.CTRL_FIRST_ROW + n
-        cells.update({
+        cells.update({  # the user's text shortened: a cell holds 32,767 characters at most
             f"A{r}": SEVERITY_FR[issue.severity], f"B{r}": str(issue.code),
-            f"C{r}": issue.sheet, f"D{r}": issue.cell,
-            f"E{r}": None if issue.value is None else str(issue.value)[:500],
-            f"F{r}": issue.message,
+            f"C{r}": None if issue.sheet is None else shorten(issue.sheet, VALUE_MAX),
+            f"D{r}": None if issue.cell is None else shorten(issue.cell, VALUE_MAX),
+            f"E{r}": None if issue.value is None else shorten(str(issue.value), VALUE_MAX),
+            f"F{r}": shorten(issue.message, MESSAGE_MAX),
         })
     cells[L.CTRL_SUMMARY_CELL] = counts_text(issues)
     clear = []

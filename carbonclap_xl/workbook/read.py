@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from carbonclap_xl.core.a1 import col_index, col_letter, split_ref
+from carbonclap_xl.core.a1 import col_index, col_letter, parse_cell, split_ref
 from carbonclap_xl.core.issues import Code, Issue, make_issue
 from carbonclap_xl.core.lines import LineTable
 from carbonclap_xl.core.model import Phase, ProductionInfo
@@ -58,9 +58,15 @@ def _cell_value(rows: list[list[Any]], ref: str) -> Any:
     col, row = split_ref(ref)
     r, c = row - 1, col_index(col) - 1
     if r < len(rows) and c < len(rows[r]):
-        v = rows[r][c]
+        v = _not_nan(rows[r][c])
         return None if _blank(v) else v
     return None
+
+
+def _not_nan(v: Any) -> Any:
+    """A cell holding NaN (``<v>NaN</v>``: no spreadsheet writes it, a crafted file can) is
+    not empty: it reads as the text ``NaN``, which every rule then reports as not a number."""
+    return "NaN" if isinstance(v, float) and math.isnan(v) else v
 
 
 def _number(v: Any) -> float | None:
@@ -209,11 +215,13 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         if not _blank(header[i]):
             issues.append(make_issue(Code.COLUMN_EXTRA, value=header[i], sheet=sheet,
                                      cell=f"{col_letter(i + 1)}{L.HEADER_ROW}"))
-    for ref in scan.merged:
+    for ref in scan.merged:  # only merges that cover cells of the table (A:N, data rows)
         first, _, last = ref.partition(":")
-        _c1, _r1 = split_ref(first)
-        _c2, r2 = split_ref(last or first)
-        if r2 >= L.FIRST_DATA_ROW:
+        corners = [parse_cell(first), parse_cell(last or first)]
+        if None in corners:
+            continue  # outside the grid: no reader materialises it
+        (r1, c1), (r2, c2) = corners  # type: ignore[misc]
+        if max(r1, r2) >= L.FIRST_DATA_ROW and min(c1, c2) <= read_columns:
             issues.append(make_issue(Code.CELL_MERGED, value=ref, sheet=sheet, cell=first))
     n_inputs = len(layout.inputs)
     # a date is not a number: the engine reports it
@@ -230,7 +238,7 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         last_row = r
         if all(v == "" or v is None for v in cells[:n_inputs]):
             continue  # computed leftovers of a deleted line: not a line, cleared on write
-        cells = [None if v == "" or v is None else v for v in cells]  # calamine: "" = empty
+        cells = [None if v == "" or v is None else _not_nan(v) for v in cells]  # "" = empty
         for i in number_slots:
             if isinstance(cells[i], dt.date | dt.datetime | dt.time):
                 cells[i] = _as_text(cells[i])
@@ -256,7 +264,10 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
     by_row = {rec[row_slot]: rec for rec in records}
     slots = {c.letter: i + 1 for i, c in enumerate(layout.inputs)}  # record position
     for ref, formula in scan.formulas.items():
-        col, row = split_ref(ref)
+        cell = parse_cell(ref)
+        if cell is None:
+            continue  # a reference outside the grid: no value is read there
+        row, col = cell[0], col_letter(cell[1])
         if row < L.FIRST_DATA_ROW or col not in input_letters:
             continue
         value = arithmetic_value(formula) if col in quantity_letters else None

@@ -121,15 +121,25 @@ def materiality_issues(processed: Any, phase: Phase) -> list[Issue]:
 
 
 def plausibility_issues(processed: Any, phase: Phase) -> list[Issue]:
+    from carbonclap_xl.core.engine import INDICATORS
+
     issues = []
+    production = processed.data.production
+    for key, (label, attr) in INDICATORS.items():
+        denominator = getattr(production, attr)
+        if denominator and denominator > 0 and key not in processed.result.indicators:
+            # so small (1e-320 k€) that the indicator is infinite: the engine drops it, say so
+            field = L.FIELD_BY_KEY[INDICATOR_FIELD[key]]
+            issues.append(make_issue(
+                Code.INTENSITY_IMPLAUSIBLE, value=f"{label} non calculable ({field.label} : "
+                f"{denominator:g})", expected=PLAUSIBLE.get(key, ("", "", "valeur démesurée"))[2],
+                sheet=L.SHEET_PRODUCTION, cell=field.cell))
     for key, (low, high, text) in PLAUSIBLE.items():
         value = processed.result.indicators.get(key)
         if value is None:
             continue
         v = value.get(phase)
         if v and not (low <= v <= high):
-            from carbonclap_xl.core.engine import INDICATORS
-
             field = L.FIELD_BY_KEY[INDICATOR_FIELD[key]]
             issues.append(make_issue(Code.INTENSITY_IMPLAUSIBLE,
                                      value=f"{fmt(v)} {INDICATORS[key][0]}", expected=text,

@@ -9,25 +9,33 @@ then after a backup), never replace an earlier output unless forced.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
 import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import python_calamine
+from lxml import etree
 
+from carbonclap_xl.core.atomic import atomic_file, fit_name, rename_synced, temp_name
 from carbonclap_xl.core.errors import InputFileError
 from carbonclap_xl.core.factors import FactorEdition
+from carbonclap_xl.core.issues import Issue
 from carbonclap_xl.core.model import Phase
+from carbonclap_xl.core.text import shorten
 from carbonclap_xl.workbook import layout as L
 from carbonclap_xl.workbook.pipeline import Processed, compute_workbook
 from carbonclap_xl.workbook.port import Formula, SheetStructure, WritePlan
 from carbonclap_xl.workbook.read import WorkbookData, read_workbook
-from carbonclap_xl.xlsx.package import sheet_parts
-from carbonclap_xl.xlsx.patch import patch_workbook
+from carbonclap_xl.xlsx.package import sheet_parts, xml_error_fr
+from carbonclap_xl.xlsx.patch import check_patch, patch_workbook
 from carbonclap_xl.xlsx.sheetscan import scan_sheet
+from carbonclap_xl.xlsx.zipread import read_member
 
 # sheets whose structure (hidden rows, merges, formulas) the reader asks for
 _SCANNED = frozenset((*L.POSTE_SHEETS.values(), L.SHEET_PRODUCTION))
@@ -43,8 +51,8 @@ class FileSource:
         try:
             with zipfile.ZipFile(self.path) as zf:
                 parts = sheet_parts(zf)
-                self._xml = {name: zf.read(part) for name, part in parts.items()
-                             if name in _SCANNED}
+                self._xml = {name: read_member(zf, part, where=str(self.path))
+                             for name, part in parts.items() if name in _SCANNED}
         except zipfile.BadZipFile:
             raise InputFileError(str(self.path), "ce n'est pas un classeur .xlsx/.xlsm (zip "
                                                  "illisible)") from None
@@ -74,7 +82,8 @@ class FileSource:
     def structure(self, sheet: str) -> SheetStructure:
         if sheet not in self._structures:
             xml = self._xml.get(sheet)
-            self._structures[sheet] = scan_sheet(xml) if xml is not None else SheetStructure()
+            self._structures[sheet] = (scan_sheet_of(self.path, sheet, xml) if xml is not None
+                                       else SheetStructure())
         return self._structures[sheet]
 
     def used_rows(self, sheet: str) -> int:
@@ -88,15 +97,31 @@ class FileSink:
     """Applies a write plan to a copy of ``src`` saved as ``dst`` (``dst`` may be ``src``):
     written through a temporary file and a rename, never half-written."""
 
-    def __init__(self, src: Path | str, dst: Path | str) -> None:
+    def __init__(self, src: Path | str, dst: Path | str, replace: bool = True) -> None:
         self.src, self.dst = Path(src), Path(dst)
+        self.replace = replace  # False: an existing dst is never replaced (FileExistsError)
 
     def apply(self, plan: WritePlan) -> None:
-        writes: dict[str, dict[tuple[int, int], Any]] = {}
-        for sheet, cells in plan.cells.items():
-            writes[sheet] = {k: (v.cached if isinstance(v, Formula) else v)
-                             for k, v in cells.items()}
-        patch_workbook(self.src, self.dst, writes, plan.clear)
+        writes, clear = _plan_writes(plan)
+        patch_workbook(self.src, self.dst, writes, clear, replace=self.replace)
+
+
+def _plan_writes(plan: WritePlan) -> tuple[dict[str, dict[Any, Any]], Any]:
+    writes: dict[str, dict[Any, Any]] = {}
+    for sheet, cells in plan.cells.items():
+        writes[sheet] = {k: (v.cached if isinstance(v, Formula) else v) for k, v in cells.items()}
+    return writes, plan.clear
+
+
+def scan_sheet_of(path: Path, sheet: str, xml: bytes) -> SheetStructure:
+    """``sheetscan.scan_sheet`` of one sheet of ``path``; XML that lxml refuses (malformed,
+    nested deeper than 256 levels) is an InputFileError, as calamine's failures are."""
+    try:
+        return scan_sheet(xml)
+    except etree.XMLSyntaxError as exc:
+        raise InputFileError(str(path), f"feuille « {shorten(sheet)} » illisible (XML : "
+                             f"{xml_error_fr(exc)}) ; enregistrez le classeur à nouveau depuis "
+                             "Excel ou LibreOffice") from None
 
 
 def read_file(path: Path | str) -> WorkbookData:
@@ -104,52 +129,121 @@ def read_file(path: Path | str) -> WorkbookData:
 
 
 def process_workbook(path: Path | str, edition: FactorEdition | None = None,
-                     expected_phase: Phase | None = None) -> Processed:
+                     expected_phase: Phase | None = None, *,
+                     package_issues: Sequence[Issue] = (), stale: bool = False) -> Processed:
     """The pipeline on a workbook file (nothing written)."""
-    return compute_workbook(read_file(path), edition, expected_phase)
+    return compute_workbook(read_file(path), edition, expected_phase,
+                            package_issues=package_issues, stale=stale)
+
+
+def check_writable(processed: Processed, src: Path | str) -> None:
+    """Raise what ``write_processed`` would raise while patching ``src`` with this result
+    (WorkbookPatchError), writing nothing."""
+    writes, clear = _plan_writes(processed.plan())
+    check_patch(Path(src), writes, clear)
 
 
 def default_output(path: Path) -> Path:
-    return path.with_name(f"{path.stem}-calcule{path.suffix}")
+    return path.with_name(fit_name(path.stem, f"-calcule{path.suffix}"))
 
 
-def backup_path(path: Path) -> Path:
-    """A backup name beside ``path`` that no file has yet."""
+def backup_path(path: Path, n: int = 1) -> Path:
+    """The ``n``-th backup name beside ``path`` for now (cut to fit a file name's 255 bytes)."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    candidate = path.with_name(f"{path.stem}.sauvegarde-{stamp}{path.suffix}")
-    n = 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}.sauvegarde-{stamp}-{n}{path.suffix}")
-    return candidate
+    extra = "" if n == 1 else f"-{n}"
+    return path.with_name(fit_name(path.stem, f".sauvegarde-{stamp}{extra}{path.suffix}"))
+
+
+@contextmanager
+def locked_for_update(path: Path) -> Iterator[Path]:
+    """Hold an exclusive lock on the workbook ``path`` for a read-then-rewrite (``process
+    --in-place``); yields the real file (a symbolic link is followed: the link stays a link).
+    A second update of the same file meanwhile gets one French line instead of a race."""
+    real = Path(os.path.realpath(path))
+    if not real.is_file():
+        raise InputFileError(str(path), "fichier introuvable")
+    if os.name == "nt":  # no flock on Windows: the update is still atomic, not exclusive
+        yield real
+        return
+    import fcntl
+
+    fd = os.open(real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputFileError(str(path), "est déjà en cours de traitement par un autre "
+                                 "« process --in-place » : attendez qu'il finisse, puis "
+                                 "relancez") from None
+        if os.fstat(fd).st_ino != os.stat(real).st_ino:  # replaced between open and lock
+            raise InputFileError(str(path), "vient d'être remplacé par un autre traitement : "
+                                 "relancez")
+        yield real
+    finally:
+        os.close(fd)
+
+
+def _backup(real: Path) -> Path:
+    """A backup of ``real`` under a new name, complete or absent: a hard link (instant, no
+    copy) where the file system has them, else an atomic copy."""
+    for n in range(1, 1000):
+        candidate = backup_path(real, n)
+        try:
+            os.link(real, candidate)
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError:
+            pass  # no hard links here: copy
+        try:
+            with open(real, "rb") as original, atomic_file(candidate, replace=False) as copy:
+                shutil.copyfileobj(original, copy)
+            shutil.copystat(real, candidate)
+            return candidate
+        except FileExistsError:
+            continue
+    raise InputFileError(str(real), "impossible de nommer la sauvegarde (trop de sauvegardes "
+                                    "dans la même seconde)")
 
 
 def write_processed(processed: Processed, src: Path, dst: Path | None,
                     in_place: bool = False, force: bool = False) -> tuple[Path, Path | None]:
     """Write the results; returns (output path, backup path). Never overwrites the source
-    unless ``in_place``, and then only after a backup copy, atomically; never replaces an
-    existing output unless ``force``."""
+    unless ``in_place``, and then only after a backup, atomically; never replaces an existing
+    output unless ``force`` (even one created meanwhile). Every file is complete or absent:
+    a failure (full disk, kill) leaves the original and no partial output; the hidden
+    temporaries a killed run leaves are removed by the next run (``core.atomic``).
+
+    ``in_place`` writes through a symbolic link to its target (the link stays a link; the
+    backup goes beside the target); call it inside :func:`locked_for_update`."""
     src = Path(src)
-    backup = None
     if in_place:
-        dst = src
-        backup = backup_path(src)
-        with open(src, "rb") as original, open(backup, "xb") as copy:  # never overwrites
-            shutil.copyfileobj(original, copy)
-        shutil.copystat(src, backup)
-    else:
-        dst = Path(dst) if dst else default_output(src)
-        if dst.exists() and os.path.samefile(dst, src):
-            raise InputFileError(str(dst), "la sortie serait le fichier d'entrée : utilisez "
-                                           "--in-place (une sauvegarde est gardée) ou -o AUTRE")
-        if dst.exists() and not force:
-            raise InputFileError(str(dst), "existe déjà : --force pour le remplacer, ou -o "
-                                           "AUTRE")
-        if dst.is_dir():
-            raise InputFileError(str(dst), "c'est un dossier : donnez un nom de fichier")
-        if dst.suffix.lower() != src.suffix.lower():
-            raise InputFileError(str(dst), f"la sortie doit garder l'extension {src.suffix} "
-                                           "du classeur d'entrée")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-    FileSink(src, dst).apply(processed.plan())
-    return dst, backup
+        real = Path(os.path.realpath(src))
+        staged = real.with_name(temp_name())  # a temporary: cleaned if this run is killed
+        try:
+            FileSink(real, staged).apply(processed.plan())
+            backup = _backup(real)
+            rename_synced(staged, real)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(staged)
+            raise
+        return src, backup
+    dst = Path(dst) if dst else default_output(src)
+    if dst.exists() and os.path.samefile(dst, src):
+        raise InputFileError(str(dst), "la sortie serait le fichier d'entrée : utilisez "
+                                       "--in-place (une sauvegarde est gardée) ou -o AUTRE")
+    if dst.exists() and not force:
+        raise InputFileError(str(dst), "existe déjà : --force pour le remplacer, ou -o AUTRE")
+    if dst.is_dir():
+        raise InputFileError(str(dst), "c'est un dossier : donnez un nom de fichier")
+    if dst.suffix.lower() != src.suffix.lower():
+        raise InputFileError(str(dst), f"la sortie doit garder l'extension {src.suffix} "
+                                       "du classeur d'entrée")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        FileSink(src, dst, replace=force).apply(processed.plan())
+    except FileExistsError:  # created by someone else while we computed
+        raise InputFileError(str(dst), "existe déjà : --force pour le remplacer, ou -o "
+                                       "AUTRE") from None
+    return dst, None

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from carbonclap_xl.core.errors import WorkbookPatchError
+from carbonclap_xl.xlsx.zipread import read_member
 
 CONTENT_TYPES_PART = "[Content_Types].xml"
 PACKAGE_RELS_PART = "_rels/.rels"
@@ -73,11 +74,20 @@ def parse_xml(data: bytes, part: str) -> etree._ElementTree:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise WorkbookPatchError(part, f"XML illisible ({exc})") from exc
+        raise WorkbookPatchError(part, f"XML illisible ({xml_error_fr(exc)})") from exc
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise WorkbookPatchError(part, "le XML déclare un DOCTYPE, refusé par sécurité")
     return tree
+
+
+def xml_error_fr(exc: etree.XMLSyntaxError) -> str:
+    """libxml2's complaint, in French where it is one that hostile files provoke."""
+    text = str(exc)
+    line = exc.lineno or (exc.position[0] if exc.position else 0)
+    if "Excessive depth" in text:
+        return f"éléments imbriqués sur plus de 256 niveaux, ligne {line}"
+    return f"XML invalide ligne {line} : {text[:160]}"
 
 
 def serialize_xml(tree: etree._ElementTree, original: bytes) -> bytes:
@@ -127,14 +137,12 @@ def find_member(zf: zipfile.ZipFile, name: str) -> str | None:
 
 
 def read_part(zf: zipfile.ZipFile, part: str) -> bytes:
-    """The bytes of ``part`` (found as :func:`find_member` does); WorkbookPatchError if absent."""
+    """The bytes of ``part`` (found as :func:`find_member` does); WorkbookPatchError if absent,
+    HostileFile if its stream is damaged or longer than it declares (``zipread``)."""
     member = find_member(zf, part)
     if member is None:
         raise WorkbookPatchError(part, "partie absente du classeur")
-    try:
-        return zf.read(member)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise WorkbookPatchError(part, f"partie illisible dans l'archive ({exc})") from exc
+    return read_member(zf, member)  # bounded: never trusts the member's declared size
 
 
 def read_rels(zf: zipfile.ZipFile, source_part: str) -> list[Relationship]:
@@ -232,7 +240,7 @@ def drop_part(zf: zipfile.ZipFile, part: str, owner_part: str) -> dict[str, byte
         found = find_member(zf, member)
         if found is None:
             continue
-        original = zf.read(found)
+        original = read_member(zf, found)
         tree = parse_xml(original, found)
         doomed = [el for el in tree.getroot()
                   if isinstance(el.tag, str) and local_name(el) == tag and matches(el)]

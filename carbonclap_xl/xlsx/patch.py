@@ -25,9 +25,7 @@ import numbers
 import os
 import re
 import secrets
-import shutil
 import struct
-import tempfile
 import zipfile
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +48,7 @@ from carbonclap_xl.core.a1 import (
     column_number,
     parse_cell,
 )
+from carbonclap_xl.core.atomic import atomic_file
 from carbonclap_xl.core.errors import WorkbookPatchError, close_matches, did_you_mean
 from carbonclap_xl.xlsx.package import (
     REL_CALC_CHAIN,
@@ -62,6 +61,7 @@ from carbonclap_xl.xlsx.package import (
     sheet_parts,
     workbook_part,
 )
+from carbonclap_xl.xlsx.zipread import member_is_link, read_member
 
 CellValue = str | int | float | bool | None
 CellKey = str | tuple[int, int]  # "B7", or (row, column) numbers: (7, 2)
@@ -779,6 +779,29 @@ class _SheetPatcher:
         markup += _value_markup(value, p, _xml_text(inner) if inner else "")
         return f"{markup}</{p}c>{_xml_text(tail)}" if tail else f"{markup}</{p}c>"
 
+    def check_rows(self, plan: _SheetPlan) -> None:
+        """Index every existing row the plan clears or writes: what :meth:`apply` refuses
+        (a cell out of order, an invalid reference), found without editing anything; and
+        whether it would remove a formula (``formulas_removed``)."""
+        numbers: set[int] = set(plan.rows)
+        for area in plan.clear:
+            lo = bisect_left(self._row_numbers, area.top)
+            hi = bisect_right(self._row_numbers, area.bottom)
+            numbers.update(self._row_numbers[lo:hi])
+        for number in sorted(numbers):
+            if number not in self._rows:
+                continue
+            row = self._index(number)
+            if row.element not in self._formula_rows or self.formulas_removed:
+                continue
+            written = plan.rows.get(number, {})
+            for col, cell in zip(row.cols, row.cells, strict=True):
+                touched = col in written or any(a.top <= number <= a.bottom
+                                                and a.left <= col <= a.right for a in plan.clear)
+                if touched and cell.find(self._f_tag) is not None:
+                    self.formulas_removed = True
+                    break
+
     def apply(self, plan: _SheetPlan) -> None:
         """The plan's clears, then its writes, one row at a time.
 
@@ -953,10 +976,14 @@ class _SheetResult:
     formulas_removed: bool
 
 
-def _patch_sheet(sheet: str, part: str, data: bytes, plan: _SheetPlan) -> _SheetResult:
+def _patch_sheet(sheet: str, part: str, data: bytes, plan: _SheetPlan,
+                 check: bool = False) -> _SheetResult:
     tree = parse_xml(data, part)
     patcher = _SheetPatcher(sheet, part, tree, data)
     patcher.check_formulas(plan)
+    if check:  # every refusal of apply() comes from indexing the rows it touches
+        patcher.check_rows(plan)
+        return _SheetResult(None, patcher.formulas_removed)
     patcher.apply(plan)
     patcher.update_dimension()
     if not patcher.changed:
@@ -1046,32 +1073,27 @@ def _copy_raw(zin: zipfile.ZipFile, zout: zipfile.ZipFile, info: zipfile.ZipInfo
 
 
 def _write_package(
-    zin: zipfile.ZipFile, src: Path, dst: Path, replaced: dict[str, bytes], dropped: set[str]
+    zin: zipfile.ZipFile, src: Path, dst: Path, replaced: dict[str, bytes], dropped: set[str],
+    replace: bool = True,
 ) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", allowZip64=True) as zout:
-                zout.comment = zin.comment
-                for info in zin.infolist():
-                    if info.filename in dropped:
-                        continue
-                    data = replaced.get(info.filename)
-                    if data is None and _copy_raw(zin, zout, info):
-                        continue
-                    if data is None:
-                        zout.writestr(_copy_info(info), zin.read(info))
-                    else:  # a rewritten part: a faster deflate level (about +18 % in size)
-                        zout.writestr(_copy_info(info), data, compresslevel=REWRITE_LEVEL)
-            handle.flush()
-            os.fsync(handle.fileno())
-        shutil.copymode(dst if dst.exists() else src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    mode = os.stat(dst if dst.exists() else src).st_mode & 0o7777
+    with atomic_file(dst, replace=replace, mode=mode) as handle:  # never half-written
+        zout = zipfile.ZipFile(handle, "w", allowZip64=True)
+        try:
+            zout.comment = zin.comment
+            for info in zin.infolist():
+                if info.filename in dropped:
+                    continue
+                data = replaced.get(info.filename)
+                if data is None and _copy_raw(zin, zout, info):
+                    continue
+                if data is None:
+                    zout.writestr(_copy_info(info), read_member(zin, info))
+                else:  # a rewritten part: a faster deflate level (about +18 % in size)
+                    zout.writestr(_copy_info(info), data, compresslevel=REWRITE_LEVEL)
+            zout.close()
+        finally:
+            zout.fp = None  # after a failure (full disk), no second write from ZipFile.__del__
 
 
 # For other writers of the package (``xlsx.upgrade``): the same copy-unchanged-members-raw
@@ -1085,6 +1107,8 @@ def patch_workbook(
     dst: Path,
     writes: Mapping[str, Mapping[CellKey, CellValue]],
     clear: Mapping[str, Sequence[str]] | None = None,
+    *,
+    replace: bool = True,
 ) -> None:
     """Write ``writes`` (sheet -> {"B7": value}) into a copy of ``src`` saved as ``dst``.
 
@@ -1106,23 +1130,40 @@ def patch_workbook(
     Cached results of formulas elsewhere are not recomputed: Excel and LibreOffice show them
     until the next recalculation.
 
-    ``dst`` is written through a temporary file in its folder and ``os.replace``: it is never
-    half-written, and ``src`` may be ``dst``. Raises WorkbookPatchError (and writes nothing)
-    for an unknown sheet, a bad reference, a value Excel cannot hold (NaN, inf, text over
-    32,767 characters), or a package that cannot be patched safely.
+    ``dst`` is written through ``core.atomic.atomic_file`` (a temporary file in its folder,
+    fsynced, then renamed): it is never half-written, and ``src`` may be ``dst``; with
+    ``replace=False`` an existing ``dst`` is never replaced (FileExistsError). Raises
+    WorkbookPatchError (and writes nothing) for an unknown sheet, a bad reference, a value
+    Excel cannot hold (NaN, inf, text over 32,767 characters), or a package that cannot be
+    patched safely.
     """
-    _patch_package(Path(src), Path(dst), writes, clear)
+    _patch_package(Path(src), Path(dst), writes, clear, replace)
+
+
+def check_patch(
+    src: Path,
+    writes: Mapping[str, Mapping[CellKey, CellValue]],
+    clear: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Everything :func:`patch_workbook` does and refuses, without writing anything: the
+    validator's way of giving the verdict ``process`` would give."""
+    _patch_package(Path(src), None, writes, clear)
 
 
 def _patch_package(
     src: Path,
-    dst: Path,
+    dst: Path | None,
     writes: Mapping[str, Mapping[CellKey, CellValue]],
     clear: Mapping[str, Sequence[str]] | None,
+    replace: bool = True,
 ) -> None:
     plans = _plan(writes, clear)
     try:
         with zipfile.ZipFile(src) as zin:
+            for info in zin.infolist():
+                if member_is_link(info):  # unzip would recreate it as a link: never copied
+                    raise WorkbookPatchError(info.filename[:120], "lien symbolique ou fichier "
+                                             "spécial dans l'archive, refusé")
             parts = sheet_parts(zin)
             for sheet in plans:
                 if sheet not in parts:
@@ -1134,19 +1175,21 @@ def _patch_package(
                     raise WorkbookPatchError(src.name, reason)
             replaced: dict[str, bytes] = {}
             formulas_removed = False
-            for sheet, plan in plans.items():
+            for sheet, plan in plans.items():  # (dst None: checked, nothing kept)
                 part = parts[sheet]
-                result = _patch_sheet(sheet, part, zin.read(part), plan)
+                result = _patch_sheet(sheet, part, read_member(zin, part), plan,
+                                      check=dst is None)
                 if result.data is not None:
                     replaced[part] = result.data
-                    formulas_removed |= result.formulas_removed
+                formulas_removed |= result.formulas_removed
             dropped: set[str] = set()
             if formulas_removed:
                 calc_chain, edits = _calc_chain_edits(zin)
                 if calc_chain is not None:
                     dropped.add(calc_chain)
                 replaced.update(edits)
-            _write_package(zin, src, dst, replaced, dropped)
+            if dst is not None:
+                _write_package(zin, src, dst, replaced, dropped, replace)
     except zipfile.BadZipFile as exc:
         raise WorkbookPatchError(src.name, f"archive zip illisible ({exc})") from exc
     except NotImplementedError as exc:  # a member compressed with a method zipfile lacks

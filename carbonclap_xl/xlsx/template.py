@@ -14,6 +14,7 @@ import datetime as dt
 import errno
 import math
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -377,6 +378,8 @@ def fill(wb: Workbook, lines: LineTable | Any = None,
             with contextlib.suppress(ValueError):
                 value = dt.date.fromisoformat(value)
         ws_prod[field.cell] = value
+        if isinstance(value, str) and value.startswith("="):
+            ws_prod[field.cell].data_type = "s"  # a title "=HYPERLINK(…)" stays text
     if lines is None:
         return warnings
     next_row = {p: L.FIRST_DATA_ROW for p in L.POSTE_SHEETS}
@@ -422,22 +425,48 @@ def _as_typed_number(value: Any) -> Any:
     return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
-def save(wb: Workbook, path: Path) -> None:
-    """Save atomically: a private temporary file in the same folder, then a rename."""
-    import tempfile
+def save(wb: Workbook, path: Path, replace: bool = True) -> None:
+    """Save atomically (``core.atomic``): the workbook is serialised in memory first (a full
+    disk cannot leave openpyxl's zip half-closed), then written to a temporary file in the
+    same folder, fsynced and renamed. ``replace=False``: never replaces an existing file."""
+    import io
+
+    from carbonclap_xl.core.atomic import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
+    buffer = io.BytesIO()
+    _save_quietly(wb, buffer)
+    write_atomic(path, buffer.getvalue(), replace=replace)
+
+
+def _save_quietly(wb: Workbook, buffer: Any) -> None:
+    """``wb.save(buffer)``; openpyxl still writes each sheet to a temporary file first: when
+    that fails (a full /tmp), an OSError, without the « Exception ignored » that openpyxl's
+    abandoned writers would print when collected."""
+    import gc
+    import sys
+
+    from lxml import etree
+
+    error: OSError | None = None
+    hook = sys.unraisablehook
+
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, etree.SerialisationError | OSError):
+            hook(unraisable)
+
+    sys.unraisablehook = quiet
     try:
-        wb.save(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        try:
+            wb.save(buffer)
+        except etree.SerialisationError as exc:  # "IO_ENOSPC", "IO_EFBIG"...
+            name = str(exc).removeprefix("IO_")
+            number = getattr(errno, name, errno.EIO)
+            error = OSError(number, os.strerror(number), tempfile.gettempdir())
+        gc.collect()  # the abandoned writers close now, quietly
+    finally:
+        sys.unraisablehook = hook
+    if error is not None:
+        raise error

@@ -33,6 +33,7 @@ class RejectionCode(StrEnum):
     INPUT_FILE_ERROR = "INPUT_FILE_ERROR"
     TIMEOUT = "TIMEOUT"
     MEMORY = "MEMORY"
+    REPORT_TOO_LARGE = "REPORT_TOO_LARGE"
     WORKER_CRASHED = "WORKER_CRASHED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -72,6 +73,8 @@ REJECTION_TEXT: dict[RejectionCode, str] = {
     RejectionCode.TIMEOUT: "Analyse plus longue que la limite (30 s par défaut) : processus "
                            "arrêté.",
     RejectionCode.MEMORY: "Analyse au-delà de la mémoire autorisée (1 Go par défaut).",
+    RejectionCode.REPORT_TOO_LARGE: "Rapport d'analyse au-delà de 16 Mo (problèmes répétés "
+                                    "pourtant regroupés) : fichier rejeté, le lot continue.",
     RejectionCode.WORKER_CRASHED: "Le processus d'analyse est mort (p. ex. abandon de "
                                   "python-calamine) : fichier rejeté, le lot continue.",
     RejectionCode.INTERNAL_ERROR: "Défaut du programme (à signaler) : le fichier est rejeté, le "

@@ -1,0 +1,170 @@
+"""Write files so that a failure leaves the previous file or the complete new one, never a part.
+
+Every file the product writes (reports, computed workbooks, backups, new workbooks) goes
+through :func:`atomic_file`: the bytes go to a temporary file in the destination's folder, are
+flushed and fsynced, and only then take the final name (``os.replace``, or ``os.link`` when an
+existing file must not be replaced); the folder is fsynced after the rename, so a power loss
+keeps one version or the other. A failure (full disk, quota, a file size limit, Ctrl+C) removes
+the temporary and leaves nothing under the final name.
+
+Temporaries are named ``.carbonclap-<host>-<pid>-<random>.tmp``: short (a 255-byte file name
+stays legal beside them) and recognisable, so that a run killed with SIGKILL or by a power cut
+leaves hidden files that the next write into that folder removes (:func:`remove_stale`: only
+those of this host whose process is gone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import secrets
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["NAME_MAX", "TEMP_PREFIX", "atomic_file", "fit_name", "remove_stale",
+           "rename_synced", "temp_name", "write_atomic"]
+
+TEMP_PREFIX = ".carbonclap-"
+NAME_MAX = 255  # bytes of one file name on Linux, macOS and Windows file systems
+_HOST = hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+_TEMP_RE = re.compile(r"\.carbonclap-([0-9a-f]{6})-([0-9]+)-[0-9a-f]{8}\.tmp")
+_POSIX = os.name == "posix"
+
+
+def temp_name() -> str:
+    """A fresh temporary file name of this process (see the module's docstring)."""
+    return f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+
+
+def _pid_alive(pid: int) -> bool:
+    if not _POSIX:  # os.kill(pid, 0) would signal the process on Windows: never guess there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, another user's
+        return True
+    return True
+
+
+def remove_stale(folder: Path) -> list[Path]:
+    """Remove the temporaries an interrupted run of this host left in ``folder`` (their
+    process is gone); returns what was removed. Never raises."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_RE.fullmatch(entry.name)
+        if match is None or match.group(1) != _HOST or int(match.group(2)) == os.getpid():
+            continue
+        if _pid_alive(int(match.group(2))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def fit_name(stem: str, tail: str) -> str:
+    """``stem + tail``, the stem cut (on a character boundary) so that the name holds in
+    NAME_MAX bytes: ``fit_name(245 × "a", ".sauvegarde-….xlsx")``."""
+    room = NAME_MAX - len(tail.encode("utf-8"))
+    raw = stem.encode("utf-8")
+    if len(raw) > room:
+        stem = raw[:max(room, 1)].decode("utf-8", "ignore")
+    return stem + tail
+
+
+def rename_synced(tmp: Path | str, path: Path | str) -> None:
+    """``os.replace(tmp, path)``, then the folder fsynced: the rename survives a power cut."""
+    os.replace(tmp, path)
+    _sync_folder(Path(path).parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    if not _POSIX:
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextmanager
+def atomic_file(path: Path | str, *, replace: bool = True,
+                mode: int | None = None) -> Iterator[BinaryIO]:
+    """A binary file to write ``path``'s new content into; it takes the name ``path`` only
+    when the ``with`` block ends without an exception.
+
+    ``replace=False``: an existing ``path`` is never replaced (FileExistsError, even when
+    another process creates it meanwhile). ``mode``: the permission bits; by default those of
+    the file replaced, else what the umask gives a new file.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    remove_stale(folder)
+    while True:
+        tmp = folder / temp_name()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+                         | getattr(os, "O_BINARY", 0), 0o600)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is None:
+            try:
+                mode = os.stat(path).st_mode & 0o7777
+            except OSError:
+                umask = os.umask(0)
+                os.umask(umask)
+                mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
+        _sync_folder(folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless ``path`` exists (atomically where the file
+    system has hard links), then drop the temporary name."""
+    try:
+        os.link(tmp, path)
+    except OSError as exc:  # no hard links here (some network or FAT file systems)
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV,
+                             errno.EMLINK, errno.ENOSYS, errno.EACCES):
+            raise
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def write_atomic(path: Path | str, data: bytes, *, replace: bool = True,
+                 mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_file`."""
+    with atomic_file(path, replace=replace, mode=mode) as handle:
+        handle.write(data)
+
