@@ -89,7 +89,8 @@ def test_upload_see_totals_and_issue_then_download(tmp_path: Path) -> None:
             driver.set_window_size(1366, min(max(900, height + 40), 2400))
             driver.save_screenshot(str(shot))
             assert shot.stat().st_size > 10_000
-            shutil.copyfile(shot, SCREENSHOT_COPY)
+            if os.environ.get("CARBONCLAP_XL_SCREENSHOTS"):  # refresh the docs' picture
+                shutil.copyfile(shot, SCREENSHOT_COPY)
 
             driver.find_element(By.ID, "download").click()
             target = downloads / "faulty-calcule.xlsx"
