@@ -65,8 +65,8 @@ def test_compute_exit_1_and_located_french_issues(tmp_path: Path,
     found = {(i["row"], i["code"]) for i in doc["issues"]}
     assert (2, "QUANTITY_NOT_NUMBER") in found and (3, "ACTIVITY_UNKNOWN") in found
     err = capsys.readouterr().err
-    assert "erreur [QUANTITY_NOT_NUMBER] ligne 2, colonne quantity_forecast : La quantité « abc » " \
-           "n'est pas un nombre : saisissez un nombre (ex. 1200,5)." in err
+    assert ("erreur [QUANTITY_NOT_NUMBER] ligne 2, colonne quantity_forecast : La quantité "
+            "« abc » n'est pas un nombre : saisissez un nombre (ex. 1200,5).") in err
     assert "Traceback" not in err
 
 

@@ -142,7 +142,7 @@ def test_no_import_cycles_between_modules() -> None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):] + [nxt]
+                cycle = [*stack[stack.index(nxt):], nxt]
                 if not _parent_child(cycle):
                     cycles.append(" -> ".join(cycle))
             elif nxt not in state:
