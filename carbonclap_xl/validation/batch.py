@@ -22,7 +22,7 @@ from carbonclap_xl.core.issues import Code, Issue, make_issue
 from carbonclap_xl.core.model import Phase
 from carbonclap_xl.core.result import Rejection, Report
 from carbonclap_xl.validation.codes import RejectionCode
-from carbonclap_xl.workbook.rules import stale_issues
+from carbonclap_xl.workbook.rules import computed_cell_issues
 
 # A formula that launches a program (DDE) or calls code: never evaluated, always reported.
 _DDE = re.compile(r"(^|[^A-Za-z0-9_.])[A-Za-z0-9_.]+\s*\|\s*'|\b(DDE|DDEAUTO|CALL|REGISTER|"
@@ -73,7 +73,7 @@ def validate_file(item: tuple[str, str | None]) -> dict[str, Any]:
         issues.append(make_issue(Code.EXTERNAL_LINK, value=", ".join(report.external_links)))
     issues += formula_issues(path, report.sheets)
     if processed.data.is_carbonclap:
-        issues += stale_issues(processed)
+        issues += computed_cell_issues(processed)
     phase_text = str(phase or processed.data.production.phase or "") or None
     return processed.report(lines=False, issues=issues, file=str(path),
                             phase=phase_text).to_dict()

@@ -67,6 +67,11 @@ COLUMN_BY_KEY: dict[str, Column] = {c.key: c for c in LINE_COLUMNS_LAYOUT}
 _LETTERS: dict[str, str] = {c.key: col_letter(i) for i, c in enumerate(LINE_COLUMNS_LAYOUT, 1)}
 INPUT_COLUMNS = tuple(c for c in LINE_COLUMNS_LAYOUT if not c.computed)
 COMPUTED_COLUMNS = tuple(c for c in LINE_COLUMNS_LAYOUT if c.computed)
+# The nature of each counted line, written by the calculation in the column right after the
+# line table (not part of it: the reader neither reads it nor reports its header). Synthèse's
+# by-nature formulas sum the emission columns by this column.
+NATURE_COLUMN = Column("nature", "Nature", 22, True, "@")
+NATURE_LETTER = _LETTERS["nature"] = col_letter(len(LINE_COLUMNS_LAYOUT) + 1)
 POSTE_TITLE_CELL = "A1"
 POSTE_HELP_CELL = "A2"
 HEADER_ROW = 4
@@ -129,6 +134,7 @@ SYN_INDICATOR_HEADER_ROW = SYN_NATURE_TOTAL_ROW + 3
 SYN_INDICATOR_FIRST_ROW = SYN_INDICATOR_HEADER_ROW + 1
 SYN_EDITION_CELL = "A3"
 SYN_ATTRIBUTION_CELL = "A4"
+SYN_PENDING_CELL = "A5"  # live: how many lines await Recalculer
 SYN_HEADERS: tuple[str, ...] = ("", "Prévisionnel (tCO2e)", "Définitif (tCO2e)", "Écart (tCO2e)",
                                 "Écart (%)", "Part prév. (%)", "Part déf. (%)",
                                 "Incertitude prév. (±t)", "Incertitude déf. (±t)")

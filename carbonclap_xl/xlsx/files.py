@@ -23,14 +23,14 @@ from carbonclap_xl.core.factors import FactorEdition
 from carbonclap_xl.core.model import Phase
 from carbonclap_xl.workbook import layout as L
 from carbonclap_xl.workbook.pipeline import Processed, compute_workbook
-from carbonclap_xl.workbook.port import Formula, SheetStructure, WritePlan
+from carbonclap_xl.workbook.port import SheetStructure, WritePlan
 from carbonclap_xl.workbook.read import WorkbookData, read_workbook
 from carbonclap_xl.xlsx.package import sheet_parts
 from carbonclap_xl.xlsx.patch import patch_workbook
 from carbonclap_xl.xlsx.sheetscan import scan_sheet
 
 # sheets whose structure (hidden rows, merges, formulas) the reader asks for
-_SCANNED = frozenset((*L.POSTE_SHEETS.values(), L.SHEET_PRODUCTION))
+_SCANNED = frozenset((*L.POSTE_SHEETS.values(), L.SHEET_PRODUCTION, L.SHEET_SYNTHESE))
 
 
 class FileSource:
@@ -92,11 +92,7 @@ class FileSink:
         self.src, self.dst = Path(src), Path(dst)
 
     def apply(self, plan: WritePlan) -> None:
-        writes: dict[str, dict[tuple[int, int], Any]] = {}
-        for sheet, cells in plan.cells.items():
-            writes[sheet] = {k: (v.cached if isinstance(v, Formula) else v)
-                             for k, v in cells.items()}
-        patch_workbook(self.src, self.dst, writes, plan.clear)
+        patch_workbook(self.src, self.dst, plan.cells, plan.clear)  # formulas with cached values
 
 
 def read_file(path: Path | str) -> WorkbookData:

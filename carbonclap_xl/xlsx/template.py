@@ -31,6 +31,7 @@ from carbonclap_xl.core.factors import FactorEdition, load_edition
 from carbonclap_xl.core.lines import LineTable
 from carbonclap_xl.core.model import NATURES, POSTE_BY_ID, POSTES
 from carbonclap_xl.workbook import layout as L
+from carbonclap_xl.workbook.formulas import synthese_formulas
 
 GREEN = "1F6F43"
 INPUT_FILL = PatternFill("solid", fgColor="FFF9E5")
@@ -183,6 +184,12 @@ def _poste_sheet(ws: Worksheet, poste_id: str) -> None:
             ws.cell(row=L.HEADER_ROW - 1, column=col_index(column.letter),
                     value=column.help).alignment = Alignment(wrap_text=True, vertical="bottom")
     ws.row_dimensions[L.HEADER_ROW - 1].height = 30
+    nature = L.NATURE_COLUMN  # after the line table: what Synthèse sums by nature
+    head = ws.cell(row=L.HEADER_ROW, column=col_index(L.NATURE_LETTER), value=nature.header)
+    head.font, head.fill = HEADER_FONT, HEADER_FILL
+    head.alignment = Alignment(wrap_text=True, vertical="center")
+    dim = ws.column_dimensions[L.NATURE_LETTER]
+    dim.width, dim.number_format, dim.fill = nature.width, nature.number_format, COMPUTED_FILL
     last = L.LAST_PREPARED_ROW
     act = L.COLUMN_BY_KEY["activity"].letter
     dv = DataValidation(type="list", formula1=L.list_name(poste_id), allow_blank=True,
@@ -208,7 +215,7 @@ def _poste_sheet(ws: Worksheet, poste_id: str) -> None:
     dv3.add(qty)
     ws.add_data_validation(dv3)
     ws.freeze_panes = f"B{L.FIRST_DATA_ROW}"
-    ws.auto_filter.ref = f"A{L.HEADER_ROW}:{L.COMPUTED_COLUMNS[-1].letter}{L.HEADER_ROW}"
+    ws.auto_filter.ref = f"A{L.HEADER_ROW}:{L.NATURE_LETTER}{L.HEADER_ROW}"
     _print_setup(ws, L.HEADER_ROW)
     _protect(ws)
 
@@ -216,7 +223,8 @@ def _poste_sheet(ws: Worksheet, poste_id: str) -> None:
 def _synthese(ws: Worksheet) -> None:
     ws["A1"] = "Synthèse du bilan carbone"
     ws["A1"].font = TITLE_FONT
-    ws["A2"] = "Écrite par le calcul (Recalculer, ou carbonclap-xl process)."
+    ws["A2"] = ("Formules vivantes : elles suivent les quantités saisies. Les incertitudes sont "
+                "celles du dernier calcul (Recalculer, ou carbonclap-xl process).")
     for ref, height in ((L.SYN_EDITION_CELL, 30), (L.SYN_ATTRIBUTION_CELL, 60)):
         row = int(ref[1:])
         ws.merge_cells(f"A{row}:{L.SYN_LAST_COLUMN}{row}")
@@ -243,6 +251,9 @@ def _synthese(ws: Worksheet) -> None:
             c = ws.cell(row=row, column=col)
             c.number_format = "0.0" if col in (5, 6, 7) else "#,##0.00"
             c.fill = COMPUTED_FILL
+    for ref, text in synthese_formulas().items():  # live; process caches the engine's values
+        ws[ref] = "=" + text
+    ws[L.SYN_PENDING_CELL].font = Font(bold=True, color="B45309")
     for first, last, title, anchor in (
         (L.SYN_POSTE_FIRST_ROW, L.SYN_POSTE_TOTAL_ROW - 1, "Émissions par poste (tCO2e)", "K6"),
         (L.SYN_NATURE_FIRST_ROW, L.SYN_NATURE_TOTAL_ROW - 1, "Émissions par nature (tCO2e)",
