@@ -97,7 +97,8 @@ its cell `{L.SYN_PENDING_CELL}` (lines awaiting Recalculer), as formulas
 - Synthèse: `SUM` and `SUMIFS` over the poste sheets' emission columns (by nature through
   column {L.NATURE_LETTER}); uncertainties stay the values of the last computation.
 
-Classic functions only (IF, ISNUMBER, AND, OR, NOT, COUNT, COUNTIF, COUNTIFS, SUM, SUMIFS):
+Classic functions only (IF, ISNUMBER, AND, OR, COUNT, COUNTA, MIN, MAX, COUNTIF, COUNTIFS, SUM,
+SUMIFS):
 Excel and LibreOffice 7.4 compute them alike. Validation reports a formula in a computed cell
 that is not one of these (`FORMULA_FOREIGN`) and recomputes the footprint from the inputs.
 

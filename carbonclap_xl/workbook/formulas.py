@@ -18,8 +18,8 @@ an add-in:
 A line the engine excluded (status « Erreur ») gets no emission formula: its cells stay
 empty, so it counts nowhere until it is recalculated; its status formula still flags a fix.
 
-Formulas use classic functions only (IF, ISNUMBER, AND, OR, NOT, COUNT, COUNTIF, COUNTIFS,
-SUM, SUMIFS), which Excel and LibreOffice 7.4 both compute. Every builder here takes row
+Formulas use classic functions only (IF, ISNUMBER, AND, OR, COUNT, COUNTA, MIN, MAX, COUNTIF,
+COUNTIFS, SUM, SUMIFS), which Excel and LibreOffice 7.4 both compute. Every builder here takes row
 numbers and layout keys, never hard-coded letters: columns added to the layout slot in.
 
 The same module tells whether a formula found in a computed cell is one of ours
@@ -35,7 +35,7 @@ import numbers
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,7 @@ def quote_sheet(sheet: str) -> str:
     return "'" + sheet.replace("'", "''") + "'!"
 
 
+@lru_cache(maxsize=4096)
 def text_literal(text: str) -> str | None:
     """``"text"`` with quotes doubled; None when a formula cannot hold it."""
     if len(text) > MAX_TEXT_LITERAL or any(ord(c) < 32 for c in text):
@@ -135,6 +136,21 @@ class LineLayout:
         """Inputs the formulas multiply by."""
         return tuple(k for k in self.inputs if k in (*QUANTITY_KEYS, COUNT_KEY))
 
+    @cached_property
+    def _status_parts(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...],
+                                     str, str]:
+        """What status formulas share, rows as ``\0`` and the shown status as ``\1``: the
+        inputs compared on live lines, on other lines, the live check, the live result."""
+        numbers = ",".join(f"{self.letters[k]}\0" for k in self.numeric)
+        # text in a number cell, a negative or absurd number: what the engine would report
+        check = (f"COUNTA({numbers})>COUNT({numbers}),MIN({numbers})<0,"
+                 f"MAX({numbers})>{number_literal(MAX_QUANTITY)}")
+        quantities = ",".join(f"{self.letters[k]}\0" for k in QUANTITY_KEYS)
+        shown = f'IF(COUNT({quantities})=0,{text_literal(STATUS_FR["empty"])},\1)'
+        return (tuple((k, self.letters[k]) for k in self.compared),
+                tuple((k, self.letters[k]) for k in self.inputs if k != "comment"),
+                check, shown)
+
 
 _CURRENT = LineLayout({c.key: c.letter for c in (*L.LINE_COLUMNS_LAYOUT, L.NATURE_COLUMN)},
                       tuple(c.key for c in L.INPUT_COLUMNS))
@@ -158,10 +174,6 @@ def emission_formula(row: int, quantity_key: str, conversion: float,
     return f'IF(ISNUMBER({q}),{product},"")'
 
 
-def _valid_number(ref: str) -> str:
-    return f'OR({ref}="",AND(ISNUMBER({ref}),{ref}>=0,{ref}<={number_literal(MAX_QUANTITY)}))'
-
-
 def status_formula(row: int, read: Mapping[str, Any], live: bool, status_text: str,
                    layout: LineLayout | None = None) -> str | None:
     """The status cell of a computed line, or None when its inputs cannot be compared.
@@ -171,23 +183,24 @@ def status_formula(row: int, read: Mapping[str, Any], live: bool, status_text: s
     longer blank or a positive number; otherwise it shows « Vide » or ``status_text`` as its
     quantities are blank or not. Any other line is flagged as soon as any input differs
     (a fix of a line in error, say), and shows ``status_text`` until then."""
-    lay = layout or _CURRENT
-    keys = lay.compared if live else tuple(k for k in lay.inputs if k != "comment")
+    compared, every, check, live_shown = (layout or _CURRENT)._status_parts
+    r = str(row)
     tests = []
-    for key in keys:
+    for key, letter in compared if live else every:
         lit = literal(read.get(key))
         if lit is None:
             return None
-        tests.append(f"{lay.letters[key]}{row}<>{lit}")
+        tests.append(f"{letter}{r}<>{lit}")
     shown = text_literal(status_text)
     if shown is None:
         return None
     if live:
-        numbers = [f"{lay.letters[k]}{row}" for k in lay.numeric]
-        tests.append("NOT(AND(" + ",".join(_valid_number(n) for n in numbers) + "))")
-        quantities = ",".join(f"{lay.letters[k]}{row}" for k in QUANTITY_KEYS)
-        shown = f'IF(COUNT({quantities})=0,{text_literal(STATUS_FR["empty"])},{shown})'
-    return f"IF(OR({','.join(tests)}),{text_literal(STATUS_PENDING)},{shown})"
+        tests.append(check.replace("\0", r))
+        shown = live_shown.replace("\0", r).replace("\1", shown)
+    return f"IF(OR({','.join(tests)}),{_PENDING_LITERAL},{shown})"
+
+
+_PENDING_LITERAL = text_literal(STATUS_PENDING)
 
 
 # --------------------------------------------------------------------------- Synthèse

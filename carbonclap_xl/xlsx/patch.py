@@ -236,8 +236,8 @@ def _escape_text(text: str) -> str:
 def _encode_formula(value: Formula, sheet: str, cell: tuple[int, int]) -> _Encoded:
     """A formula (text without ``=``) and its cached value."""
     text = value.text
-    if not text or text.startswith("=") or len(text) > MAX_FORMULA_LENGTH or \
-            _XML_ILLEGAL_RE.search(text):
+    if not text or text[0] == "=" or len(text) > MAX_FORMULA_LENGTH or (
+            not text.isprintable() and _XML_ILLEGAL_RE.search(text)):
         raise WorkbookPatchError(
             _where(sheet, _cell_ref(*cell)),
             f"formule invalide « {text[:80]} » (sans « = », {MAX_FORMULA_LENGTH} caractères au "
