@@ -43,13 +43,20 @@ def formula_issues(path: Path, sheets: dict[str, str]) -> list[Issue]:
                 continue
             if not has_formulas(data):
                 continue
-            for ref, formula in scan_sheet(data).formulas.items():
-                if _DDE.search(formula):
-                    issues.append(make_issue(Code.FORMULA_DDE, value=f"={formula}"[:200],
-                                             sheet=sheet, cell=ref))
-                elif _EXTERNAL.search(formula):
-                    issues.append(make_issue(Code.EXTERNAL_LINK, value=f"={formula}"[:200],
-                                             sheet=sheet, cell=ref))
+            issues += dangerous_formula_issues(sheet, scan_sheet(data).formulas)
+    return issues
+
+
+def dangerous_formula_issues(sheet: str, formulas: dict[str, str]) -> list[Issue]:
+    """DDE-like and external-reference formulas among one sheet's ``cell -> formula``."""
+    issues = []
+    for ref, formula in formulas.items():
+        if _DDE.search(formula):
+            issues.append(make_issue(Code.FORMULA_DDE, value=f"={formula}"[:200],
+                                     sheet=sheet, cell=ref))
+        elif _EXTERNAL.search(formula):
+            issues.append(make_issue(Code.EXTERNAL_LINK, value=f"={formula}"[:200],
+                                     sheet=sheet, cell=ref))
     return issues
 
 
