@@ -42,6 +42,8 @@ def test_wheel_ships_data_and_runs_from_it(tmp_path: Path) -> None:
         "carbonclap_xl/_data/factors/catalogue.resolved.json",
         "carbonclap_xl/_data/factors/README.md",
         "carbonclap_xl/_data/CarbonClap.xlsx",
+        "carbonclap_xl/_data/CarbonClap.xlam",
+        "carbonclap_xl/excel/icons/cc_recalculer.png",
     ):
         assert member in names
     code = (

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from carbonclap_xl import __version__
-from carbonclap_xl.cli import lines, validate, workbook
+from carbonclap_xl.cli import addin, lines, validate, workbook
 from carbonclap_xl.cli.common import EXIT_OK, EXIT_UNREADABLE
 from carbonclap_xl.core.errors import CarbonClapError
 
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Bilan carbone d'une production audiovisuelle depuis son classeur.")
     parser.add_argument("--version", action="version", version=f"carbonclap-xl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (lines, workbook, validate):
+    for module in (lines, workbook, validate, addin):
         module.register(sub)
     return parser
 
