@@ -261,3 +261,22 @@ def test_udfs_never_return_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
                   udfs.CC_EMISSIONS("elec_fr", 1, "kWh"), udfs.CC_RECHERCHE("train")):
         assert value == "Erreur interne"
     assert not any(isinstance(v, float) and math.isnan(v) for v in [udfs.CC_FACTEUR("")])
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def test_docs_and_lisez_moi_say_what_the_buttons_do() -> None:
+    from carbonclap_xl.excel.addin import BUTTONS
+    from carbonclap_xl.xlsx.template import build_template
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "excel.md").read_text("utf-8")
+    sheet = build_template()[L.SHEET_README]
+    readme = "\n".join(str(c.value) for c in sheet["A"] if c.value)
+    for command in L.COMMANDS:
+        assert f"| **{command.label}** | {command.help} |" in page
+        assert f"{command.label} : {command.help}" in readme
+    for name, text in L.WORKSHEET_FUNCTIONS:
+        assert f"| `={name}` | {text} |" in page
+        assert f"={name} : {text}." in readme
+    assert [b.id for b in BUTTONS] == [c.id for c in L.COMMANDS] == list(excel.HANDLERS)

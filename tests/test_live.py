@@ -240,3 +240,29 @@ def test_writing_formulas_drops_the_calculation_chain(tmp_path: Path) -> None:
     out = tmp_path / "out.xlsx"
     patch_workbook(resaved, out, {"Lieux": {"P5": Formula("1+1", 2.0)}})
     assert "xl/calcChain.xml" not in members(out)
+
+
+def test_a_column_saved_as_shared_formulas_is_still_ours(tmp_path: Path) -> None:
+    """Excel saves a column of like formulas as one shared formula: each cell reads as the
+    master's formula moved to it, and validation still recognises ours."""
+    src = make_workbook(tmp_path / "in.xlsx")
+    out = tmp_path / "out.xlsx"
+    write_processed(process_workbook(src), src, out)
+    with zipfile.ZipFile(out) as zin:
+        part = sheet_parts(zin)["Lieux"]
+        items = [(info, zin.read(info)) for info in zin.infolist()]
+    shared = tmp_path / "shared.xlsx"
+    with zipfile.ZipFile(shared, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info, data in items:
+            if info.filename == part:
+                text = data.decode().replace(
+                    '<f>IF(ISNUMBER(B5),B5*G5,"")</f>',
+                    '<f t="shared" ref="I5:I6" si="0">IF(ISNUMBER(B5),B5*G5,"")</f>')
+                text = re.sub(r"<f>IF\(ISNUMBER\(B6\),B6\*G6,\"\"\)</f>",
+                              '<f t="shared" si="0"/>', text)
+                assert 't="shared" si="0"/>' in text and 't="shared" ref="I5:I6"' in text
+                data = text.encode()
+            zout.writestr(info, data)
+    found = process_workbook(shared).data.computed_formulas
+    assert found[("Lieux", f"{I}6")].startswith("IF(ISNUMBER(B6),B6*G6")
+    assert computed_cell_issues(process_workbook(shared)) == []

@@ -44,6 +44,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from carbonclap_xl.core.errors import CarbonClapError
+from carbonclap_xl.workbook.layout import COMMANDS
 
 XLWINGS_VERSION = "0.37.8"
 STOCK_ADDIN_NAME = "quickstart_addin_ribbon.xlam"
@@ -120,19 +121,8 @@ class RibbonButton:
         return self.id
 
 
-BUTTONS: tuple[RibbonButton, ...] = (
-    RibbonButton("cc_recalculer", "Recalculer",
-                 "Calcule les émissions du classeur actif et écrit les colonnes grisées, la "
-                 "Synthèse et les Contrôles, comme carbonclap-xl process."),
-    RibbonButton("cc_verifier", "Vérifier",
-                 "Valide le classeur comme le financeur : le détail dans l'onglet Contrôles, "
-                 "un résumé à l'écran."),
-    RibbonButton("cc_rapport", "Rapport",
-                 "Écrit le résumé de l'empreinte carbone demandé par le financeur à côté du "
-                 "classeur."),
-    RibbonButton("cc_facteurs", "Facteurs",
-                 "Cherche une activité dans le catalogue et l'insère dans la cellule active."),
-)
+BUTTONS: tuple[RibbonButton, ...] = tuple(
+    RibbonButton(c.id, c.label, c.help[0].upper() + c.help[1:]) for c in COMMANDS)
 
 
 @dataclass(frozen=True)

@@ -320,9 +320,11 @@ _TOKEN = re.compile(r"""
   | (?P<space>\s+)
   | (?P<other>.)
 """, re.VERBOSE)
+_ROW_DIGITS = re.compile(r"(?<=[A-Za-z$])\d+(?!\d)")  # the row number of a reference
 _REF_PART = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d+)")
 
 
+@lru_cache(maxsize=8192)  # Synthèse's formulas are the same text in every workbook
 def _tokens(text: str, base_row: int | None) -> tuple[tuple[str, str], ...]:
     """Tokens of a formula, spelled as any client may save it: names upper-cased without
     Excel's ``_xlfn.`` prefix, sheet names unquoted, ``$`` dropped, numbers as doubles.
@@ -391,7 +393,13 @@ def is_ours(sheet: str, ref: str, text: str) -> bool:
     if sheet in L.POSTE_SHEETS.values() and row >= L.FIRST_DATA_ROW:
         key = next((k for k, letter in _CURRENT.letters.items() if col_index(letter) == col),
                    None)
-        return key is not None and _tokens(text, row) in _line_shapes(key)
+        if key is None:
+            return False
+        # the same formula on every row reads the same once its row is 1: one cached shape
+        # per column (and per conversion or set of literals), not one tokenisation per line
+        here = str(row)
+        at_row_1 = _ROW_DIGITS.sub(lambda m: "1" if m.group() == here else m.group(), text)
+        return _tokens(at_row_1, 1) in _line_shapes(key)
     return False
 
 

@@ -151,6 +151,38 @@ CTRL_WIDTHS: tuple[float, ...] = (14, 30, 14, 10, 30, 120)
 CTRL_SUMMARY_CELL = "A2"
 
 
+# --------------------------------------------------------------------------- commands
+
+@dataclass(frozen=True)
+class Command:
+    id: str  # the ribbon button's id (Excel), the extension's command (LibreOffice)
+    label: str
+    help: str  # what it does, as the ribbon's tooltip, Lisez-moi and docs/excel.md say it
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("cc_recalculer", "Recalculer",
+            "calcule les émissions de tout le classeur et écrit les colonnes grisées, la "
+            "Synthèse et les Contrôles, comme « carbonclap-xl process »."),
+    Command("cc_verifier", "Vérifier",
+            "applique les contrôles du financeur : le détail dans l'onglet Contrôles, les "
+            "totaux d'erreurs et d'avertissements à l'écran ; rien d'autre n'est modifié."),
+    Command("cc_rapport", "Rapport",
+            "écrit le résumé de l'empreinte carbone demandé par le financeur à côté du "
+            "classeur (<nom>-bilan.json)."),
+    Command("cc_facteurs", "Facteurs",
+            "cherche une activité dans le catalogue (mots, sans accents ni majuscules) et "
+            "l'écrit dans la cellule active."),
+)
+WORKSHEET_FUNCTIONS: tuple[tuple[str, str], ...] = (  # Excel on Windows, with the add-in
+    ("CC_FACTEUR(activité)", "facteur d'émission (kgCO2e par unité du facteur)"),
+    ("CC_EMISSIONS(activité; quantité; unité)",
+     "émissions en kgCO2e, calculées comme une ligne ; une colonne en entrée rend une colonne"),
+    ("CC_INCERTITUDE(activité)", "incertitude du facteur, en %"),
+    ("CC_RECHERCHE(texte)", "activités du catalogue qui contiennent ces mots (en colonne)"),
+)
+
+
 # --------------------------------------------------------------------------- Facteurs
 
 FACT_HEADER_ROW = 4

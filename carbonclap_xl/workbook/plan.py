@@ -86,6 +86,9 @@ def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any
     numeric = layout.numeric
     emission_keys = [(q, F.EMISSION_OF[q]) for q in F.QUANTITY_KEYS]
     out["nature"] = [None] * n
+    # a numeric column holds only numbers and blanks (NaN): every cell is plain
+    plain = {k: None if k in lines and lines[k].dtype.kind in "fiu" else
+             [F.is_plain_number(v) for v in read[k]] for k in numeric}
     for i in range(n):
         state = status[i]
         if not _str(state):
@@ -93,7 +96,7 @@ def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any
         counted = state in _COUNTED
         row = rows[i]
         inputs = {k: read[k][i] for k in layout.inputs}
-        live = (counted and all(F.is_plain_number(inputs[k]) for k in numeric)
+        live = (counted and all(p is None or p[i] for p in plain.values())
                 and math.isfinite(conversion[i]) and math.isfinite(factor[i]))
         if counted:
             out["nature"][i] = _str(natures[i])

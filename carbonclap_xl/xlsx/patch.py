@@ -243,10 +243,14 @@ def _encode_formula(value: Formula, sheet: str, cell: tuple[int, int]) -> _Encod
             f"formule invalide « {text[:80]} » (sans « = », {MAX_FORMULA_LENGTH} caractères au "
             "plus, sans caractère de contrôle)",
         )
-    markup = _xml_text(text)
+    markup = _xml_text(text) if ("&" in text or "<" in text or ">" in text or "\r" in text) \
+        else text
     cached = value.cached
     if cached is None:
         return _Encoded(None, "", "", markup)
+    if type(cached) is float and math.isfinite(cached):  # the common case, without _encode
+        number = repr(cached)
+        return _Encoded(None, number, number, markup)
     if isinstance(cached, str):
         escaped = _escape_text(cached)
         return _Encoded("str", escaped, _xml_text(escaped), markup)

@@ -31,7 +31,7 @@ from carbonclap_xl.core.factors import FactorEdition, load_edition
 from carbonclap_xl.core.lines import LineTable
 from carbonclap_xl.core.model import NATURES, POSTE_BY_ID, POSTES
 from carbonclap_xl.workbook import layout as L
-from carbonclap_xl.workbook.formulas import synthese_formulas
+from carbonclap_xl.workbook.formulas import STATUS_PENDING, synthese_formulas
 
 GREEN = "1F6F43"
 INPUT_FILL = PatternFill("solid", fgColor="FFF9E5")
@@ -92,12 +92,29 @@ def _readme(ws: Worksheet, edition: FactorEdition) -> None:
          "k€, t…). Pour les facteurs en passager.km, saisissez le total des km × personnes.", None),
         ("   Source de la donnée : facture (±5 %), relevé (±5 %), devis (±10 %), estimation "
          "(±30 %), hypothèse (±50 %).", None),
-        ("3. Cliquez « Recalculer » (onglet Carbon'Clap) ou lancez « carbonclap-xl process "
-         "classeur.xlsx » : les colonnes grisées, « Synthèse » et « Contrôles » sont écrites.",
-         None),
+        ("3. Calculez : bouton « Recalculer » de l'onglet Carbon'Clap (Excel avec le complément "
+         "CarbonClap.xlam), ou « carbonclap-xl process classeur.xlsx » : les colonnes grisées, "
+         "la colonne Nature, « Synthèse » et « Contrôles » sont écrites.", None),
         ("   Ne tapez pas dans les colonnes grisées : elles sont recalculées à chaque fois.", None),
         ("4. Lisez « Contrôles » : chaque ligne nomme la feuille, la cellule et la correction.",
          None),
+        ("", None),
+        ("Un classeur vivant, même sans complément", Font(bold=True)),
+        ("Après un calcul, les émissions de chaque ligne et la Synthèse sont des formules : "
+         "changez une quantité, la ligne et les totaux suivent aussitôt (Excel, LibreOffice).",
+         None),
+        (f"Ce qu'une formule ne peut pas suivre (une autre activité, une autre unité, une autre "
+         f"source de donnée) fait passer le statut de la ligne à « {STATUS_PENDING} », et la "
+         f"Synthèse (cellule {L.SYN_PENDING_CELL}) compte les lignes à recalculer : cliquez "
+         "alors « Recalculer ».", None),
+        ("Une ligne en erreur n'est comptée nulle part tant qu'elle n'est pas corrigée puis "
+         "recalculée. Les incertitudes sont celles du dernier calcul.", None),
+        ("", None),
+        ("L'onglet Carbon'Clap (Excel, complément CarbonClap.xlam)", Font(bold=True)),
+        *((f"{c.label} : {c.help}", None) for c in L.COMMANDS),
+        ("Fonctions de feuille de calcul (Excel sous Windows, avec le complément) :", None),
+        *((f"   ={name} : {text}.", None) for name, text in L.WORKSHEET_FUNCTIONS),
+        ("Installation : « carbonclap-xl addin install » (voir docs/excel.md).", None),
         ("", None),
         ("Les deux phases (obligation CNC depuis le 31 mars 2023)", Font(bold=True)),
         ("Bilan prévisionnel : déposé avec le devis. Bilan définitif : déposé avec le coût final. "
