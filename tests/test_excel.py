@@ -109,12 +109,13 @@ def test_verifier_writes_controles_only_and_counts(workbook: Path, tmp_path: Pat
     write_processed(process_workbook(workbook), workbook, out)
     wb = openpyxl.load_workbook(out)
     wb["Lieux"]["I5"] = "=B5*1000"  # a foreign formula in a computed cell
+    wb.create_sheet("Notes")["A1"] = "=[budget.xlsx]Feuil1!A1"  # a link to another file
     wb.save(out)
     book, ui = Book(out), FakeUi()
     before = {s.name: s.grid() for s in book.sheets}
     issues = commands.verifier(book, ui)
     codes = {str(i.code) for i in issues}
-    assert "FORMULA_FOREIGN" in codes
+    assert {"FORMULA_FOREIGN", "EXTERNAL_LINK"} <= codes
     for sheet in book.sheets:
         if sheet.name != L.SHEET_CONTROLES:
             assert sheet.grid() == before[sheet.name]

@@ -43,8 +43,11 @@ def _grid(value: Any) -> list[list[Any]]:
 class XlwingsSource:
     """The open book read through the port: each sheet's used range, padded from A1."""
 
-    def __init__(self, book: Any) -> None:
+    def __init__(self, book: Any, every_formula: bool = False) -> None:
+        """``every_formula``: read the formulas of every sheet (Vérifier looks for DDE and
+        external links everywhere), not only those the reader needs."""
         self.book = book
+        self.every_formula = every_formula
         self._values: dict[str, list[list[Any]]] = {}
         self._formulas: dict[str, dict[str, str]] = {}
 
@@ -71,7 +74,7 @@ class XlwingsSource:
         return rows if nrows is None else rows[:nrows]
 
     def structure(self, sheet: str) -> SheetStructure:
-        if sheet not in _SCANNED:
+        if sheet not in _SCANNED and not self.every_formula:
             return SheetStructure()
         if sheet not in self._formulas:
             used = self.book.sheets[sheet].used_range

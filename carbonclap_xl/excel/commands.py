@@ -112,7 +112,7 @@ def verifier(book: Any, ui: Any) -> Any:
     from carbonclap_xl.workbook.read import read_workbook
 
     ui.status("Carbon'Clap : vérification…")
-    source = XlwingsSource(book)
+    source = XlwingsSource(book, every_formula=True)
     processed = compute_workbook(read_workbook(source))
     if not processed.data.is_carbonclap:
         ui.status(None)
