@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 EXAMPLE ?= workbook/examples/court-metrage.xlsx
 
-.PHONY: demo test lint bench factors template clean
+.PHONY: demo test lint bench factors template addin clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ factors: $(STAMP)
 
 template: $(STAMP)
 	$(PY) -m tools.build_template
+
+addin: $(STAMP)
+	$(PY) -m carbonclap_xl.cli addin build -o workbook/CarbonClap.xlam --force
 
 clean:
 	rm -rf $(VENV) out dist build

@@ -366,10 +366,31 @@ def _peak_mb() -> float:
     return float("nan")
 
 
-def _formulas(path: Path) -> dict[str, int]:
+def _sheet_formulas(path: Path) -> dict[tuple[str, str], str]:
+    from carbonclap_xl.xlsx.package import sheet_parts
+    from carbonclap_xl.xlsx.sheetscan import scan_sheet
+
+    found: dict[tuple[str, str], str] = {}
     with zipfile.ZipFile(path) as zf:
-        return {n: len(re.findall(rb"<(?:\w+:)?f[\s>/]", zf.read(n))) for n in zf.namelist()
-                if n.startswith("xl/worksheets/")}
+        for sheet, part in sheet_parts(zf).items():
+            try:
+                formulas = scan_sheet(zf.read(part)).formulas
+            except Exception:  # a sheet the fuzzer broke and process never reads
+                continue
+            found.update({(sheet, ref): text for ref, text in formulas.items()})
+    return found
+
+
+def _foreign_formulas_added(src: Path, out: Path) -> list[str]:
+    """Formulas ``process`` wrote that are not the live formulas of the cells it owns
+    (``workbook.formulas.is_ours`` at the workbook's own layout)."""
+    from carbonclap_xl.workbook.formulas import is_ours
+    from carbonclap_xl.xlsx.files import read_file
+
+    layout = read_file(out).layout
+    before = _sheet_formulas(src)
+    return [f"{sheet}!{ref}" for (sheet, ref), text in _sheet_formulas(out).items()
+            if before.get((sheet, ref)) != text and not is_ours(sheet, ref, text, layout)]
 
 
 def _digest(path: Path) -> str:
@@ -423,11 +444,9 @@ def _process(case: Case, work: Path, figures: Figures) -> str:
                 with zipfile.ZipFile(out) as zf:
                     assert zf.testzip() is None
                 inspect_package(out)  # our own output passes our own gate
-                before_f, after_f = _formulas(case.path), _formulas(out)
-                added = {n: after_f[n] - before_f.get(n, 0) for n in after_f
-                         if after_f[n] > before_f.get(n, 0)}
-                if added:
-                    problems.append(f"formules ajoutées : {added}")
+                foreign = _foreign_formulas_added(case.path, out)
+                if foreign:
+                    problems.append(f"formules étrangères ajoutées : {foreign[:5]}")
             except Exception as exc:
                 problems.append(f"sortie incomplète ou refusée : {type(exc).__name__}: {exc}")
     else:

@@ -11,7 +11,14 @@ import pytest
 
 from carbonclap_xl.workbook import layout as L
 from carbonclap_xl.xlsx.files import process_workbook, write_processed
-from tests.wbhelpers import LINES, PRODUCTION, make_workbook, sheet_values, value_at
+from tests.wbhelpers import (
+    LINES,
+    PRODUCTION,
+    make_workbook,
+    sheet_formulas,
+    sheet_values,
+    value_at,
+)
 
 TEMPLATE_1_0 = Path(__file__).parent / "data" / "CarbonClap-1.0.xlsx"  # git show 7b79e5a:…
 V1 = L.LAYOUT_1_0
@@ -73,8 +80,14 @@ def test_a_1_0_workbook_processes_with_unchanged_totals(tmp_path: Path) -> None:
     assert value_at(lieux, "J5") == pytest.approx(1200 * 0.0519)
     assert value_at(lieux, "K5") == pytest.approx(p1.result.lines["uncertainty_pct"][0])
     assert value_at(lieux, "N5") == "OK" and value_at(lieux, "F5") == "plateau"
-    assert sheet_values(out, "Synthèse") == sheet_values(
-        _processed(p2, new, tmp_path / "v2-out.xlsx"), "Synthèse")
+    # Synthèse's figures (its note above them is the 1.0 template's own text)
+    first = L.SYN_POSTE_HEADER_ROW - 1
+    assert sheet_values(out, "Synthèse")[first:] == sheet_values(
+        _processed(p2, new, tmp_path / "v2-out.xlsx"), "Synthèse")[first:]
+    # live formulas at the 1.0 letters: the emission of a line, Synthèse over column I
+    cells = sheet_formulas(out, "Lieux")
+    assert cells["I5"] == 'IF(ISNUMBER(B5),B5*G5,"")' and value_at(lieux, "O4") == "Nature"
+    assert "'Bureaux'!I5:I100000" in sheet_formulas(out, "Synthèse")[f"B{L.SYN_POSTE_FIRST_ROW}"]
 
 
 def _processed(processed: Any, src: Path, dst: Path) -> Path:
@@ -157,6 +170,11 @@ def test_upgrade_keeps_every_typed_value_and_the_totals(v1_processed: Path) -> N
     assert all(v is None for v in upgraded.lines["count"])
     p_old, p_new = process_workbook(v1_processed), process_workbook(new)
     assert p_new.result.total_kg == p_old.result.total_kg
+    # the live formulas moved with their columns: still ours, at the 2.0 letters
+    from carbonclap_xl.workbook.rules import computed_cell_issues
+
+    assert not [i for i in computed_cell_issues(p_new) if str(i.code) == "FORMULA_FOREIGN"]
+    assert set(p_new.data.nature_owned) == set(p_new.data.sheets_read)
     assert p_new.result.uncertainty_kg == p_old.result.uncertainty_kg
     assert not any(i.severity == "error" for i in p_new.issues)
     # the engine's earlier numbers moved with their columns (I -> K): not stale
@@ -208,7 +226,8 @@ def test_upgrade_copies_every_other_part_byte_for_byte(v1_processed: Path) -> No
     upgrade_workbook(v1_processed, new)
     with zipfile.ZipFile(v1_processed) as a, zipfile.ZipFile(new) as b:
         parts = sheet_parts(a)
-        touched = {parts[s] for s in (*L.POSTE_SHEETS.values(), "Mon suivi",
+        # Synthèse's live formulas name the poste columns: their references follow them
+        touched = {parts[s] for s in (*L.POSTE_SHEETS.values(), "Mon suivi", L.SHEET_SYNTHESE,
                                       L.SHEET_PRODUCTION, L.SHEET_README, L.SHEET_CONTROLES)}
         for name in a.namelist():
             if name in touched or name in ("xl/workbook.xml", "xl/styles.xml") or \
@@ -216,7 +235,6 @@ def test_upgrade_copies_every_other_part_byte_for_byte(v1_processed: Path) -> No
                                      "xl/charts/")):
                 continue
             assert b.read(name) == a.read(name), name
-        assert a.read(parts[L.SHEET_SYNTHESE]) == b.read(parts[L.SHEET_SYNTHESE])
         assert a.read(parts[L.SHEET_FACTEURS]) == b.read(parts[L.SHEET_FACTEURS])
 
 

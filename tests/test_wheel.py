@@ -49,6 +49,8 @@ def test_wheel_ships_data_and_runs_from_it(tmp_path: Path) -> None:
         "carbonclap_xl/libreoffice/office/add_extension.py",
         "carbonclap_xl/libreoffice/office/session.py",
         "carbonclap_xl/intake/devis_mapping.yaml",
+        "carbonclap_xl/_data/CarbonClap.xlam",
+        "carbonclap_xl/excel/icons/cc_recalculer.png",
     ):
         assert member in names
     code = (

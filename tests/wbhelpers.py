@@ -71,3 +71,12 @@ def value_at(rows: list[list[Any]], ref: str) -> Any:
 def members(path: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as zf:
         return {i.filename: zf.read(i) for i in zf.infolist()}
+
+
+def sheet_formulas(path: Path, sheet: str) -> dict[str, str]:
+    """Every formula of a sheet as the file holds it (shared ones moved to their cell)."""
+    from carbonclap_xl.xlsx.package import sheet_parts
+    from carbonclap_xl.xlsx.sheetscan import scan_sheet
+
+    with zipfile.ZipFile(path) as zf:
+        return dict(scan_sheet(zf.read(sheet_parts(zf)[sheet])).formulas)

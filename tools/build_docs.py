@@ -17,6 +17,7 @@ def layout_page() -> str:
     """The workbook contract, as producers and integrators read it (from ``layout``)."""
     from carbonclap_xl.core.model import DATA_SOURCES, POSTES
     from carbonclap_xl.workbook import layout as L
+    from carbonclap_xl.workbook.formulas import STATUS_PENDING
 
     sheets = "\n".join(f"| {i} | {name} |" for i, name in enumerate(L.SHEET_ORDER, 1))
     postes = "\n".join(f"| `{p.id}` | {p.sheet} | {p.label_fr} | {p.devis_chapter} |"
@@ -27,6 +28,9 @@ def layout_page() -> str:
     fields = "\n".join(
         f"| {f.cell} | {f.label} | {f.kind} | {'oui' if f.required else ''} | `{f.key}` |"
         for f in L.PRODUCTION_FIELDS)
+    nature_row = (f"| {L.NATURE_LETTER} | {L.NATURE_COLUMN.header} | calculée | "
+                  f"`{L.NATURE_COLUMN.key}` | after the line table, read by Synthèse's "
+                  "by-nature formulas |")
     sources = ", ".join(f"`{d.id}` (±{d.uncertainty_pct:g} %)" for d in DATA_SOURCES)
     current = {c.key: c for c in L.LINE_COLUMNS_LAYOUT}
     older = "\n\n".join(
@@ -67,6 +71,7 @@ poste is the named range `Liste_<poste id>` on the Facteurs sheet; data sources 
 | column | header | kind | engine field | help |
 |---|---|---|---|---|
 {columns}
+{nature_row}
 
 The count (`Nombre`) multiplies the quantity in both phases: `E = Q × N × F`; what it counts
 (passagers, véhicules, personnes…) depends on the factor, and the Facteurs sheet says it for
@@ -104,13 +109,34 @@ drawings); every other part of the file is copied byte for byte. Column correspo
 - Facteurs: the catalogue in use from row {L.FACT_FIRST_ROW} ({", ".join(L.FACT_HEADERS)}),
   then the dropdown lists, one column each.
 
+## Live formulas
+
+Every computation (`process`, the Excel ribbon, the LibreOffice extension) writes the emission
+and status cells of a counted line, and Synthèse's totals, differences, shares, indicators and
+its cell `{L.SYN_PENDING_CELL}` (lines awaiting Recalculer), as formulas
+(`carbonclap_xl/workbook/formulas.py`) carrying the engine's value as their cached value:
+
+- emissions: `IF(ISNUMBER(<quantity>),<quantity>*(<factor>*<conversion>),"")`, the
+  conversion left out when it is 1; a line in error gets no formula (its cells stay empty and
+  count nowhere);
+- status: « {STATUS_PENDING} » as soon as the activity, the unit or the data source differs
+  from what was computed, or a quantity is no longer blank or a positive number (« Vide » /
+  « OK » otherwise);
+- Synthèse: `SUM` and `SUMIFS` over the poste sheets' emission columns (by nature through
+  column {L.NATURE_LETTER}); uncertainties stay the values of the last computation.
+
+Classic functions only (IF, ISNUMBER, AND, OR, COUNT, COUNTA, MIN, MAX, COUNTIF, COUNTIFS, SUM,
+SUMIFS):
+Excel and LibreOffice 7.4 compute them alike. Validation reports a formula in a computed cell
+that is not one of these (`FORMULA_FOREIGN`) and recomputes the footprint from the inputs.
+
 ## What the engine owns
 
-Processing writes only: the calculated columns of the poste sheets that were read, the
-computed Production fields, the Synthèse figures and the Contrôles rows. Every other cell and
-every other part of the file (styles, charts, comments, images, macros, ribbon, added sheets,
-Excel's extension lists) comes back byte-identical. A poste sheet whose headers were changed is
-neither read nor written.
+Processing writes only: the calculated columns of the poste sheets that were read (and their
+nature column), the computed Production fields, the Synthèse figures and the Contrôles rows.
+Every other cell and every other part of the file (styles, charts, comments, images, macros,
+ribbon, added sheets, Excel's extension lists) comes back byte-identical. A poste sheet whose
+headers were changed is neither read nor written.
 """
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from carbonclap_xl import __version__
 from carbonclap_xl.cli import (
     activities,
+    addin,
     devis,
     libreoffice,
     lines,
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="afficher la version et quitter")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE",
                                 title="commandes ")
-    for module in (lines, activities, workbook, devis, validate, report, libreoffice, service):
+    for module in (lines, activities, workbook, devis, validate, report, addin, libreoffice,
+                   service):
         module.register(sub)
     return parser
 

@@ -84,8 +84,10 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
+    from carbonclap_xl.core.issues import counts_text
     from carbonclap_xl.validation.safety import inspect_package
     from carbonclap_xl.workbook.layout import TEMPLATE_VERSION
+    from carbonclap_xl.xlsx.files import FileSink, process_workbook
     from carbonclap_xl.xlsx.upgrade import upgrade_workbook
 
     path = Path(args.workbook)
@@ -94,13 +96,18 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     inspect_package(path)  # refuses hostile or broken packages before any parser sees them
     report = upgrade_workbook(path, Path(args.output) if args.output else None,
                               force=args.force)
+    # Recalculated at once, in the new file (ours, just written): the computed cells and the
+    # live formulas take the 2.0 columns (a count, a data source per phase) instead of the
+    # 1.0 formulas moved with their columns.
+    processed = process_workbook(report.output)
+    FileSink(report.output, report.output).apply(processed.plan())
     moved = ", ".join(report.sheets) or "aucune feuille de poste"
     elsewhere = (f" ; références mises à jour dans {report.formulas_elsewhere} autre(s) "
                  "partie(s)") if report.formulas_elsewhere else ""
-    print(f"Classeur mis à niveau (modèle {report.from_version} → {TEMPLATE_VERSION}) : "
-          f"{report.output}\nColonnes déplacées dans : {moved}{elsewhere}."
-          "\nNouvelles colonnes : Nombre, Source de la donnée (définitif), Incertitude déf. ; "
-          f"relancez « carbonclap-xl process {report.output} » pour recalculer.")
+    print(f"Classeur mis à niveau (modèle {report.from_version} → {TEMPLATE_VERSION}) et "
+          f"recalculé : {report.output}\nColonnes déplacées dans : {moved}{elsewhere}."
+          "\nNouvelles colonnes : Nombre, Source de la donnée (définitif), Incertitude déf. "
+          f"({counts_text(processed.issues)} : voir l'onglet Contrôles).")
     return EXIT_OK
 
 

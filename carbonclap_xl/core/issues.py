@@ -74,6 +74,7 @@ class Code(StrEnum):
     MATERIALITY_EMPTY = "MATERIALITY_EMPTY"
     INTENSITY_IMPLAUSIBLE = "INTENSITY_IMPLAUSIBLE"
     COMPUTED_STALE = "COMPUTED_STALE"
+    FORMULA_FOREIGN = "FORMULA_FOREIGN"
     MACROS_FOUND = "MACROS_FOUND"
     EXTERNAL_LINK = "EXTERNAL_LINK"
     FORMULA_DDE = "FORMULA_DDE"
@@ -240,6 +241,13 @@ CODES: dict[Code, CodeInfo] = {
     Code.COMPUTED_STALE: CodeInfo(W, "Cellule calculée périmée",
         "La valeur calculée {value} diffère du recalcul ({expected}) : le classeur a été "
         "modifié à la main ou n'a pas été recalculé ; relancez « Recalculer »."),
+    Code.FORMULA_FOREIGN: CodeInfo(
+        W,
+        "Formule étrangère dans une cellule calculée",
+        "La cellule calculée contient la formule « {value} », qui n'est pas celle de "
+        "Carbon'Clap : le chiffre affiché peut ne pas être le nôtre (le contrôle recalcule "
+        "sans en tenir compte) ; relancez « Recalculer » pour la rétablir.",
+    ),
     Code.MACROS_FOUND: CodeInfo(N, "Macros présentes",
         "Le classeur contient des macros ({value}) : elles n'ont pas été exécutées."),
     Code.EXTERNAL_LINK: CodeInfo(W, "Lien externe",

@@ -26,7 +26,7 @@ from typing import Any
 
 from carbonclap_xl.core.errors import ExchangeError, close_matches
 from carbonclap_xl.core.factors import Activity, FactorEdition, fold, load_edition
-from carbonclap_xl.core.issues import Issue, counts_text, severity_counts
+from carbonclap_xl.core.issues import Issue, counts_text, group_issues, severity_counts
 from carbonclap_xl.core.numbers import fr_number
 from carbonclap_xl.workbook import layout as L
 from carbonclap_xl.workbook.pipeline import Processed, run
@@ -38,7 +38,7 @@ from carbonclap_xl.workbook.port import (
     plan_to_json,
     source_from_json,
 )
-from carbonclap_xl.workbook.rules import dangerous_formula_issues, stale_issues
+from carbonclap_xl.workbook.rules import computed_cell_issues, dangerous_formula_issues
 
 COMMANDS = ("Recalculer", "Verifier", "Rapport", "Facteurs")
 MAX_MATCHES = 1_000  # above the catalogue (254): an empty query lists it all
@@ -121,10 +121,11 @@ def recalculer(request: Mapping[str, Any], edition: FactorEdition | None = None)
 
 def verification_issues(source: MemorySource, processed: Processed) -> list[Issue]:
     """What the server's validation reports for this content (``validation.batch``): the
-    pipeline's issues, dangerous formulas and stale computed cells. Macros and external link
-    parts belong to files, not to an open document."""
+    pipeline's issues, dangerous formulas, stale and foreign computed cells. Macros and
+    external link parts belong to files, not to an open document."""
     formulas = {name: source.structure(name).formulas for name in source.sheet_names()}
-    return [*processed.issues, *dangerous_formula_issues(formulas), *stale_issues(processed)]
+    return group_issues([*processed.issues, *dangerous_formula_issues(formulas),
+                         *computed_cell_issues(processed)])
 
 
 def verifier(request: Mapping[str, Any], edition: FactorEdition | None = None) -> Answer:

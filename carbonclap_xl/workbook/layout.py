@@ -47,7 +47,7 @@ class Column:
         return col_letter(self.index)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per version: hashed by identity, fast
 class LineLayout:
     """The columns of the poste sheets in one template version."""
 
@@ -72,6 +72,13 @@ class LineLayout:
 
     def letter(self, key: str) -> str:
         return self.by_key[key].letter
+
+    @cached_property
+    def nature(self) -> Column:
+        """The nature of each counted line, written by the calculation in the column right
+        after the line table (not part of it: the reader neither reads it nor reports its
+        header). Synthèse's by-nature formulas sum the emission columns by this column."""
+        return Column("nature", "Nature", 22, True, "@", index=len(self.columns) + 1)
 
 
 # Template 2.0: the inputs stay together (a count next to the unit, a data source per phase,
@@ -138,6 +145,10 @@ LINE_COLUMNS_LAYOUT: tuple[Column, ...] = CURRENT_LAYOUT.columns
 COLUMN_BY_KEY: dict[str, Column] = CURRENT_LAYOUT.by_key
 INPUT_COLUMNS = CURRENT_LAYOUT.inputs
 COMPUTED_COLUMNS = CURRENT_LAYOUT.computed
+# The nature of each counted line (written by the calculation in the column right after the
+# line table: ``LineLayout.nature``) for the current version, for the template and the docs.
+NATURE_COLUMN = CURRENT_LAYOUT.nature
+NATURE_LETTER = NATURE_COLUMN.letter
 POSTE_TITLE_CELL = "A1"
 POSTE_HELP_CELL = "A2"
 HEADER_ROW = 4
@@ -200,6 +211,7 @@ SYN_INDICATOR_HEADER_ROW = SYN_NATURE_TOTAL_ROW + 3
 SYN_INDICATOR_FIRST_ROW = SYN_INDICATOR_HEADER_ROW + 1
 SYN_EDITION_CELL = "A3"
 SYN_ATTRIBUTION_CELL = "A4"
+SYN_PENDING_CELL = "A5"  # live: how many lines await Recalculer
 SYN_HEADERS: tuple[str, ...] = ("", "Prévisionnel (tCO2e)", "Définitif (tCO2e)", "Écart (tCO2e)",
                                 "Écart (%)", "Part prév. (%)", "Part déf. (%)",
                                 "Incertitude prév. (±t)", "Incertitude déf. (±t)")
@@ -214,6 +226,38 @@ CTRL_FIRST_ROW = 5
 CTRL_HEADERS: tuple[str, ...] = ("Gravité", "Code", "Feuille", "Cellule", "Valeur", "Message")
 CTRL_WIDTHS: tuple[float, ...] = (14, 30, 14, 10, 30, 120)
 CTRL_SUMMARY_CELL = "A2"
+
+
+# --------------------------------------------------------------------------- commands
+
+@dataclass(frozen=True)
+class Command:
+    id: str  # the ribbon button's id (Excel), the extension's command (LibreOffice)
+    label: str
+    help: str  # what it does, as the ribbon's tooltip, Lisez-moi and docs/excel.md say it
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("cc_recalculer", "Recalculer",
+            "calcule les émissions de tout le classeur et écrit les colonnes grisées, la "
+            "Synthèse et les Contrôles, comme « carbonclap-xl process »."),
+    Command("cc_verifier", "Vérifier",
+            "applique les contrôles du financeur : le détail dans l'onglet Contrôles, les "
+            "totaux d'erreurs et d'avertissements à l'écran ; rien d'autre n'est modifié."),
+    Command("cc_rapport", "Rapport",
+            "écrit le résumé de l'empreinte carbone demandé par le financeur à côté du "
+            "classeur (<nom>-bilan.json)."),
+    Command("cc_facteurs", "Facteurs",
+            "cherche une activité dans le catalogue (mots, sans accents ni majuscules) et "
+            "l'écrit dans la cellule active."),
+)
+WORKSHEET_FUNCTIONS: tuple[tuple[str, str], ...] = (  # Excel on Windows, with the add-in
+    ("CC_FACTEUR(activité)", "facteur d'émission (kgCO2e par unité du facteur)"),
+    ("CC_EMISSIONS(activité; quantité; unité)",
+     "émissions en kgCO2e, calculées comme une ligne ; une colonne en entrée rend une colonne"),
+    ("CC_INCERTITUDE(activité)", "incertitude du facteur, en %"),
+    ("CC_RECHERCHE(texte)", "activités du catalogue qui contiennent ces mots (en colonne)"),
+)
 
 
 # --------------------------------------------------------------------------- Facteurs

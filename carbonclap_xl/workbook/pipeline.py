@@ -60,9 +60,10 @@ def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None,
 
     ``package_issues`` are what the adapter found in the package itself (macros, external
     links, formulas calling programs); ``stale`` adds the computed cells that differ from this
-    computation (the validator's check: ``process`` rewrites them). Repeated issues are then
+    computation and the formulas in them that are not ours (the validator's check:
+    ``process`` rewrites them). Repeated issues are then
     folded (``issues.group_issues``), so no report or Contrôles grows with the input."""
-    from carbonclap_xl.workbook.rules import stale_issues, submission_issues
+    from carbonclap_xl.workbook.rules import computed_cell_issues, submission_issues
 
     edition = edition or load_edition()
     # a line on which reading found an error (a formula without usable value…) is not counted
@@ -80,7 +81,7 @@ def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None,
     processed.issues += submission_issues(processed, expected_phase)
     processed.issues += package_issues
     if stale and data.is_carbonclap:
-        processed.issues += stale_issues(processed)
+        processed.issues += computed_cell_issues(processed)
     processed.issues = group_issues(processed.issues)
     return processed
 

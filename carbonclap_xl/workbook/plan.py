@@ -1,7 +1,9 @@
 """The write plan of a result: the cells the engine owns in a workbook, and nothing else.
 
-Owned cells only: the computed columns of the poste sheets that were read, the computed
-Production fields, the Synthèse figures and the Contrôles rows. The plan is a
+Owned cells only: the computed columns of the poste sheets that were read (and their nature
+column), the computed Production fields, the Synthèse figures and the Contrôles rows.
+Emission, status and Synthèse cells are the live formulas of ``formulas``, each carrying the
+engine's value as its cached value. The plan is a
 ``port.WritePlan``: the file adapter patches it into a copy surgically, the Excel add-in and
 the LibreOffice extension write it into the open workbook.
 """
@@ -14,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from carbonclap_xl.core.engine import STATUS_FR, EngineResult
-from carbonclap_xl.core.issues import SEVERITY_FR, Issue, Severity, counts_text
+from carbonclap_xl.core.issues import SEVERITY_FR, Code, Issue, Severity, counts_text
 from carbonclap_xl.core.model import NATURES, POSTES
 from carbonclap_xl.core.text import VALUE_MAX, shorten
+from carbonclap_xl.workbook import formulas as F
 from carbonclap_xl.workbook import layout as L
-from carbonclap_xl.workbook.port import CellValue, WritePlan
+from carbonclap_xl.workbook.port import CellValue, Formula, WritePlan
 from carbonclap_xl.workbook.read import WorkbookData
 
 Writes = dict[str, dict[str | tuple[int, int], CellValue]]
@@ -42,14 +45,19 @@ def _str(v: Any) -> str | None:
     return str(v)
 
 
-def line_columns(lines: Any) -> dict[str, list[CellValue]]:
-    """The computed cells of result lines, column by column (layout column key -> values)."""
+def line_columns(lines: Any, live: bool = False, other_warnings: Any = None,
+                 layout: L.LineLayout = L.CURRENT_LAYOUT) -> dict[str, list[CellValue]]:
+    """The computed cells of result lines, column by column (layout column key -> values).
+
+    ``live``: emission and status cells become formulas (``formulas``) carrying the engine's
+    values, and the nature column is filled; ``other_warnings`` marks the lines with a
+    warning other than a missing quantity (their status once filled is « À vérifier »)."""
     def col(name: str) -> list[Any]:
         return lines[name].tolist() if name in lines else [None] * len(lines)
 
     sources = [None if not _str(d) else f"{d} {e} #{i}" for d, e, i in
                zip(col("source_dataset"), col("source_edition"), col("source_id"), strict=True)]
-    return {
+    out: dict[str, list[CellValue]] = {
         "factor_value": [_num(v) for v in col("factor_value")],
         "factor_unit": [_str(v) for v in col("factor_unit")],
         "co2e_forecast_kg": [_num(v) for v in col("co2e_forecast_kg")],
@@ -61,17 +69,67 @@ def line_columns(lines: Any) -> dict[str, list[CellValue]]:
         "source": sources,
         "status": [STATUS_FR.get(s) if _str(s) else None for s in col("status")],
     }
+    if live:
+        _live_cells(lines, out, other_warnings, F.line_cells(layout))
+    return out
+
+
+_COUNTED = ("ok", "warning", "empty")
+
+
+def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any,
+                layout: F.LineCells) -> None:
+    """Turn ``out``'s emission and status cells into live formulas (in place), add natures."""
+    n = len(lines)
+    read = {k: (lines[k].tolist() if k in lines else [None] * n) for k in layout.inputs}
+    status, rows = lines["status"].tolist(), [int(r) for r in lines["row"].tolist()]
+    conversion, factor = lines["conversion"].tolist(), lines["factor_value"].tolist()
+    natures = lines["nature"].tolist()
+    warned = [False] * n if other_warnings is None else list(other_warnings)
+    numeric = layout.numeric
+    emission_keys = [(q, F.EMISSION_OF[q]) for q in F.QUANTITY_KEYS]
+    out["nature"] = [None] * n
+    # a numeric column holds only numbers and blanks (NaN): every cell is plain
+    plain = {k: None if k in lines and lines[k].dtype.kind in "fiu" else
+             [F.is_plain_number(v) for v in read[k]] for k in numeric}
+    for i in range(n):
+        state = status[i]
+        if not _str(state):
+            continue
+        counted = state in _COUNTED
+        row = rows[i]
+        inputs = {k: read[k][i] for k in layout.inputs}
+        live = (counted and all(p is None or p[i] for p in plain.values())
+                and math.isfinite(conversion[i]) and math.isfinite(factor[i]))
+        if counted:
+            out["nature"][i] = _str(natures[i])
+        if live:
+            for quantity, emission in emission_keys:
+                cached = out[emission][i]
+                out[emission][i] = Formula(
+                    F.emission_formula(row, quantity, conversion[i], layout),
+                    "" if cached is None else cached)
+            shown = STATUS_FR["warning"] if warned[i] else STATUS_FR["ok"]
+        else:
+            shown = STATUS_FR[state]
+        text = F.status_formula(row, inputs, live, shown, layout)
+        if text is not None:
+            out["status"][i] = Formula(text, STATUS_FR[state])
 
 
 def _pct(part: float, whole: float) -> float | None:
     return None if not whole else 100.0 * part / whole
 
 
-def synthese_writes(result: EngineResult) -> dict[str, CellValue]:
+def synthese_writes(result: EngineResult, data: WorkbookData | None = None,
+                    live: bool = False, pending: int = 0) -> dict[str, CellValue]:
+    """Synthèse's cells: the engine's numbers, as the live formulas of ``formulas`` (with
+    those numbers cached) when ``live``; uncertainties always as values."""
     cells: dict[str, CellValue] = {
         L.SYN_EDITION_CELL: f"Facteurs : {result.edition.name} — carbonclap_xl "
                             f"{result.product_version}",
         L.SYN_ATTRIBUTION_CELL: " ; ".join(result.edition.attributions()),
+        L.SYN_PENDING_CELL: None,
     }
     total = result.total_kg
 
@@ -107,12 +165,25 @@ def synthese_writes(result: EngineResult) -> dict[str, CellValue]:
             cells[ref] = _num(value)
     from carbonclap_xl.core.engine import INDICATORS
 
-    for i, (key, (label, _attr)) in enumerate(INDICATORS.items()):
+    plain_denominator = set()
+    for i, (key, (label, attr)) in enumerate(INDICATORS.items()):
         r = L.SYN_INDICATOR_FIRST_ROW + i
         v = result.indicators.get(key)
         cells[f"A{r}"] = label
         cells[f"B{r}"] = _num(v.forecast) if v else None
         cells[f"C{r}"] = _num(v.final) if v else None
+        raw = data.production_raw.get(attr) if data is not None else None
+        if F.is_plain_number(raw):  # a formula reads it as the engine did
+            plain_denominator.update((f"B{r}", f"C{r}"))
+    if live:
+        indicator_cells = {f"{c}{L.SYN_INDICATOR_FIRST_ROW + i}" for c in "BC"
+                           for i in range(len(INDICATORS))}
+        layout = data.layout if data is not None else L.CURRENT_LAYOUT
+        for ref, text in F.synthese_formulas(layout).items():
+            if ref in indicator_cells and ref not in plain_denominator:
+                continue
+            cached = F.pending_text(pending) if ref == L.SYN_PENDING_CELL else cells.get(ref)
+            cells[ref] = Formula(text, "" if cached is None else cached)
     return cells
 
 
@@ -154,25 +225,56 @@ def _result_writes(data: WorkbookData, result: EngineResult,
     first, last = layout.computed[0].letter, layout.computed[-1].letter
     for sheet in data.sheets_read:
         end = max(data.last_rows.get(sheet, 0), L.FIRST_DATA_ROW)
-        clear[sheet] = [f"{first}{L.FIRST_DATA_ROW}:{last}{end}"]
+        stop = layout.nature.letter if sheet in data.nature_owned else last
+        clear[sheet] = [f"{first}{L.FIRST_DATA_ROW}:{stop}{end}"]
         writes[sheet] = {}
+        if sheet in data.nature_owned:
+            writes[sheet][f"{layout.nature.letter}{L.HEADER_ROW}"] = layout.nature.header
+    # Synthèse's formulas need every poste sheet read, with its nature column
+    live = set(L.POSTE_SHEETS.values()) <= data.sheets_read <= data.nature_owned
     lines = result.lines
+    pending = 0
     if "sheet" in lines:
-        lines = lines.select(np.isin(lines["sheet"], list(writes)))
+        warned = np.zeros(len(lines), dtype=bool)
+        for issue in result.issues:
+            if issue.line is not None and issue.severity is Severity.WARNING \
+                    and issue.code is not Code.QUANTITY_MISSING:
+                warned[issue.line] = True
+        keep = np.isin(lines["sheet"], list(writes))
+        lines, warned = lines.select(keep), warned[keep]
         sheets, rows = lines["sheet"].tolist(), [int(r) for r in lines["row"].tolist()]
-        values_by_key = line_columns(lines)
+        columns = line_columns(lines, True, warned, layout)  # lines are live on their own
+        nature_cols = columns.pop("nature", None)
         for spec in layout.computed:
-            column, values = spec.index, values_by_key[spec.key]
+            column, values = spec.index, columns[spec.key]
             for sheet, r, value in zip(sheets, rows, values, strict=True):
                 if value is not None:  # blanks: the computed area was cleared just before
                     writes[sheet][(r, column)] = value
+        if nature_cols is not None:
+            column = layout.nature.index
+            for sheet, r, value in zip(sheets, rows, nature_cols, strict=True):
+                if value is not None and sheet in data.nature_owned:
+                    writes[sheet][(r, column)] = value
+        pending = sum(1 for a, s in zip(lines["activity"].tolist(), lines["status"].tolist(),
+                                        strict=True) if _str(a) and not _str(s))
     if L.SHEET_PRODUCTION in data.sheet_names:
         writes[L.SHEET_PRODUCTION] = {L.FIELD_BY_KEY["factor_edition"].cell: result.edition.name}
     if L.SHEET_SYNTHESE in data.sheet_names:
-        writes[L.SHEET_SYNTHESE] = synthese_writes(result)
+        writes[L.SHEET_SYNTHESE] = synthese_writes(result, data, live, pending)
     if L.SHEET_CONTROLES in data.sheet_names:
         cells, ctrl_clear = controles_writes(issues, data.control_rows)
         writes[L.SHEET_CONTROLES] = cells
         if ctrl_clear:
             clear[L.SHEET_CONTROLES] = ctrl_clear
     return writes, clear
+
+
+def controles_plan(data: WorkbookData, issues: list[Issue]) -> WritePlan:
+    """Only the Contrôles rows (what Vérifier writes)."""
+    plan = WritePlan()
+    if L.SHEET_CONTROLES in data.sheet_names:
+        cells, ctrl_clear = controles_writes(issues, data.control_rows)
+        plan.update(L.SHEET_CONTROLES, cells)
+        if ctrl_clear:
+            plan.clear[L.SHEET_CONTROLES] = ctrl_clear
+    return plan

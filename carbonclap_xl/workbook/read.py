@@ -22,6 +22,7 @@ from carbonclap_xl.core.lines import LineTable
 from carbonclap_xl.core.model import Phase, ProductionInfo
 from carbonclap_xl.core.numbers import arithmetic_value, fr_integer, parse_number
 from carbonclap_xl.workbook import layout as L
+from carbonclap_xl.workbook.formulas import synthese_owned
 from carbonclap_xl.workbook.port import SheetSource, SheetStructure
 
 
@@ -40,6 +41,10 @@ class WorkbookData:
     last_rows: dict[str, int] = field(default_factory=dict)  # sheet -> last row holding data
     control_rows: int = 0  # rows currently filled on Contrôles
     synthese_read: dict[str, Any] = field(default_factory=dict)  # Synthèse cell -> value found
+    # formulas found in cells the computation owns: (sheet, cell) -> text without "="
+    computed_formulas: dict[tuple[str, str], str] = field(default_factory=dict)
+    nature_owned: set[str] = field(default_factory=set)  # poste sheets whose nature column
+    # (layout.NATURE_COLUMN, after the line table) is ours: its header is blank or ours
 
 
 def _blank(v: Any) -> bool:
@@ -166,15 +171,24 @@ def read_workbook(source: SheetSource) -> WorkbookData:
         if sheet not in names:
             continue
         found = _read_poste_sheet(values(sheet), poste, sheet, source.structure(sheet), issues,
-                                  layout)
+                                  data.computed_formulas, layout)
         if found is not None:
             data.sheets_read.add(sheet)
             records.extend(found[0])
             data.last_rows[sheet] = found[1]
+            if found[2]:
+                data.nature_owned.add(sheet)
     if L.SHEET_SYNTHESE in names:
         syn = values(L.SHEET_SYNTHESE)
         for ref in (f"B{L.SYN_POSTE_TOTAL_ROW}", f"C{L.SYN_POSTE_TOTAL_ROW}"):
             data.synthese_read[ref] = _cell_value(syn, ref)
+        for ref, formula in source.structure(L.SHEET_SYNTHESE).formulas.items():
+            if synthese_owned(ref):
+                data.computed_formulas[(L.SHEET_SYNTHESE, ref)] = formula
+    computed_fields = {f.cell for f in L.PRODUCTION_FIELDS if f.kind == "computed"}
+    for ref, formula in source.structure(L.SHEET_PRODUCTION).formulas.items():
+        if ref in computed_fields:
+            data.computed_formulas[(L.SHEET_PRODUCTION, ref)] = formula
     if L.SHEET_CONTROLES in names:
         height = source.used_rows(L.SHEET_CONTROLES)
         data.control_rows = max(0, height - L.CTRL_FIRST_ROW + 1)
@@ -190,10 +204,12 @@ def _record_columns(layout: L.LineLayout) -> list[str]:
 
 
 def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: SheetStructure,
-                      issues: list[Issue], layout: L.LineLayout = L.CURRENT_LAYOUT
-                      ) -> tuple[list[list[Any]], int] | None:
-    """The line records of one poste sheet and its last used row; None when its headers
-    were changed (the sheet is then neither read nor written)."""
+                      issues: list[Issue], computed_formulas: dict[tuple[str, str], str],
+                      layout: L.LineLayout = L.CURRENT_LAYOUT
+                      ) -> tuple[list[list[Any]], int, bool] | None:
+    """The line records of one poste sheet, its last used row and whether its nature column
+    is ours; None when its headers were changed (the sheet is then neither read nor
+    written). Formulas found in computed cells go into ``computed_formulas``."""
     read_columns = len(layout.columns)
     row_slot = _record_columns(layout).index("row")
     header = rows[L.HEADER_ROW - 1] if len(rows) >= L.HEADER_ROW else []
@@ -211,7 +227,13 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
                                      sheet=sheet, cell=f"{column.letter}{L.HEADER_ROW}"))
     if changed:
         return None
+    nature = layout.nature
+    nature_at = nature.index - 1
+    nature_header = header[nature_at] if nature_at < len(header) else None
+    nature_owned = _blank(nature_header) or str(nature_header).strip() == nature.header
     for i in range(read_columns, len(header)):
+        if i == nature_at and nature_owned:
+            continue
         if not _blank(header[i]):
             issues.append(make_issue(Code.COLUMN_EXTRA, value=header[i], sheet=sheet,
                                      cell=f"{col_letter(i + 1)}{L.HEADER_ROW}"))
@@ -263,11 +285,16 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
                                                    "count") if k in by_key}
     by_row = {rec[row_slot]: rec for rec in records}
     slots = {c.letter: i + 1 for i, c in enumerate(layout.inputs)}  # record position
+    computed_letters = {c.letter for c in layout.computed}
+    if nature_owned:
+        computed_letters.add(nature.letter)
     for ref, formula in scan.formulas.items():
         cell = parse_cell(ref)
         if cell is None:
             continue  # a reference outside the grid: no value is read there
         row, col = cell[0], col_letter(cell[1])
+        if row >= L.FIRST_DATA_ROW and col in computed_letters:
+            computed_formulas[(sheet, f"{col}{row}")] = formula
         if row < L.FIRST_DATA_ROW or col not in input_letters:
             continue
         value = arithmetic_value(formula) if col in quantity_letters else None
@@ -283,7 +310,7 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         if code is Code.FORMULA_NO_VALUE or row in line_rows:
             issues.append(make_issue(code, value=f"={formula}", sheet=sheet, cell=ref))
     records.sort(key=lambda rec: rec[row_slot])  # rows added for formula-only lines
-    return records, last_row
+    return records, last_row, nature_owned
 
 
 def locate(issue: Issue, lines: LineTable, layout: L.LineLayout = L.CURRENT_LAYOUT) -> Issue:

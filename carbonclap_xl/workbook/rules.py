@@ -205,6 +205,26 @@ def dangerous_formula_issues(formulas: Mapping[str, Mapping[str, str]]) -> list[
     return issues
 
 
+def foreign_formula_issues(processed: Any) -> list[Issue]:
+    """Formulas in computed cells that are not the ones the computation writes there
+    (``formulas.is_ours``): a hand-made formula, a pasted one, or one from another tool."""
+    from carbonclap_xl.workbook.formulas import is_ours
+
+    issues = []
+    layout = processed.data.layout
+    for (sheet, ref), text in sorted(processed.data.computed_formulas.items()):
+        if not is_ours(sheet, ref, text, layout):
+            issues.append(make_issue(Code.FORMULA_FOREIGN, value=f"={text}"[:200], sheet=sheet,
+                                     cell=ref))
+    return issues
+
+
+def computed_cell_issues(processed: Any) -> list[Issue]:
+    """What the funder's validation checks of the cells the computation owns: stale values
+    and foreign formulas (the footprint itself is recomputed from the inputs)."""
+    return stale_issues(processed) + foreign_formula_issues(processed)
+
+
 def submission_issues(processed: Any, phase: Phase | None) -> list[Issue]:
     """Production data, phases, materiality and plausibility (not stale cells: ``process``
     rewrites them, ``validate`` checks them with ``stale_issues``)."""

@@ -30,7 +30,7 @@ from carbonclap_xl.core.model import Phase
 from carbonclap_xl.core.text import shorten
 from carbonclap_xl.workbook import layout as L
 from carbonclap_xl.workbook.pipeline import Processed, compute_workbook
-from carbonclap_xl.workbook.port import Formula, SheetStructure, WritePlan
+from carbonclap_xl.workbook.port import SheetStructure, WritePlan
 from carbonclap_xl.workbook.read import WorkbookData, read_workbook
 from carbonclap_xl.xlsx.package import sheet_parts, xml_error_fr
 from carbonclap_xl.xlsx.patch import check_patch, patch_workbook
@@ -38,7 +38,7 @@ from carbonclap_xl.xlsx.sheetscan import scan_sheet
 from carbonclap_xl.xlsx.zipread import read_member
 
 # sheets whose structure (hidden rows, merges, formulas) the reader asks for
-_SCANNED = frozenset((*L.POSTE_SHEETS.values(), L.SHEET_PRODUCTION))
+_SCANNED = frozenset((*L.POSTE_SHEETS.values(), L.SHEET_PRODUCTION, L.SHEET_SYNTHESE))
 
 
 class FileSource:
@@ -102,15 +102,8 @@ class FileSink:
         self.replace = replace  # False: an existing dst is never replaced (FileExistsError)
 
     def apply(self, plan: WritePlan) -> None:
-        writes, clear = _plan_writes(plan)
-        patch_workbook(self.src, self.dst, writes, clear, replace=self.replace)
-
-
-def _plan_writes(plan: WritePlan) -> tuple[dict[str, dict[Any, Any]], Any]:
-    writes: dict[str, dict[Any, Any]] = {}
-    for sheet, cells in plan.cells.items():
-        writes[sheet] = {k: (v.cached if isinstance(v, Formula) else v) for k, v in cells.items()}
-    return writes, plan.clear
+        # formulas are written with their cached values
+        patch_workbook(self.src, self.dst, plan.cells, plan.clear, replace=self.replace)
 
 
 def scan_sheet_of(path: Path, sheet: str, xml: bytes) -> SheetStructure:
@@ -139,8 +132,8 @@ def process_workbook(path: Path | str, edition: FactorEdition | None = None,
 def check_writable(processed: Processed, src: Path | str) -> None:
     """Raise what ``write_processed`` would raise while patching ``src`` with this result
     (WorkbookPatchError), writing nothing."""
-    writes, clear = _plan_writes(processed.plan())
-    check_patch(Path(src), writes, clear)
+    plan = processed.plan()
+    check_patch(Path(src), plan.cells, plan.clear)
 
 
 def default_output(path: Path) -> Path:

@@ -15,6 +15,9 @@ value                     cell written as
 ``int`` / ``float``       number ``<v>``, shortest repr that round-trips; NaN/inf refused
 ``bool``                  ``t="b"``
 ``None``                  value and formula removed; the element stays if it carries a style
+``port.Formula``          ``<f>`` with its text, then its cached value as ``<v>`` (text:
+                          ``t="str"``; None: no ``<v>``, the client computes it); the
+                          calculation chain is dropped (Excel rebuilds it)
 ========================  =====================================================================
 """
 
@@ -50,6 +53,7 @@ from carbonclap_xl.core.a1 import (
 )
 from carbonclap_xl.core.atomic import atomic_file
 from carbonclap_xl.core.errors import WorkbookPatchError, close_matches, did_you_mean
+from carbonclap_xl.workbook.port import Formula
 from carbonclap_xl.xlsx.package import (
     REL_CALC_CHAIN,
     drop_part,
@@ -63,10 +67,11 @@ from carbonclap_xl.xlsx.package import (
 )
 from carbonclap_xl.xlsx.zipread import member_is_link, read_member
 
-CellValue = str | int | float | bool | None
+CellValue = str | int | float | bool | Formula | None
 CellKey = str | tuple[int, int]  # "B7", or (row, column) numbers: (7, 2)
 
 MAX_TEXT_LENGTH = 32_767  # Excel's limit for the text of one cell
+MAX_FORMULA_LENGTH = 8_192  # Excel's limit for the text of one formula
 _EXACT_INT_LIMIT = 2**53  # beyond this, an int is not exactly representable as a double
 
 _XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
@@ -162,6 +167,8 @@ class _Encoded(NamedTuple):
     type: str | None
     text: str
     xml: str
+    formula: str | None = None  # a formula's text escaped as element content; ``text`` and
+    # ``xml`` are then its cached value ("" with type None: no cached value)
 
 
 def _number(text: str) -> _Encoded:
@@ -181,6 +188,12 @@ def _xml_text(text: str) -> str:
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
     )
+
+
+def _xml_unescape(markup: str) -> str:
+    """The text :func:`_xml_text` escaped."""
+    return (markup.replace("&lt;", "<").replace("&gt;", ">").replace("&#13;", "\r")
+            .replace("&amp;", "&"))
 
 
 def _xml_attribute(value: str) -> str:
@@ -204,6 +217,10 @@ def _value_markup(value: _Encoded | float, p: str, text: str = "") -> str:
     tags prefixed with ``p``."""
     if isinstance(value, float):
         return f">{text}<{p}v>{value!r}</{p}v>"
+    if value.formula is not None:
+        kind = f' t="{value.type}"' if value.type else ""
+        cached = f"<{p}v>{value.xml}</{p}v>" if value.type or value.text else ""
+        return f"{kind}>{text}<{p}f>{value.formula}</{p}f>{cached}"
     if value.type == "inlineStr":
         return f' t="inlineStr">{text}<{p}is><{p}t xml:space="preserve">{value.xml}</{p}t></{p}is>'
     if value.type is None:
@@ -216,9 +233,37 @@ def _escape_text(text: str) -> str:
     return _XML_ILLEGAL_RE.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
 
 
+def _encode_formula(value: Formula, sheet: str, cell: tuple[int, int]) -> _Encoded:
+    """A formula (text without ``=``) and its cached value."""
+    text = value.text
+    if not text or text[0] == "=" or len(text) > MAX_FORMULA_LENGTH or (
+            not text.isprintable() and _XML_ILLEGAL_RE.search(text)):
+        raise WorkbookPatchError(
+            _where(sheet, _cell_ref(*cell)),
+            f"formule invalide « {text[:80]} » (sans « = », {MAX_FORMULA_LENGTH} caractères au "
+            "plus, sans caractère de contrôle)",
+        )
+    markup = _xml_text(text) if ("&" in text or "<" in text or ">" in text or "\r" in text) \
+        else text
+    cached = value.cached
+    if cached is None:
+        return _Encoded(None, "", "", markup)
+    if type(cached) is float and math.isfinite(cached):  # the common case, without _encode
+        number = repr(cached)
+        return _Encoded(None, number, number, markup)
+    if isinstance(cached, str):
+        escaped = _escape_text(cached)
+        return _Encoded("str", escaped, _xml_text(escaped), markup)
+    encoded = _encode(cached, sheet, cell)
+    assert encoded is not None
+    return encoded._replace(formula=markup)
+
+
 def _encode(value: object, sheet: str, cell: tuple[int, int]) -> _Encoded | None:
     if value is None:
         return None
+    if isinstance(value, Formula):
+        return _encode_formula(value, sheet, cell)
     if isinstance(value, bool):
         return _TRUE_ENCODED if value else _FALSE_ENCODED
     if isinstance(value, str):
@@ -273,6 +318,7 @@ def _encode_cached(
 class _SheetPlan:
     rows: dict[int, dict[int, _Value]]  # row -> column -> value (None: empty the cell)
     clear: list[_Area]
+    formulas: bool = False  # formulas are written: the calculation chain must go
     _index: tuple[list[int], dict[int, list[int]]] | None = None
 
     def touches(self, cell: tuple[int, int]) -> bool:
@@ -311,7 +357,8 @@ def _plan(
         plans.setdefault(sheet, _SheetPlan({}, [])).clear.extend(areas)
     texts: dict[str, _Encoded | None] = {}
     for sheet, cells in writes.items():
-        rows = plans.setdefault(sheet, _SheetPlan({}, [])).rows
+        sheet_plan = plans.setdefault(sheet, _SheetPlan({}, []))
+        rows = sheet_plan.rows
         for ref, value in cells.items():
             if isinstance(ref, tuple):  # (row, column) numbers: no text to parse
                 cell = ref if (len(ref) == 2 and 1 <= ref[0] <= MAX_ROW
@@ -331,7 +378,9 @@ def _plan(
             elif col in row:
                 raise WorkbookPatchError(_where(sheet, _cell_ref(number, col)),
                                          "cellule écrite deux fois")
-            row[col] = _encode_cached(value, sheet, cell, texts)
+            encoded = row[col] = _encode_cached(value, sheet, cell, texts)
+            if isinstance(encoded, _Encoded) and encoded.formula is not None:
+                sheet_plan.formulas = True
     return plans
 
 
@@ -744,7 +793,11 @@ class _SheetPatcher:
         self._strip(cell)
         if value.type is not None:
             cell.set("t", value.type)
-        if value.type == "inlineStr":
+        if value.formula is not None:
+            etree.SubElement(cell, self._f_tag).text = _xml_unescape(value.formula)
+            if value.type or value.text:
+                etree.SubElement(cell, self._v_tag).text = value.text
+        elif value.type == "inlineStr":
             text = etree.SubElement(etree.SubElement(cell, self._is_tag), self._t_tag)
             text.set(_XML_SPACE, "preserve")
             text.text = value.text
@@ -1181,7 +1234,7 @@ def _patch_package(
                                       check=dst is None)
                 if result.data is not None:
                     replaced[part] = result.data
-                formulas_removed |= result.formulas_removed
+                formulas_removed |= result.formulas_removed or bool(plan.formulas)
             dropped: set[str] = set()
             if formulas_removed:
                 calc_chain, edits = _calc_chain_edits(zin)

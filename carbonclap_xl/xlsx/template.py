@@ -33,6 +33,7 @@ from carbonclap_xl.core.lines import LineTable
 from carbonclap_xl.core.model import NATURES, POSTE_BY_ID, POSTES
 from carbonclap_xl.core.units import entry_label
 from carbonclap_xl.workbook import layout as L
+from carbonclap_xl.workbook.formulas import STATUS_PENDING, synthese_formulas
 
 GREEN = "1F6F43"
 INPUT_FILL = PatternFill("solid", fgColor="FFF9E5")
@@ -97,12 +98,30 @@ def _readme(ws: Worksheet, edition: FactorEdition) -> None:
         ("   Source de la donnée : facture (±5 %), relevé (±5 %), devis (±10 %), estimation "
          "(±30 %), hypothèse (±50 %) ; « Source de la donnée (définitif) » si le définitif a "
          "une autre source (vide = la même).", None),
-        ("3. Cliquez « Recalculer » (onglet Carbon'Clap) ou lancez « carbonclap-xl process "
-         "classeur.xlsx » : les colonnes grisées, « Synthèse » et « Contrôles » sont écrites.",
-         None),
+        ("3. Calculez : bouton « Recalculer » de l'onglet Carbon'Clap (Excel avec le complément "
+         "CarbonClap.xlam, LibreOffice avec l'extension CarbonClap.oxt), ou « carbonclap-xl "
+         "process classeur.xlsx » : les colonnes grisées, la colonne Nature, « Synthèse » et "
+         "« Contrôles » sont écrites.", None),
         ("   Ne tapez pas dans les colonnes grisées : elles sont recalculées à chaque fois.", None),
         ("4. Lisez « Contrôles » : chaque ligne nomme la feuille, la cellule et la correction.",
          None),
+        ("", None),
+        ("Un classeur vivant, même sans complément", Font(bold=True)),
+        ("Après un calcul, les émissions de chaque ligne et la Synthèse sont des formules : "
+         "changez une quantité, la ligne et les totaux suivent aussitôt (Excel, LibreOffice).",
+         None),
+        (f"Ce qu'une formule ne peut pas suivre (une autre activité, une autre unité, une autre "
+         f"source de donnée) fait passer le statut de la ligne à « {STATUS_PENDING} », et la "
+         f"Synthèse (cellule {L.SYN_PENDING_CELL}) compte les lignes à recalculer : cliquez "
+         "alors « Recalculer ».", None),
+        ("Une ligne en erreur n'est comptée nulle part tant qu'elle n'est pas corrigée puis "
+         "recalculée. Les incertitudes sont celles du dernier calcul.", None),
+        ("", None),
+        ("L'onglet Carbon'Clap (Excel, complément CarbonClap.xlam)", Font(bold=True)),
+        *((f"{c.label} : {c.help}", None) for c in L.COMMANDS),
+        ("Fonctions de feuille de calcul (Excel sous Windows, avec le complément) :", None),
+        *((f"   ={name} : {text}.", None) for name, text in L.WORKSHEET_FUNCTIONS),
+        ("Installation : « carbonclap-xl addin install » (voir docs/excel.md).", None),
         ("", None),
         ("Les deux phases (obligation CNC depuis le 31 mars 2023)", Font(bold=True)),
         ("Bilan prévisionnel : déposé avec le devis. Bilan définitif : déposé avec le coût final. "
@@ -191,6 +210,12 @@ def _poste_sheet(ws: Worksheet, poste_id: str) -> None:
             ws.cell(row=L.HEADER_ROW - 1, column=col_index(column.letter),
                     value=column.help).alignment = Alignment(wrap_text=True, vertical="bottom")
     ws.row_dimensions[L.HEADER_ROW - 1].height = 30
+    nature = L.NATURE_COLUMN  # after the line table: what Synthèse sums by nature
+    head = ws.cell(row=L.HEADER_ROW, column=col_index(L.NATURE_LETTER), value=nature.header)
+    head.font, head.fill = HEADER_FONT, HEADER_FILL
+    head.alignment = Alignment(wrap_text=True, vertical="center")
+    dim = ws.column_dimensions[L.NATURE_LETTER]
+    dim.width, dim.number_format, dim.fill = nature.width, nature.number_format, COMPUTED_FILL
     last = L.LAST_PREPARED_ROW
     act = L.COLUMN_BY_KEY["activity"].letter
     dv = DataValidation(type="list", formula1=L.list_name(poste_id), allow_blank=True,
@@ -228,7 +253,7 @@ def _poste_sheet(ws: Worksheet, poste_id: str) -> None:
     dv3.add(qty)
     ws.add_data_validation(dv3)
     ws.freeze_panes = f"B{L.FIRST_DATA_ROW}"
-    ws.auto_filter.ref = f"A{L.HEADER_ROW}:{L.COMPUTED_COLUMNS[-1].letter}{L.HEADER_ROW}"
+    ws.auto_filter.ref = f"A{L.HEADER_ROW}:{L.NATURE_LETTER}{L.HEADER_ROW}"
     _print_setup(ws, L.HEADER_ROW)
     _protect(ws)
 
@@ -236,7 +261,8 @@ def _poste_sheet(ws: Worksheet, poste_id: str) -> None:
 def _synthese(ws: Worksheet) -> None:
     ws["A1"] = "Synthèse du bilan carbone"
     ws["A1"].font = TITLE_FONT
-    ws["A2"] = "Écrite par le calcul (Recalculer, ou carbonclap-xl process)."
+    ws["A2"] = ("Formules vivantes : elles suivent les quantités saisies. Les incertitudes sont "
+                "celles du dernier calcul (Recalculer, ou carbonclap-xl process).")
     for ref, height in ((L.SYN_EDITION_CELL, 30), (L.SYN_ATTRIBUTION_CELL, 60)):
         row = int(ref[1:])
         ws.merge_cells(f"A{row}:{L.SYN_LAST_COLUMN}{row}")
@@ -263,6 +289,9 @@ def _synthese(ws: Worksheet) -> None:
             c = ws.cell(row=row, column=col)
             c.number_format = "0.0" if col in (5, 6, 7) else "#,##0.00"
             c.fill = COMPUTED_FILL
+    for ref, text in synthese_formulas().items():  # live; process caches the engine's values
+        ws[ref] = "=" + text
+    ws[L.SYN_PENDING_CELL].font = Font(bold=True, color="B45309")
     for first, last, title, anchor in (
         (L.SYN_POSTE_FIRST_ROW, L.SYN_POSTE_TOTAL_ROW - 1, "Émissions par poste (tCO2e)", "K6"),
         (L.SYN_NATURE_FIRST_ROW, L.SYN_NATURE_TOTAL_ROW - 1, "Émissions par nature (tCO2e)",
