@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
 import openpyxl
@@ -14,6 +16,7 @@ import pytest
 from carbonclap_xl import excel
 from carbonclap_xl.core.engine import compute
 from carbonclap_xl.core.factors import load_edition
+from carbonclap_xl.core.numbers import fr_number
 from carbonclap_xl.core.result import dumps
 from carbonclap_xl.excel import commands
 from carbonclap_xl.excel.book import XlwingsSink, XlwingsSource, column_runs
@@ -125,20 +128,42 @@ def test_verifier_writes_controles_only_and_counts(workbook: Path, tmp_path: Pat
     assert ui.alerts and ui.alerts[-1].startswith(f"{errors} erreur(s)")
 
 
-def test_rapport_writes_the_json_of_process_beside_the_workbook(workbook: Path) -> None:
+def test_rapport_writes_the_pdf_report_and_the_summary_beside_the_workbook(
+        workbook: Path) -> None:
     book, ui = Book(workbook), FakeUi()
     path = commands.rapport(book, ui)
-    assert path == workbook.with_name("film-bilan.json")
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    pdf, summary = workbook.with_name("film-rapport.pdf"), workbook.with_name("film-bilan.json")
+    assert path == pdf and pdf.read_bytes().startswith(b"%PDF-")
+    doc = json.loads(summary.read_text(encoding="utf-8"))
     expected = json.loads(dumps(process_workbook(workbook).report().to_dict(for_json=True)))
     for key in ("total_kgco2e", "by_poste", "by_nature", "indicators", "counts", "lines"):
         assert doc[key] == expected[key], key
     assert [i["code"] for i in doc["issues"]] == [i["code"] for i in expected["issues"]]
-    assert ui.alerts == [f"Rapport écrit : {path}"]
+    assert ui.alerts == [f"Rapport écrit : {summary} ; {pdf}"]
+    # the PDF carries the total the summary gives (pdftotext, when poppler is here)
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                              text=True, check=True).stdout
+        tonnes = doc["total_kgco2e"]["forecast"] / 1000
+        assert fr_number(tonnes, 1) in text or fr_number(tonnes, 2) in text
     unsaved = Book(workbook)
     unsaved.fullname = "Classeur1"
     ui = FakeUi()
     assert commands.rapport(unsaved, ui) is None and "Enregistrez" in ui.alerts[0]
+
+
+def test_rapport_without_the_report_extra_still_writes_the_summary(
+        workbook: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import carbonclap_xl.report.writer as writer
+
+    def no_matplotlib(doc: object, fmt: str) -> bytes:
+        raise ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib")
+
+    monkeypatch.setattr(writer, "render", no_matplotlib)
+    ui = FakeUi()
+    assert commands.rapport(Book(workbook), ui) == workbook.with_name("film-bilan.json")
+    assert not workbook.with_name("film-rapport.pdf").exists()
+    assert "pip install 'carbonclap_xl[report]'" in ui.alerts[0]
 
 
 def test_facteurs_inserts_the_chosen_label(workbook: Path) -> None:

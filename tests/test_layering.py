@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "validation": {"core", "workbook", "xlsx"},
     "report": {"core", "workbook", "xlsx", "validation"},  # loads a workbook file, renders it
     "excel": {"core", "workbook", "report", "validation"},
-    "libreoffice": {"core", "workbook"},
+    "libreoffice": {"core", "workbook", "report"},  # Rapport: the report beside the file
     "service": {"core", "workbook", "xlsx", "validation", "report", "intake"},
     "cli": {"core", "workbook", "xlsx", "intake", "validation", "report", "excel",
             "libreoffice", "service"},

@@ -60,15 +60,16 @@ def test_verifier_writes_controles_only_with_the_servers_rules(book: Path) -> No
         f"Vérification : {counts['errors']} erreur(s), {counts['warnings']} avertissement(s)")
 
 
-def test_rapport_is_the_json_of_process_beside_the_document(book: Path) -> None:
+def test_rapport_is_the_pdf_report_and_the_summary_beside_the_document(book: Path) -> None:
     answer = respond(request(book, "Rapport", modified=True))
-    ((target, data),) = answer.outputs.items()
-    assert target == book.with_name("film-rapport.json")
-    report = json.loads(data)
+    target, pdf = book.with_name("film-bilan.json"), book.with_name("film-rapport.pdf")
+    assert list(answer.outputs) == [target, pdf]
+    assert answer.outputs[pdf].startswith(b"%PDF-")
+    report = json.loads(answer.outputs[target])
     total = process_workbook(book).result.total_kg
     assert report["file"] == str(book) and report["lines"]
     assert report["total_kgco2e"]["forecast"] == pytest.approx(total.forecast)
-    assert answer.doc["outputs"] == [str(target)] and answer.doc["cells"] == {}
+    assert answer.doc["outputs"] == [str(target), str(pdf)] and answer.doc["cells"] == {}
     assert "modifications non enregistrées" in answer.doc["message"]
 
 

@@ -291,8 +291,10 @@ def test_formulas_are_read_in_excel_syntax_fast_and_exactly(run: dict[str, Any])
 def test_rapport_saved_beside_the_workbook(run: dict[str, Any]) -> None:
     rap = run["results"]["rapport"]["summary"]
     assert rap["ok"], rap
-    (target,) = rap["outputs"]
-    assert Path(target) == run["book"].with_name("court-metrage-rapport.json")
+    target, pdf = rap["outputs"]
+    assert Path(target) == run["book"].with_name("court-metrage-bilan.json")
+    assert Path(pdf) == run["book"].with_name("court-metrage-rapport.pdf")
+    assert Path(pdf).read_bytes().startswith(b"%PDF-")
     report = json.loads(Path(target).read_text(encoding="utf-8"))
     expected = process_workbook(run["book"]).result.total_kg
     assert report["total_kgco2e"]["forecast"] == pytest.approx(expected.forecast)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from carbonclap_xl.cli import main
+from carbonclap_xl.core.model import NATURES, POSTES
 from carbonclap_xl.workbook import layout as L
 from carbonclap_xl.xlsx.files import process_workbook, write_processed
 from carbonclap_xl.xlsx.files import read_file as read_workbook
@@ -487,3 +488,39 @@ def test_new_workbook_is_readable_by_others_and_bad_extension_creates_nothing(
     assert main(["process", str(make_workbook(tmp_path / "a.xlsx")), "-o",
                  str(tmp_path / "made" / "x.csv")]) == 2
     assert not (tmp_path / "made").exists()
+
+
+def test_synthese_lists_the_largest_changes_first(tmp_path: Path) -> None:
+    """Synthèse's « plus grands écarts »: postes and natures whose footprint moved from forecast
+    to final, largest change first, each with both phases, the change and its percentage."""
+    from carbonclap_xl.workbook.plan import largest_changes
+
+    src = make_workbook(tmp_path / "film.xlsx")
+    processed = process_workbook(src)
+    out = tmp_path / "out.xlsx"
+    write_processed(processed, src, out)
+    rows = sheet_values(out, L.SHEET_SYNTHESE)
+    assert value_at(rows, f"A{L.SYN_CHANGES_TITLE_ROW}") == L.SYN_CHANGES_TITLE
+    assert [value_at(rows, f"{c}{L.SYN_CHANGES_HEADER_ROW}") for c in "ABCDE"] == \
+        list(L.SYN_CHANGES_HEADERS)
+    result = processed.result
+    by_label = {f"Poste : {p.label_fr}": result.by_poste[p.id] for p in POSTES} | {
+        f"Nature : {n.label_fr}": result.by_nature[n.id] for n in NATURES}
+    expected = sorted(((k, v) for k, v in by_label.items() if v.final != v.forecast),
+                      key=lambda kv: -abs(kv[1].final - kv[1].forecast))[:L.SYN_CHANGES_COUNT]
+    assert expected and [label for label, *_ in largest_changes(result)] == \
+        [k for k, _ in expected]
+    for i, (label, v) in enumerate(expected):
+        r = L.SYN_CHANGES_FIRST_ROW + i
+        assert value_at(rows, f"A{r}") == label
+        assert value_at(rows, f"B{r}") == pytest.approx(v.forecast / 1000)
+        assert value_at(rows, f"C{r}") == pytest.approx(v.final / 1000)
+        assert value_at(rows, f"D{r}") == pytest.approx((v.final - v.forecast) / 1000)
+        assert value_at(rows, f"E{r}") == pytest.approx(100 * (v.final - v.forecast)
+                                                        / v.forecast)
+    changes = [abs(value_at(rows, f"D{L.SYN_CHANGES_FIRST_ROW + i}"))
+               for i in range(len(expected))]
+    assert changes == sorted(changes, reverse=True)
+    # a forecast alone has nothing to compare: the block stays empty
+    assert largest_changes(process_workbook(make_workbook(
+        tmp_path / "prev.xlsx", lines=LINES.assign(quantity_final=None))).result) == []

@@ -130,9 +130,9 @@ def verifier(book: Any, ui: Any) -> Any:
 
 @_guarded
 def rapport(book: Any, ui: Any) -> Any:
-    """The footprint summary the funder asks for, written next to the workbook (the JSON of
-    ``process --json`` until the report exists)."""
-    from carbonclap_xl.report.files import report_path, write_report
+    """The footprint report and its summary (``<nom>-rapport.pdf``, ``<nom>-bilan.json``),
+    written next to the workbook from the open book's content (``report.files``)."""
+    from carbonclap_xl.report.files import write_report, written_text
 
     folder = Path(str(book.fullname)).parent
     if not str(book.fullname) or not folder.is_absolute() or not folder.is_dir():
@@ -141,10 +141,10 @@ def rapport(book: Any, ui: Any) -> Any:
     processed = _run(book, ui)
     if processed is None:
         return None
-    path = write_report(report_path(book.fullname), processed)
+    made = write_report(book.fullname, processed)
     ui.status(None)
-    ui.alert(f"Rapport écrit : {path}")
-    return path
+    ui.alert(written_text(made))
+    return made.paths[-1]
 
 
 @_guarded

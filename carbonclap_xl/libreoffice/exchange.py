@@ -42,7 +42,6 @@ from carbonclap_xl.workbook.rules import computed_cell_issues, dangerous_formula
 
 COMMANDS = ("Recalculer", "Verifier", "Rapport", "Facteurs")
 MAX_MATCHES = 1_000  # above the catalogue (254): an empty query lists it all
-REPORT_SUFFIX = "-rapport.json"
 
 
 @dataclass
@@ -149,26 +148,26 @@ def verifier(request: Mapping[str, Any], edition: FactorEdition | None = None) -
 
 
 def rapport(request: Mapping[str, Any], edition: FactorEdition | None = None) -> Answer:
-    """The JSON report of ``process --json`` for the open document, saved beside its file
-    as ``<name>-rapport.json`` (replacing the previous report)."""
-    from carbonclap_xl.core.result import dumps
+    """The footprint report of the open document and its summary, saved beside its file as
+    ``<nom>-rapport.pdf`` and ``<nom>-bilan.json`` (``report.files``, the Excel ribbon's
+    files too), replacing the previous ones."""
+    from carbonclap_xl.report.files import report_files, written_text
 
     path = request.get("path")
     if not isinstance(path, str) or not path:
         raise ExchangeError("Enregistrez d'abord le classeur (Fichier > Enregistrer) : le "
                             "rapport est enregistré à côté de lui.")
     _, processed = _processed(request, edition)
-    document = Path(path)
-    target = document.with_name(document.stem + REPORT_SUFFIX)
-    data = dumps(processed.report(file=str(document)).to_dict(for_json=True))
+    made = report_files(Path(path), processed)
     issues = processed.issues
-    message = (f"Rapport enregistré : {target}\n{_totals(processed)} ; {counts_text(issues)}."
+    message = (f"{written_text(made)}\n{_totals(processed)} ; {counts_text(issues)}."
                + ("\nLe rapport décrit le contenu ouvert, y compris les modifications non "
                   "enregistrées." if request.get("modified") else ""))
     doc = plan_to_json(WritePlan(), message=message,
-                       extra={"level": "info", "counts": severity_counts(issues),
-                              "outputs": [str(target)]})
-    return Answer(doc, {target: data})
+                       extra={"level": "warning" if made.missing_pdf else "info",
+                              "counts": severity_counts(issues),
+                              "outputs": [str(p) for p in made.paths]})
+    return Answer(doc, made.files)
 
 
 # --------------------------------------------------------------------------- Facteurs

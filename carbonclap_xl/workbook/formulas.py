@@ -307,6 +307,8 @@ def synthese_owned(ref: str) -> bool:
               (L.SYN_NATURE_FIRST_ROW, L.SYN_NATURE_TOTAL_ROW))
     if any(a <= row <= b for a, b in blocks):
         return 2 <= col <= last_col
+    if L.SYN_CHANGES_TITLE_ROW <= row < L.SYN_CHANGES_FIRST_ROW + L.SYN_CHANGES_COUNT:
+        return col <= len(L.SYN_CHANGES_HEADERS)
     first = L.SYN_INDICATOR_FIRST_ROW
     return first <= row < first + L.SYN_INDICATOR_COUNT and col <= 3
 

@@ -217,6 +217,15 @@ SYN_HEADERS: tuple[str, ...] = ("", "Prévisionnel (tCO2e)", "Définitif (tCO2e)
                                 "Incertitude prév. (±t)", "Incertitude déf. (±t)")
 SYN_LAST_COLUMN = col_letter(len(SYN_HEADERS))
 SYN_INDICATOR_COUNT = 4
+# The largest changes from forecast to final (postes and natures together, largest first),
+# written by every computation: values of the last computation, not formulas.
+SYN_CHANGES_TITLE_ROW = SYN_INDICATOR_FIRST_ROW + SYN_INDICATOR_COUNT + 2
+SYN_CHANGES_HEADER_ROW = SYN_CHANGES_TITLE_ROW + 1
+SYN_CHANGES_FIRST_ROW = SYN_CHANGES_HEADER_ROW + 1
+SYN_CHANGES_COUNT = 6
+SYN_CHANGES_TITLE = "Plus grands écarts du prévisionnel au définitif (au dernier calcul)"
+SYN_CHANGES_HEADERS: tuple[str, ...] = ("Poste ou nature", "Prévisionnel (tCO2e)",
+                                        "Définitif (tCO2e)", "Écart (tCO2e)", "Écart (%)")
 
 
 # --------------------------------------------------------------------------- Contrôles
@@ -245,8 +254,8 @@ COMMANDS: tuple[Command, ...] = (
             "applique les contrôles du financeur : le détail dans l'onglet Contrôles, les "
             "totaux d'erreurs et d'avertissements à l'écran ; rien d'autre n'est modifié."),
     Command("cc_rapport", "Rapport",
-            "écrit le résumé de l'empreinte carbone demandé par le financeur à côté du "
-            "classeur (<nom>-bilan.json)."),
+            "écrit le rapport d'empreinte carbone (<nom>-rapport.pdf) et son résumé pour le "
+            "financeur (<nom>-bilan.json) à côté du classeur."),
     Command("cc_facteurs", "Facteurs",
             "cherche une activité dans le catalogue (mots, sans accents ni majuscules) et "
             "l'écrit dans la cellule active."),

@@ -160,6 +160,7 @@ def synthese_writes(result: EngineResult, data: WorkbookData | None = None,
     cells[f"C{L.SYN_POSTE_UNCERTAINTY_ROW}"] = u.final / 1000
     block(L.SYN_NATURE_FIRST_ROW, [(result.by_nature[n.id], result.uncertainty_by_nature[n.id])
                                    for n in NATURES], L.SYN_NATURE_TOTAL_ROW)
+    cells.update(changes_writes(result))
     for ref, value in cells.items():
         if isinstance(value, float):
             cells[ref] = _num(value)
@@ -184,6 +185,40 @@ def synthese_writes(result: EngineResult, data: WorkbookData | None = None,
                 continue
             cached = F.pending_text(pending) if ref == L.SYN_PENDING_CELL else cells.get(ref)
             cells[ref] = Formula(text, "" if cached is None else cached)
+    return cells
+
+
+def largest_changes(result: EngineResult) -> list[tuple[str, float, float]]:
+    """(label, forecast kg, final kg) of the postes and natures whose footprint changed from
+    forecast to final, largest change first (at most ``SYN_CHANGES_COUNT``); only when both
+    phases have a footprint (a forecast alone has nothing to compare)."""
+    if not (result.total_kg.forecast and result.total_kg.final):
+        return []
+    items = [*((f"Poste : {p.label_fr}", result.by_poste[p.id]) for p in POSTES),
+             *((f"Nature : {n.label_fr}", result.by_nature[n.id]) for n in NATURES)]
+    changed = [(label, v.forecast, v.final) for label, v in items if v.final != v.forecast]
+    changed.sort(key=lambda item: -abs(item[2] - item[1]))
+    return changed[:L.SYN_CHANGES_COUNT]
+
+
+def changes_writes(result: EngineResult) -> dict[str, CellValue]:
+    """Synthèse's « plus grands écarts » block: its title, headers and rows (blank rows
+    below the changes found)."""
+    cells: dict[str, CellValue] = {f"A{L.SYN_CHANGES_TITLE_ROW}": L.SYN_CHANGES_TITLE}
+    cols = "ABCDE"
+    for col, header in zip(cols, L.SYN_CHANGES_HEADERS, strict=True):
+        cells[f"{col}{L.SYN_CHANGES_HEADER_ROW}"] = header
+    changes = largest_changes(result)
+    for i in range(L.SYN_CHANGES_COUNT):
+        r = L.SYN_CHANGES_FIRST_ROW + i
+        if i < len(changes):
+            label, forecast, final = changes[i]
+            row: tuple[CellValue, ...] = (label, forecast / 1000, final / 1000,
+                                          (final - forecast) / 1000,
+                                          _pct(final - forecast, forecast))
+        else:
+            row = (None,) * len(cols)
+        cells.update({f"{c}{r}": v for c, v in zip(cols, row, strict=True)})
     return cells
 
 

@@ -289,6 +289,15 @@ def _synthese(ws: Worksheet) -> None:
             c = ws.cell(row=row, column=col)
             c.number_format = "0.0" if col in (5, 6, 7) else "#,##0.00"
             c.fill = COMPUTED_FILL
+    ws.cell(row=L.SYN_CHANGES_TITLE_ROW, column=1, value=L.SYN_CHANGES_TITLE).font = \
+        Font(bold=True)
+    _header(ws, L.SYN_CHANGES_HEADER_ROW, L.SYN_CHANGES_HEADERS,
+            widths[:len(L.SYN_CHANGES_HEADERS)])
+    for row in range(L.SYN_CHANGES_FIRST_ROW, L.SYN_CHANGES_FIRST_ROW + L.SYN_CHANGES_COUNT):
+        for col in range(1, len(L.SYN_CHANGES_HEADERS) + 1):
+            c = ws.cell(row=row, column=col)
+            c.number_format = "0.0" if col == 5 else "#,##0.00"
+            c.fill = COMPUTED_FILL
     for ref, text in synthese_formulas().items():  # live; process caches the engine's values
         ws[ref] = "=" + text
     ws[L.SYN_PENDING_CELL].font = Font(bold=True, color="B45309")
