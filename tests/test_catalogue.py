@@ -21,7 +21,7 @@ def catalogue(edition: FactorEdition) -> list:
     extra = [
         replace(train, id="train_tgv", label_fr="Train – TGV (km × personnes)"),
         replace(train, id="train_ter", label_fr="Train – TER régional"),
-        replace(train, id="car_hire", label_fr="Voiture de location – essence",
+        replace(train, id="car_hire", label_fr="Voiture de location – essence", label_en="Car hire",
                 factor=make_factor("BE:9", 0.2, "km"), note="Location courte durée"),
     ]
     return [*edition.activities.values(), *extra]
@@ -80,3 +80,19 @@ def test_activities_list_imports_no_numpy() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert proc.stderr.strip() == "[]"
+
+
+def test_one_search_for_every_front_door(edition: FactorEdition) -> None:
+    """The Excel ribbon and CC_RECHERCHE (core.worksheet), the LibreOffice extension and
+    ``activities list`` give the same activities in the same order; the sheet's poste first."""
+    from carbonclap_xl.core.worksheet import search_activities as excel_search
+    from carbonclap_xl.libreoffice.exchange import search_activities as lo_search
+
+    for text, poste in (("train", None), ("repas", "regie"), ("gazole", "lieux")):
+        ranked = [m.activity for m in rank_activities(edition.activities.values(), text,
+                                                      prefer=poste)]
+        assert excel_search(edition, text, poste) == ranked[:30]
+        assert lo_search(edition, text, poste) == ranked[:len(lo_search(edition, text, poste))]
+        if poste:
+            inside = [poste in a.postes for a in ranked]
+            assert inside == sorted(inside, reverse=True)  # the poste's activities first

@@ -1,13 +1,14 @@
 """Find activities of the catalogue as a producer types them: best match first.
 
-Pure and light (no numpy): the ``activities list`` command, and later the ribbon's Facteurs
-search and ``CC_RECHERCHE``, rank with :func:`rank_activities`. Matching ignores case,
+Pure and light (no numpy): the one search of the catalogue. ``activities list``, the Excel
+ribbon's Facteurs and ``CC_RECHERCHE`` (``core.worksheet``), and the LibreOffice extension's
+Facteurs all rank with :func:`rank_activities`. Matching ignores case,
 accents and punctuation; the rank of an activity is the best of:
 
 0. exact: the text is its id or its French label;
 1. prefix: its label or id starts with the text;
-2. all words: every word typed is found in its label, id or note (words found at the start of
-   a word of the label rank first);
+2. all words: every word typed is found in its label, id, note, English label or its factor's
+   label (words found at the start of a word of the label rank first);
 3. fuzzy: every word typed (of four letters or more) is close to a word of its label or id
    (a typo: « trian »), or the whole text is close to its label.
 
@@ -62,7 +63,8 @@ def _match(activity: Activity, query: str, words: list[str]) -> Match | None:
     if label.startswith(query) or ident.startswith(query):
         return Match(activity, PREFIX, 0.0)  # then in label order
     label_words = _words(activity.label_fr) + _words(activity.id)
-    haystack = " ".join([label, ident, _norm(activity.note or "")])
+    haystack = " ".join([label, ident, _norm(activity.note or ""), _norm(activity.label_en),
+                         _norm(activity.factor.label_fr)])
     if words and all(w in haystack for w in words):
         starts = sum(any(lw.startswith(w) for lw in label_words) for w in words)
         return Match(activity, ALL_WORDS, starts / len(words))
@@ -78,16 +80,23 @@ def _match(activity: Activity, query: str, words: list[str]) -> Match | None:
 
 
 def rank_activities(activities: Iterable[Activity], text: str | None = None,
-                    poste: str | None = None) -> list[Match]:
+                    poste: str | None = None, *, prefer: str | None = None) -> list[Match]:
     """The activities (of ``poste`` when given) that ``text`` matches, best first; all of
-    them in label order when ``text`` is empty."""
+    them in label order when ``text`` is empty. ``prefer``: a poste whose activities come
+    first (the sheet the user is on), the others after them."""
     pool = [a for a in activities if poste is None or poste in a.postes]
     query = _norm(text or "")
+
+    def elsewhere(a: Activity) -> bool:
+        return prefer is not None and prefer not in a.postes
+
     if not query:
-        return [Match(a, EXACT, 0.0) for a in sorted(pool, key=lambda a: _norm(a.label_fr))]
+        return [Match(a, EXACT, 0.0)
+                for a in sorted(pool, key=lambda a: (elsewhere(a), _norm(a.label_fr)))]
     words = query.split()
     found = [m for m in (_match(a, query, words) for a in pool) if m is not None]
-    return sorted(found, key=lambda m: (m.rank, -m.score, not _is_default(m.activity),
+    return sorted(found, key=lambda m: (elsewhere(m.activity), m.rank, -m.score,
+                                        not _is_default(m.activity),
                                         _norm(m.activity.label_fr)))
 
 

@@ -9,12 +9,11 @@ and a line computed by Recalculer agree to the last bit.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from carbonclap_xl.core.engine import compute
 from carbonclap_xl.core.errors import FactorNotFound
-from carbonclap_xl.core.factors import Activity, Factor, FactorEdition, fold, parse_reference
+from carbonclap_xl.core.factors import Activity, Factor, FactorEdition, parse_reference
 from carbonclap_xl.core.issues import CODES, Severity
 from carbonclap_xl.core.model import DEFAULT_FACTOR_UNCERTAINTY_PCT, POSTE_IDS
 
@@ -86,27 +85,14 @@ def emissions_kg(edition: FactorEdition, activities: Any, quantities: Any,
 
 def search_activities(edition: FactorEdition, text: str, poste: str | None = None,
                       limit: int = 30) -> list[Activity]:
-    """Catalogue activities whose label, id or note holds every word of ``text`` (accents
-    and case aside), those of ``poste`` first, then by label; close spellings when no label
-    holds the words."""
-    words = [w for w in re.split(r"[\s_'’–-]+", fold(text)) if w]
-    if not words:
+    """Catalogue activities for ``text``, best first, those of ``poste`` (the sheet the user
+    is on) before the others (``catalogue.rank_activities``, the one search)."""
+    from carbonclap_xl.core.catalogue import rank_activities
+
+    if not text.strip():
         return []
-    whole = [re.compile(rf"\b{re.escape(w)}\b") for w in words]
-
-    def rank(a: Activity) -> tuple[bool, bool, bool, str]:
-        label = fold(a.label_fr)
-        return (poste is not None and poste not in a.postes,  # the sheet's poste first
-                not all(p.search(label) for p in whole),  # whole words of the label first
-                not label.startswith(words[0]), label)
-
-    hits = sorted((a for a in edition.activities.values()
-                   if all(w in fold(f"{a.label_fr} {a.id} {a.note or ''}") for w in words)),
-                  key=rank)
-    if not hits:
-        labels = edition.suggest(text, poste)
-        hits = [a for label in labels if (a := edition.activity(label)) is not None]
-    return hits[:limit]
+    ranked = rank_activities(edition.activities.values(), text, prefer=poste)
+    return [m.activity for m in ranked[:limit]]
 
 
 def search_labels(edition: FactorEdition, text: str, poste: str | None = None,

@@ -18,14 +18,13 @@ are written by the CLI, atomically.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from carbonclap_xl.core.errors import ExchangeError, close_matches
-from carbonclap_xl.core.factors import Activity, FactorEdition, fold, load_edition
+from carbonclap_xl.core.errors import ExchangeError
+from carbonclap_xl.core.factors import Activity, FactorEdition, load_edition
 from carbonclap_xl.core.issues import Issue, counts_text, group_issues, severity_counts
 from carbonclap_xl.core.numbers import fr_number
 from carbonclap_xl.workbook import layout as L
@@ -175,22 +174,13 @@ def rapport(request: Mapping[str, Any], edition: FactorEdition | None = None) ->
 
 def search_activities(edition: FactorEdition, query: str, poste: str | None = None
                       ) -> list[Activity]:
-    """Catalogue activities holding every word of ``query`` (label, id, English label,
-    factor label; case and accents ignored), those of ``poste`` first. A word found nowhere
-    is replaced by its close spellings in the catalogue (« gazolle » finds « gazole »); an
-    empty query gives the whole catalogue."""
-    pool = list(edition.activities.values())
-    texts = {a.id: fold(f"{a.label_fr} {a.id} {a.label_en} {a.factor.label_fr}") for a in pool}
-    vocabulary = sorted({w for t in texts.values() for w in re.split(r"[^a-z0-9]+", t) if w})
-    alternatives = []
-    for word in fold(query).split():
-        if any(word in t for t in texts.values()):
-            alternatives.append([word])
-        else:
-            alternatives.append(close_matches(word, vocabulary, n=4, cutoff=0.75))
-    hits = [a for a in pool if all(any(w in texts[a.id] for w in alt) for alt in alternatives)]
-    return sorted(hits, key=lambda a: (poste is not None and poste not in a.postes,
-                                       fold(a.label_fr)))[:MAX_MATCHES]
+    """Catalogue activities for ``query``, best first, those of ``poste`` first
+    (``catalogue.rank_activities``, the search of every front door); an empty query gives
+    the whole catalogue."""
+    from carbonclap_xl.core.catalogue import rank_activities
+
+    ranked = rank_activities(edition.activities.values(), query, prefer=poste)
+    return [m.activity for m in ranked[:MAX_MATCHES]]
 
 
 def facteurs(request: Mapping[str, Any], edition: FactorEdition | None = None) -> Answer:
