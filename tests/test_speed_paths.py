@@ -96,3 +96,20 @@ def test_status_formulas_tell_equal_values_of_other_types_apart() -> None:
         expected = F.status_formula(5 + i, {key: values[i]}, False, "Erreur", cells)
         assert isinstance(cell, Formula) and cell.text == expected
     assert len({c.text.replace(str(5 + i), "#") for i, c in enumerate(status)}) == 4
+
+
+def test_dumps_of_many_lines_is_the_plain_orjson_document() -> None:
+    """Many lines are serialised apart (``result._lines_fragment``): same bytes as one
+    orjson call over the whole document, str keys or not, NaN and numpy values included."""
+    import orjson
+
+    from carbonclap_xl.core.result import INDENT_MAX_LINES, dumps
+
+    lines = [{"poste": "régie", "q": float(i) / 3, "nan": float("nan"), "n": np.float64(i),
+              "none": None, "i": i} for i in range(INDENT_MAX_LINES + 1)]
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    for table in (lines, [*lines[:-1], {1: "a non-str key", "x": 2.5}]):
+        doc = {"schema_version": "1.1", "lines": table, "issues": [], "counts": {"lines": 1}}
+        assert dumps(doc) == orjson.dumps(doc, option=option, default=str) + b"\n"
+    huge = {"schema_version": "1.1", "lines": [*lines, {"big": 2**70}]}
+    assert b'"big": 1180591620717411303424' in dumps(huge)  # the stdlib fallback, as before
