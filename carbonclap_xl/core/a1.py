@@ -16,6 +16,7 @@ _CELL_RE = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
 
 
 @lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)  # the patcher names the same few columns on every row
 def col_letter(index: int) -> str:
     """1 -> 'A', 28 -> 'AB', 16384 -> 'XFD'."""
     letters = ""

@@ -193,7 +193,9 @@ def _counts(raw: np.ndarray, issues: list[Issue]) -> tuple[np.ndarray, np.ndarra
         given = ~np.isnan(numeric)
         bad = np.zeros(len(raw), dtype=bool)
     else:
-        is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), bool, len(raw))
+        kinds = set(map(type, raw.tolist()))
+        is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), bool, len(raw)) \
+            if kinds & {bool, np.bool_} else np.zeros(len(raw), dtype=bool)
         if is_bool.any():
             raw = raw.copy()
             raw[is_bool] = _BOOL_CELL
@@ -342,7 +344,7 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
 
     def column(name: str) -> np.ndarray:
         values = frame.get(name)
-        return values if values.dtype.kind in "fiu" else values.astype(object)
+        return values if values.dtype.kind in "fiuO" else values.astype(object)
 
     poste = _text(column("poste"), lower=True)
     activity = _text(column("activity"))

@@ -285,8 +285,8 @@ class Issue:
     def located(self, sheet: str | None, cell: str | None, row: int | None = None) -> Issue:
         """This issue at the place the user sees: a workbook cell, or a CSV line (no
         sheet, no cell, the row alone)."""
-        return replace(self, sheet=sheet, cell=cell,
-                       row=row_of(cell) if row is None else row)
+        return Issue(self.code, self.severity, self.message, self.line, self.field, self.value,
+                     sheet, cell, row_of(cell) if row is None else row, self.count, self.cells)
 
     @property
     def where(self) -> str:

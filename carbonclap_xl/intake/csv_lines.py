@@ -15,7 +15,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -78,18 +80,11 @@ def read_lines_csv(path: Path) -> CsvLines:
         text = raw.decode("cp1252", errors="replace")
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows: list[list[str]] = []
-    starts: list[int] = []
-    end = 0
-    for row in reader:
-        starts.append(end + 1)  # a quoted field may span lines: the row starts after the last
-        end = reader.line_num
-        rows.append(row)
-    if not rows:
+    header_row, rows, by_position, starts = _parse(text, delimiter)
+    if header_row is None:
         raise InputFileError(str(path), "fichier vide : la première ligne doit nommer les "
                                         "colonnes " + _expected_header())
-    header = [h.strip().lower() for h in rows[0]]
+    header = [h.strip().lower() for h in header_row]
     doubled = sorted({h for h in header if h and header.count(h) > 1})
     if doubled:
         raise InputFileError(str(path), "colonne(s) en double " + ", ".join(doubled)
@@ -100,24 +95,78 @@ def read_lines_csv(path: Path) -> CsvLines:
                              + " ; l'en-tête attendu est " + _expected_header())
     width = len(header)
     issues: list[Issue] = []
-    excluded = np.zeros(len(rows) - 1, dtype=bool)
-    body: list[list[str]] = []
-    for n, r in enumerate(rows[1:]):
-        if len(r) > width and any(v.strip() for v in r[width:]):
-            issues.append(make_issue(Code.CSV_EXTRA_FIELDS, value=starts[n + 1], line=n,
-                                     expected=len(r), choices=width, hint=delimiter))
-            excluded[n] = True
-        body.append(r + [""] * (width - len(r)) if len(r) < width else r[:width])
+    excluded = np.zeros(len(starts) - 1, dtype=bool)
+    count = len(starts) - 1
+    if by_position is None or len(by_position) != width:  # rows of other widths: fit each
+        body: list[list[str]] = []
+        for n, r in enumerate(rows):
+            if len(r) > width and any(v.strip() for v in r[width:]):
+                issues.append(make_issue(Code.CSV_EXTRA_FIELDS, value=starts[n + 1], line=n,
+                                         expected=len(r), choices=width, hint=delimiter))
+                excluded[n] = True
+            body.append(r + [""] * (width - len(r)) if len(r) < width else r[:width])
+        by_position = [[r[i] for r in body] for i in range(width)]
     position = {name: i for i, name in enumerate(header) if name}
-    columns: dict[str, list[str | None]] = {}
+    columns: dict[str, Sequence[str | None]] = {}
     for column in LINE_COLUMNS:
         i = position.get(column)
-        columns[column] = [r[i] for r in body] if i is not None else [None] * len(body)
+        columns[column] = by_position[i] if i is not None else [None] * count
     for column in _NUMBER_COLUMNS:
-        values = columns[column]
-        for n, v in enumerate(values):
-            if not v or v.isspace():
-                values[n] = None
-            elif delimiter == ";" and "," in v and _DECIMAL_COMMA.match(v):
-                values[n] = v.replace(",", ".")
-    return CsvLines(LineTable(columns, len(body)), issues, excluded, starts[1:])
+        if column in position:  # blanks as None
+            values = [v if v and not v.isspace() else None for v in columns[column]]
+            if delimiter == ";":  # French Excel's decimal commas
+                values = [_decimal_point(v) for v in values]
+            columns[column] = values
+    return CsvLines(LineTable(columns, count), issues, excluded, starts[1:])
+
+
+def _decimal_point(v: str | None) -> str | None:
+    """A number cell of a ``;`` file with its decimal comma as a point."""
+    if v is not None and "," in v and _DECIMAL_COMMA.match(v):
+        return v.replace(",", ".")
+    return v
+
+
+_FIELD_SEP = "\x1f"  # the ASCII unit separator: joins the fields of a row while reading
+
+
+def _parse(text: str, delimiter: str) -> tuple[list[str] | None, list[list[str]],
+                                                list[list[str]] | None, list[int]]:
+    """(header, data rows, data columns, file line where each row starts) of a CSV text.
+
+    The columns are given (rows then empty) when every row is as wide as the header; else
+    they are None. A list per row costs more than the parsing once there are 100,000 of
+    them (the cyclic garbage collector walks each one several times): when no quoted field
+    spans lines and no field holds the unit separator, each row is joined into one string
+    as it is read, and the columns are cut from all rows joined."""
+    if _FIELD_SEP not in text:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        joined = list(map(_FIELD_SEP.join, reader))
+        if reader.line_num == len(joined):  # no row spans lines: row n is line n
+            starts = list(range(1, len(joined) + 1))
+            if not joined:
+                return None, [], None, starts
+            # an empty row ([]) joins as "", as does [""]: both are filled to the header's
+            # width with blanks alike
+            header, body = joined[0].split(_FIELD_SEP), joined[1:]
+            seps = len(header) - 1
+            if not body or set(map(str.count, body, repeat(_FIELD_SEP))) == {seps}:
+                fields = _FIELD_SEP.join(body).split(_FIELD_SEP) if body else []
+                width = seps + 1
+                return header, [], [fields[i::width] for i in range(width)], starts
+            return header, [r.split(_FIELD_SEP) if r else [] for r in body], None, starts
+    rows, starts = _csv_rows(text, delimiter)
+    return (rows[0] if rows else None), rows[1:], None, starts
+
+
+def _csv_rows(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
+    """Every row, and the file line where each starts (a quoted field may span lines)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    end = 0
+    for row in reader:
+        starts.append(end + 1)  # a quoted field may span lines: the row starts after the last
+        end = reader.line_num
+        rows.append(row)
+    return rows, starts

@@ -52,6 +52,7 @@ EMISSION_OF: dict[str, str] = {"quantity_forecast": "co2e_forecast_kg",
 COUNT_KEY = "count"  # persons, vehicles, trips: E = Q × N × F when the layout has it
 MAX_TEXT_LITERAL = 255  # Excel refuses longer text constants in a formula
 LAST_ROW = L.MAX_LINE_ROWS  # live ranges reach every row the reader reads
+ROW = "\0"  # the row number in a formula template (no formula text holds a control character)
 PENDING_TEXT = (" ligne(s) à recalculer : cliquez « Recalculer » (onglet Carbon'Clap) ou "
                 "lancez « carbonclap-xl process ».")
 
@@ -135,17 +136,17 @@ class LineCells:
     @cached_property
     def _status_parts(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...],
                                      str, str]:
-        """What status formulas share, rows as ``\0`` and the shown status as ``\1``: the
+        """What status formulas share, rows as :data:`ROW` and the shown status as ``\1``: the
         inputs compared on live lines, on other lines, the live check, the live result."""
-        numbers = ",".join(f"{self.letters[k]}\0" for k in self.numeric)
+        numbers = ",".join(f"{self.letters[k]}{ROW}" for k in self.numeric)
         # text in a number cell, a negative or absurd number, a count of 0: what the engine
         # would report
         check = (f"COUNTA({numbers})>COUNT({numbers}),MIN({numbers})<0,"
                  f"MAX({numbers})>{number_literal(MAX_QUANTITY)}")
         if self.has_count:
-            n = f"{self.letters[COUNT_KEY]}\0"
+            n = f"{self.letters[COUNT_KEY]}{ROW}"
             check += f",AND(ISNUMBER({n}),{n}<=0)"
-        quantities = ",".join(f"{self.letters[k]}\0" for k in QUANTITY_KEYS)
+        quantities = ",".join(f"{self.letters[k]}{ROW}" for k in QUANTITY_KEYS)
         shown = f'IF(COUNT({quantities})=0,{text_literal(STATUS_FR["empty"])},\1)'
         return (tuple((k, self.letters[k]) for k in self.compared),
                 tuple((k, self.letters[k]) for k in self.inputs if k != "comment"),
@@ -167,12 +168,20 @@ def emission_formula(row: int, quantity_key: str, conversion: float,
 
     The product is grouped as the engine computes it, ``Q × ((F × conversion) × N)``, so a
     recalculation gives the engine's number to the last bit."""
+    return emission_template(quantity_key, conversion, cells).replace(ROW, str(row))
+
+
+
+def emission_template(quantity_key: str, conversion: float,
+                      cells: LineCells | None = None) -> str:
+    """:func:`emission_formula` with :data:`ROW` for its row number: one text per column and
+    conversion, which every line fills in with its row."""
     lay = cells or line_cells()
-    q = f"{lay.letters[quantity_key]}{row}"
-    factor = f"{lay.letters['factor_value']}{row}"
+    q = f"{lay.letters[quantity_key]}{ROW}"
+    factor = f"{lay.letters['factor_value']}{ROW}"
     per_unit = factor if conversion == 1 else f"({factor}*{number_literal(conversion)})"
     if lay.has_count:
-        n = f"{lay.letters[COUNT_KEY]}{row}"
+        n = f"{lay.letters[COUNT_KEY]}{ROW}"
         per_unit = f"({per_unit}*IF(ISNUMBER({n}),{n},1))"
     return f'IF(ISNUMBER({q}),{q}*{per_unit},"")'
 
@@ -186,21 +195,35 @@ def status_formula(row: int, read: Mapping[str, Any], live: bool, status_text: s
     longer blank or a positive number; otherwise it shows « Vide » or ``status_text`` as its
     quantities are blank or not. Any other line is flagged as soon as any input differs
     (a fix of a line in error, say), and shows ``status_text`` until then."""
-    compared, every, check, live_shown = (cells or line_cells())._status_parts
-    r = str(row)
+    template = status_template(read, live, status_text, cells)
+    return None if template is None else template.replace(ROW, str(row))
+
+
+def status_template(read: Mapping[str, Any], live: bool, status_text: str,
+                    cells: LineCells | None = None) -> str | None:
+    """:func:`status_formula` with :data:`ROW` for its row number: lines with the same
+    inputs share it."""
+    lay = cells or line_cells()
+    compared, every, check, live_shown = lay._status_parts
     tests = []
     for key, letter in compared if live else every:
         lit = literal(read.get(key))
         if lit is None:
             return None
-        tests.append(f"{letter}{r}<>{lit}")
+        tests.append(f"{letter}{ROW}<>{lit}")
     shown = text_literal(status_text)
     if shown is None:
         return None
     if live:
-        tests.append(check.replace("\0", r))
-        shown = live_shown.replace("\0", r).replace("\1", shown)
+        tests.append(check)
+        shown = live_shown.replace("\1", shown)
     return f"IF(OR({','.join(tests)}),{_PENDING_LITERAL},{shown})"
+
+
+def status_keys(live: bool, cells: LineCells | None = None) -> tuple[str, ...]:
+    """The inputs a status formula compares (``status_template`` reads no other)."""
+    compared, every, _check, _shown = (cells or line_cells())._status_parts
+    return tuple(key for key, _letter in (compared if live else every))
 
 
 _PENDING_LITERAL = text_literal(STATUS_PENDING)

@@ -79,7 +79,11 @@ _COUNTED = ("ok", "warning", "empty")
 
 def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any,
                 layout: F.LineCells) -> None:
-    """Turn ``out``'s emission and status cells into live formulas (in place), add natures."""
+    """Turn ``out``'s emission and status cells into live formulas (in place), add natures.
+
+    Formulas are built from templates (``formulas.ROW`` for the row number): one per
+    quantity column and conversion for emissions, one per distinct set of compared inputs
+    for statuses, so each line only fills in its row."""
     n = len(lines)
     read = {k: (lines[k].tolist() if k in lines else [None] * n) for k in layout.inputs}
     status, rows = lines["status"].tolist(), [int(r) for r in lines["row"].tolist()]
@@ -88,6 +92,11 @@ def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any
     warned = [False] * n if other_warnings is None else list(other_warnings)
     numeric = layout.numeric
     emission_keys = [(q, F.EMISSION_OF[q]) for q in F.QUANTITY_KEYS]
+    status_keys = {live: [read[k] for k in F.status_keys(live, layout)]
+                   for live in (True, False)}
+    emission_templates: dict[tuple[str, float], str] = {}
+    status_templates: dict[tuple[Any, ...], str | None] = {}
+    row_mark = F.ROW
     out["nature"] = [None] * n
     # a numeric column holds only numbers and blanks (NaN): every cell is plain
     plain = {k: None if k in lines and lines[k].dtype.kind in "fiu" else
@@ -97,8 +106,7 @@ def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any
         if not _str(state):
             continue
         counted = state in _COUNTED
-        row = rows[i]
-        inputs = {k: read[k][i] for k in layout.inputs}
+        row = str(rows[i])
         live = (counted and all(p is None or p[i] for p in plain.values())
                 and math.isfinite(conversion[i]) and math.isfinite(factor[i]))
         if counted:
@@ -106,15 +114,24 @@ def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any
         if live:
             for quantity, emission in emission_keys:
                 cached = out[emission][i]
-                out[emission][i] = Formula(
-                    F.emission_formula(row, quantity, conversion[i], layout),
-                    "" if cached is None else cached)
+                template = emission_templates.get((quantity, conversion[i]))
+                if template is None:
+                    template = emission_templates[quantity, conversion[i]] = \
+                        F.emission_template(quantity, conversion[i], layout)
+                out[emission][i] = Formula(template.replace(row_mark, row),
+                                           "" if cached is None else cached)
             shown = STATUS_FR["warning"] if warned[i] else STATUS_FR["ok"]
         else:
             shown = STATUS_FR[state]
-        text = F.status_formula(row, inputs, live, shown, layout)
+        # 1, 1.0 and True are equal keys but not equal literals: the type is in the key
+        key = (live, shown, *((type(c[i]), c[i]) for c in status_keys[live]))
+        if key in status_templates:
+            text = status_templates[key]
+        else:
+            inputs = {k: read[k][i] for k in layout.inputs}
+            text = status_templates[key] = F.status_template(inputs, live, shown, layout)
         if text is not None:
-            out["status"][i] = Formula(text, STATUS_FR[state])
+            out["status"][i] = Formula(text.replace(row_mark, row), STATUS_FR[state])
 
 
 def _pct(part: float, whole: float) -> float | None:

@@ -311,6 +311,8 @@ def _encode_cached(
         if encoded is None:
             encoded = texts[value] = _encode(value, sheet, cell)  # raises for a text too long
         return encoded
+    if type(value) is Formula:  # emission and status cells: thousands of them
+        return _encode_formula(value, sheet, cell)
     return _encode(value, sheet, cell)
 
 

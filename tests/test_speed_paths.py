@@ -1,0 +1,115 @@
+"""The fast paths of issue 7 give what the plain paths give, byte for byte: the CSV reader
+that joins each row while reading (against ``csv.reader`` row by row), and the formula
+templates of the write plan (against one formula built per cell)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from carbonclap_xl.core.lines import LineTable
+from carbonclap_xl.intake import csv_lines
+from carbonclap_xl.workbook import formulas as F
+from carbonclap_xl.workbook.plan import line_columns
+from carbonclap_xl.workbook.port import Formula
+
+HEADER = "poste,activity,quantity_forecast,quantity_final,unit"
+
+
+def _slow(text: str, delimiter: str) -> tuple[list[str] | None, list[list[str]], list[int]]:
+    rows, starts = csv_lines._csv_rows(text, delimiter)
+    return (rows[0] if rows else None), rows[1:], starts
+
+
+def _as_rows(parsed: tuple) -> tuple[list[str] | None, list[list[str]], list[int]]:
+    header, rows, columns, starts = parsed
+    if columns is not None:
+        rows = [list(r) for r in zip(*columns, strict=True)] if columns and columns[0] else \
+            [[] for _ in range(len(starts) - 1)]
+    return header, rows, starts
+
+
+def _same(text: str, delimiter: str = ",") -> None:
+    header, rows, starts = _as_rows(csv_lines._parse(text, delimiter))
+    slow_header, slow_rows, slow_starts = _slow(text, delimiter)
+    assert starts == slow_starts
+    # an empty first line is [""] or []: no column either way (see _parse)
+    assert header == slow_header or (header == [""] and slow_header == [])
+    width = max(len(header or []), 5)
+    fit = [r + [""] * (width - len(r)) for r in rows]
+    assert fit == [r + [""] * (width - len(r)) for r in slow_rows]
+
+
+@pytest.mark.parametrize("text", [
+    "", "\n", HEADER, HEADER + "\n", HEADER + "\r\nregie,Café,1,2,kg\r\n",
+    HEADER + '\nregie,"Déchets, carton",1,2,t\n',  # a quoted comma: the fast path
+    HEADER + '\nregie,"a\nb",1,2,kg\nlieux,x,3,4,km\n',  # a field over two lines: the slow
+    HEADER + "\nregie,a\x1fb,1,2,kg\n",  # the separator in a field: the slow path
+    HEADER + "\n\nregie,a,1,2,kg,extra\nregie,a\n",  # rows of other widths
+    HEADER + "\rregie,a,1,2,kg\rlieux,b,,3,km",
+])
+def test_csv_fast_path_reads_as_csv_reader(text: str) -> None:
+    _same(text)
+
+
+def test_csv_fast_path_random_files() -> None:
+    rng = random.Random(7)
+    pieces = ["regie", "", " ", "1,5", "2", "a\rb", "x\r\n", "\n", ";", ",", '"q"', '"a,b"',
+              '"x\ny"', '""', "\x1f", "é"]
+    for _ in range(500):
+        header = rng.choice([HEADER, HEADER.replace(",", ";"), HEADER + ",count,comment"])
+        text = header + rng.choice(["\n", "\r\n", "\r"]) + "".join(
+            rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        _same(text, ";" if ";" in header else ",")
+
+
+def test_csv_lines_fast_and_slow_give_the_same_table(tmp_path: Path) -> None:
+    body = "".join(f'regie,"Repas, jour {i}",{i}.5,,kg,devis,\n' for i in range(50))
+    fast = tmp_path / "fast.csv"
+    fast.write_text(HEADER + ",data_source,comment\n" + body, encoding="utf-8")
+    slow = tmp_path / "slow.csv"  # one field over two lines: row by row
+    slow.write_text(HEADER + ",data_source,comment\n" + body + 'regie,x,1,,kg,,"a\nb"\n',
+                    encoding="utf-8")
+    a, b = csv_lines.read_lines_csv(fast), csv_lines.read_lines_csv(slow)
+    assert a.line_numbers == b.line_numbers[:50] == list(range(2, 52))
+    for name in a.lines.names:
+        assert a.lines[name].tolist() == b.lines[name].tolist()[:50]
+
+
+def test_status_formulas_tell_equal_values_of_other_types_apart() -> None:
+    """Lines share a status template when their inputs are the same, type included: 1, 1.0
+    and True compare equal in Python but are different literals in a formula."""
+    cells = F.line_cells()
+    key = F.status_keys(False, cells)[0]
+    values = [1, 1.0, True, "1", None]
+    n = len(values)
+    lines = LineTable({
+        "status": ["error"] * n, "row": [5 + i for i in range(n)],
+        "conversion": [np.nan] * n, "factor_value": [np.nan] * n, "nature": [None] * n,
+        **{k: [None] * n for k in cells.inputs if k != key}, key: values,
+    })
+    status = line_columns(lines, live=True, layout=F.L.CURRENT_LAYOUT)["status"]
+    for i, cell in enumerate(status):
+        expected = F.status_formula(5 + i, {key: values[i]}, False, "Erreur", cells)
+        assert isinstance(cell, Formula) and cell.text == expected
+    assert len({c.text.replace(str(5 + i), "#") for i, c in enumerate(status)}) == 4
+
+
+def test_dumps_of_many_lines_is_the_plain_orjson_document() -> None:
+    """Many lines are serialised apart (``result._lines_fragment``): same bytes as one
+    orjson call over the whole document, str keys or not, NaN and numpy values included."""
+    import orjson
+
+    from carbonclap_xl.core.result import INDENT_MAX_LINES, dumps
+
+    lines = [{"poste": "régie", "q": float(i) / 3, "nan": float("nan"), "n": np.float64(i),
+              "none": None, "i": i} for i in range(INDENT_MAX_LINES + 1)]
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    for table in (lines, [*lines[:-1], {1: "a non-str key", "x": 2.5}]):
+        doc = {"schema_version": "1.1", "lines": table, "issues": [], "counts": {"lines": 1}}
+        assert dumps(doc) == orjson.dumps(doc, option=option, default=str) + b"\n"
+    huge = {"schema_version": "1.1", "lines": [*lines, {"big": 2**70}]}
+    assert b'"big": 1180591620717411303424' in dumps(huge)  # the stdlib fallback, as before
