@@ -418,7 +418,9 @@ def fill(wb: Workbook, lines: LineTable | Any = None,
         poste = str(row.get("poste") or "").strip().lower()
         if poste not in L.POSTE_SHEETS:
             warnings.append(f"ligne {n} : poste « {row.get('poste') or ''} » inconnu ou vide, "
-                            "ligne non placée (postes : " + ", ".join(L.POSTE_SHEETS) + ")")
+                            "ligne non placée (postes : " + ", ".join(
+                                f"{sheet} ({pid})" for pid, sheet in L.POSTE_SHEETS.items())
+                            + ")")
             continue
         ws = wb[L.POSTE_SHEETS[poste]]
         r = next_row[poste]
