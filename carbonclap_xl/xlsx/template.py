@@ -462,9 +462,9 @@ def save(wb: Workbook, path: Path, replace: bool = True) -> None:
     same folder, fsynced and renamed. ``replace=False``: never replaces an existing file."""
     import io
 
-    from carbonclap_xl.core.atomic import write_atomic
+    from carbonclap_xl.core.atomic import require_folder, write_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    require_folder(path)  # a missing folder is refused, never created
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     buffer = io.BytesIO()
