@@ -162,8 +162,8 @@ def register(sub: Any) -> None:
                      help="pré-remplir avec les lignes d'un CSV (format de « compute »)")
     new.add_argument("--production", metavar="PRODUCTION.yaml|.csv",
                      help="remplir l'onglet Production (titre, type d'œuvre, phase, budget, "
-                          "dates…) depuis un fichier YAML (« champ: valeur ») ou CSV "
-                          "(champ;valeur)")
+                          "dates…) depuis un fichier YAML (\u00ab\u00a0champ: "
+                          "valeur\u00a0\u00bb) ou CSV (champ;valeur)")
     new.add_argument("--force", action="store_true", help="remplacer le fichier s'il existe")
     new.set_defaults(func=cmd_new)
 
