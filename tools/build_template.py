@@ -18,18 +18,19 @@ EXAMPLES_DIR = REPO_ROOT / "workbook" / "examples"
 
 
 def build_examples(edition: FactorEdition | None = None) -> list[Path]:
-    """workbook/examples/<name>.xlsx from <name>.csv and <name>.production.yaml."""
-    import yaml
-
+    """workbook/examples/<name>.xlsx from <name>.csv and <name>.production.yaml, read as
+    ``carbonclap-xl new --from <name>.csv --production <name>.production.yaml`` reads them."""
     from carbonclap_xl.intake.csv_lines import read_lines_csv
+    from carbonclap_xl.intake.production import workbook_production
 
     out = []
     for csv_path in sorted(EXAMPLES_DIR.glob("*.csv")):
         meta_path = csv_path.with_suffix(".production.yaml")
-        production = yaml.safe_load(meta_path.read_text(encoding="utf-8")) if meta_path.exists() \
-            else {}
+        lines = read_lines_csv(csv_path)
+        production = workbook_production(lines.header,
+                                         meta_path if meta_path.exists() else None)
         wb = build_template(edition)
-        fill(wb, read_lines_csv(csv_path).lines, production, edition)
+        fill(wb, lines.lines, production, edition)
         target = csv_path.with_suffix(".xlsx")
         save(wb, target)
         out.append(target)

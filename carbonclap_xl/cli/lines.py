@@ -78,8 +78,10 @@ def register(sub: Any) -> None:
     comp = sub.add_parser(
         "compute", help="calculer un fichier de lignes CSV",
         description="Calcule le bilan d'un CSV de lignes (colonnes poste, activity, "
-                    "quantity_forecast,\nquantity_final, unit, data_source, comment) sans "
-                    "classeur.",
+                    "quantity_forecast,\nquantity_final, unit, count, data_source, comment, "
+                    "ou les en-têtes des feuilles :\nPoste;Activité;Quantité prévisionnelle;"
+                    "…) sans classeur. Un poste se nomme par son id\n(regie) ou par sa "
+                    "feuille (Régie).",
         epilog=examples("carbonclap-xl compute lignes.csv",
                         "carbonclap-xl compute lignes.csv --json resultat.json",
                         "carbonclap-xl compute lignes.csv --json - | jq .total_kgco2e"))

@@ -125,9 +125,14 @@ def _output(target: str | None, binary: bool) -> Iterator[Any]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from carbonclap_xl.cli.workbook import csv_instead_of_workbook
     from carbonclap_xl.validation.batch import BatchOptions, validate_paths
 
     paths = list(args.files)
+    for path in paths:  # rejected below like any non-workbook; the way out said first
+        text_name = Path(path).suffix.lower() in (".csv", ".tsv", ".txt")
+        if text_name and Path(path).is_file() and (hint := csv_instead_of_workbook(Path(path))):
+            print(printable(f"{path} : {hint}"), file=sys.stderr)
     options = BatchOptions(phase=args.phase, jobs=args.jobs, timeout_s=args.timeout,
                            memory_mb=args.memory_mb)
     progress = sys.stderr.isatty() and len(paths) > 1 and args.json != "-"

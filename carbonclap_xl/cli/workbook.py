@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,10 @@ from carbonclap_xl.core.errors import InputFileError
 
 
 def cmd_new(args: argparse.Namespace) -> int:
+    from carbonclap_xl.core.atomic import require_folder
     from carbonclap_xl.intake.csv_lines import read_lines_csv
+    from carbonclap_xl.intake.production import workbook_production
+    from carbonclap_xl.workbook.layout import PRODUCTION_FIELDS
     from carbonclap_xl.xlsx.template import build_template, fill, save
 
     out = Path(args.output)
@@ -23,8 +27,11 @@ def cmd_new(args: argparse.Namespace) -> int:
         raise exists
     if out.suffix.lower() != ".xlsx":
         raise InputFileError(str(out), "le modèle s'enregistre en .xlsx")
-    wb = build_template()
+    require_folder(out)  # before any work: a typo in -o never creates folders
     csv_lines = read_lines_csv(Path(args.from_csv)) if args.from_csv else None
+    production = workbook_production(csv_lines.header if csv_lines else (),
+                                     Path(args.production) if args.production else None)
+    wb = build_template()
     lines = csv_lines.lines.select(~csv_lines.excluded) if csv_lines else None
     numbers = [n for n, cut in zip(csv_lines.line_numbers, csv_lines.excluded, strict=True)
                if not cut] if csv_lines else None
@@ -32,7 +39,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     for issue in csv_lines.issues if csv_lines else []:  # its fields may be shifted: not placed
         print(f"avertissement : {issue.message} (ligne non placée dans le classeur)",
               file=sys.stderr)
-    warnings = fill(wb, lines, line_numbers=numbers)
+    warnings = fill(wb, lines, production, line_numbers=numbers)
     for warning in warnings:
         print(f"avertissement : {warning}", file=sys.stderr)
     try:
@@ -46,11 +53,30 @@ def cmd_new(args: argparse.Namespace) -> int:
         f", {skipped + cut} non placée(s) : {', '.join(reasons)})" if reasons else ")") \
         if total + cut else ""
     print(f"Classeur créé : {out}{detail}")
+    if production or csv_lines:  # made from data: say what the submission still lacks
+        missing = [f.label for f in PRODUCTION_FIELDS if f.required and f.key not in production]
+        print(f"Production : {len(production)} donnée(s) reprise(s)" + (
+            " ; à compléter dans l'onglet Production (ou avec --production) : "
+            + ", ".join(f"« {m} »" for m in missing) if missing else ", rien ne manque"))
     return EXIT_ISSUES if skipped or cut else EXIT_OK
 
 
+def csv_instead_of_workbook(path: Path) -> str | None:
+    """What to do with a CSV of lines given where a workbook is expected, or None when
+    ``path`` does not look like one."""
+    from carbonclap_xl.intake.textfile import looks_like_text_table
+
+    if not looks_like_text_table(path):
+        return None
+    name = shlex.quote(str(path))
+    return ("c'est un fichier CSV (texte), pas un classeur : calculez ses lignes avec "
+            f"« carbonclap-xl compute {name} », ou faites-en un classeur avec "
+            f"« carbonclap-xl new --from {name} -o MonFilm.xlsx » puis traitez celui-ci")
+
+
 def cmd_process(args: argparse.Namespace) -> int:
-    from carbonclap_xl.core.errors import WorkbookPatchError
+    from carbonclap_xl.core.errors import HostileFile, WorkbookPatchError
+    from carbonclap_xl.core.rejections import RejectionCode
     from carbonclap_xl.report.terminal import print_issues, summary_text
     from carbonclap_xl.validation.verdict import as_rejection, assess_workbook, require_file
     from carbonclap_xl.xlsx.files import locked_for_update, write_processed
@@ -63,7 +89,14 @@ def cmd_process(args: argparse.Namespace) -> int:
     # --in-place: no other update of this file between our reading and our writing
     with locked_for_update(path) if args.in_place else contextlib.nullcontext():
         # the verdict validate gives: gate before any parser, same rules, same rejections
-        processed = assess_workbook(path).processed
+        try:
+            processed = assess_workbook(path).processed
+        except HostileFile as exc:  # same verdict as validate; a CSV is told where to go
+            hint = (csv_instead_of_workbook(path)
+                    if exc.code == RejectionCode.NOT_A_WORKBOOK else None)
+            if hint is None:
+                raise
+            raise HostileFile(exc.path, exc.code, hint) from None
         if processed.data.is_carbonclap:
             try:
                 written, backup = write_processed(processed, path,
@@ -116,11 +149,21 @@ def register(sub: Any) -> None:
         "new", help="créer un classeur vierge (ou pré-rempli depuis un CSV)",
         description="Crée un classeur Carbon'Clap XL à remplir dans Excel ou LibreOffice.",
         epilog=examples("carbonclap-xl new -o MonFilm.xlsx",
-                        "carbonclap-xl new -o MonFilm.xlsx --from lignes.csv"))
+                        "carbonclap-xl new -o MonFilm.xlsx --from lignes.csv",
+                        "carbonclap-xl new -o MonFilm.xlsx --from lignes.csv "
+                        "--production production.yaml")
+        + "\n\nLe CSV de lignes a les colonnes de « compute » (en anglais, ou les en-têtes "
+          "des feuilles :\nPoste;Activité;Quantité prévisionnelle;…). Les données de "
+          "production (titre, type, phase,\nbudget, dates…) viennent de --production ou de "
+          "lignes « # titre: Mon film » en tête du CSV.")
     new.add_argument("-o", "--output", default="CarbonClap.xlsx", metavar="FICHIER",
                      help="classeur à créer (défaut : CarbonClap.xlsx)")
     new.add_argument("--from", dest="from_csv", metavar="LIGNES.csv",
                      help="pré-remplir avec les lignes d'un CSV (format de « compute »)")
+    new.add_argument("--production", metavar="PRODUCTION.yaml|.csv",
+                     help="remplir l'onglet Production (titre, type d'œuvre, phase, budget, "
+                          "dates…) depuis un fichier YAML (\u00ab\u00a0champ: "
+                          "valeur\u00a0\u00bb) ou CSV (champ;valeur)")
     new.add_argument("--force", action="store_true", help="remplacer le fichier s'il existe")
     new.set_defaults(func=cmd_new)
 

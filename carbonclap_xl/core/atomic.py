@@ -28,13 +28,29 @@ from pathlib import Path
 from typing import BinaryIO
 
 __all__ = ["NAME_MAX", "TEMP_PREFIX", "atomic_file", "fit_name", "remove_stale",
-           "rename_synced", "temp_name", "write_atomic"]
+           "rename_synced", "require_folder", "temp_name", "write_atomic"]
 
 TEMP_PREFIX = ".carbonclap-"
 NAME_MAX = 255  # bytes of one file name on Linux, macOS and Windows file systems
 _HOST = hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
 _TEMP_RE = re.compile(r"\.carbonclap-([0-9a-f]{6})-([0-9]+)-[0-9a-f]{8}\.tmp")
 _POSIX = os.name == "posix"
+
+
+def require_folder(path: Path | str) -> None:
+    """Refuse to write ``path`` into a folder that does not exist (``InputFileError`` naming
+    it): an output path with a typo must not create folders silently."""
+    from carbonclap_xl.core.errors import InputFileError
+
+    folder = Path(path).parent
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise InputFileError(str(path), f"« {folder} » n'est pas un dossier : choisissez un "
+                                        "autre chemin avec -o")
+    raise InputFileError(str(path), f"le dossier « {folder} » n'existe pas : créez-le "
+                                    f"d'abord (mkdir -p {folder}) ou choisissez un autre "
+                                    "chemin avec -o")
 
 
 def temp_name() -> str:

@@ -378,9 +378,11 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     unit = np.where(fill_unit, typed_suffix, unit)
 
     unknown_poste = ~np.isin(poste, POSTE_IDS) & (has_activity | has_quantity)
+    # a CSV names a poste by its sheet or its id (intake.csv_lines): both are offered
+    postes = ", ".join(f"{p.sheet} ({p.id})" for p in POSTE_BY_ID.values())
     for idx in np.flatnonzero(unknown_poste):
         issues.append(make_issue(Code.POSTE_UNKNOWN, value=poste[idx] or "(vide)",
-                                 line=int(idx), field="poste", choices=", ".join(POSTE_IDS)))
+                                 line=int(idx), field="poste", choices=postes))
     error |= unknown_poste
     for idx in np.flatnonzero(has_quantity & ~has_activity):
         issues.append(make_issue(Code.ACTIVITY_MISSING, line=int(idx), field="activity"))

@@ -2,8 +2,16 @@
 
 Columns: ``poste,activity,quantity_forecast,quantity_final,unit`` and, optionally, ``count``
 (persons, vehicles, trips; blank = 1), ``data_source``, ``data_source_final`` (blank = same as
-``data_source``) and ``comment``, in any order. UTF-8 (with or without BOM) or cp1252; ``,`` or
+``data_source``) and ``comment``, in any order. Each column may also be named by its header on
+the workbook's poste sheets (« Activité », « Quantité prévisionnelle », « Nombre », …: the
+names come from ``workbook.layout``), the poste column « Poste » (or « Feuille »); case,
+accents, blanks and punctuation do not count. A poste is its id (``regie``), its sheet's name
+(« Régie », « Bureaux ») or its French label. UTF-8 (with or without BOM) or cp1252; ``,`` or
 ``;`` separated (a ``;`` file may use decimal commas, as French Excel writes them).
+
+Lines starting with ``#`` above the header carry the production data (``# titre: Mon
+film``; read by ``intake.production``); ``##`` lines and ``#`` lines without a colon are
+comments.
 
 A row with more fields than the header (an unquoted ``Cantine, jour 3``) is never cut
 silently: it becomes a ``CSV_EXTRA_FIELDS`` issue naming its line, and that line is not
@@ -17,20 +25,31 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from carbonclap_xl.core.errors import InputFileError
+from carbonclap_xl.core.factors import match_key
 from carbonclap_xl.core.issues import Code, Issue, make_issue
 from carbonclap_xl.core.lines import LineTable
-from carbonclap_xl.core.model import LINE_COLUMNS, OPTIONAL_LINE_COLUMNS
+from carbonclap_xl.core.model import LINE_COLUMNS, OPTIONAL_LINE_COLUMNS, POSTES
+from carbonclap_xl.intake.production import ProductionEntry, production_values
+from carbonclap_xl.intake.textfile import MAX_TEXT_BYTES, read_text
+from carbonclap_xl.workbook.layout import CURRENT_LAYOUT, LINE_LAYOUTS
 
 REQUIRED = tuple(c for c in LINE_COLUMNS if c not in OPTIONAL_LINE_COLUMNS)
 _NUMBER_COLUMNS = ("quantity_forecast", "quantity_final", "count")
-_DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
-MAX_CSV_BYTES = 200 * 2**20
+# A number as French Excel writes it in a ``;`` CSV: decimal comma, blanks (often no-break
+# spaces) between thousands: « 1 800,5 », « 12,5 », « 1 800 ».
+_FRENCH_NUMBER = re.compile(r"^\s*-?(?:\d+|\d{1,3}(?:[ \u00a0\u202f]\d{3})+)(?:,\d+)?\s*$")
+MAX_CSV_BYTES = MAX_TEXT_BYTES
+# The poste column has no header on the sheets (each sheet is a poste): its French names.
+POSTE_HEADERS: tuple[str, ...] = ("Poste", "Feuille")
+_WORKBOOK_HINT = "utilisez « carbonclap-xl process »"
 
 
 @dataclass
@@ -41,6 +60,8 @@ class CsvLines:
     issues: list[Issue] = field(default_factory=list)  # located by data line (0-based)
     excluded: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     line_numbers: list[int] = field(default_factory=list)  # file line where each row starts
+    header: list[ProductionEntry] = field(default_factory=list)  # the ``# field: value`` lines
+    production: dict[str, Any] = field(default_factory=dict)  # ``header``, checked
 
     def locate(self, issue: Issue) -> Issue:
         """An issue about data line ``issue.line`` located in the file: its line number as a
@@ -52,47 +73,98 @@ class CsvLines:
         return issue.located(None, None, row=number)
 
 
+@cache
+def column_names() -> dict[str, str]:
+    """Every accepted name of a CSV column (as ``match_key``) -> its ``LINE_COLUMNS`` key:
+    the key itself, the poste sheets' header of each template version, ``POSTE_HEADERS``."""
+    names = {match_key(key): key for key in LINE_COLUMNS}
+    for layout in LINE_LAYOUTS.values():
+        for column in layout.inputs:
+            names.setdefault(match_key(column.header), column.key)
+    for header in POSTE_HEADERS:
+        names.setdefault(match_key(header), "poste")
+    return names
+
+
+@cache
+def poste_names() -> dict[str, str]:
+    """Every accepted name of a poste (as ``match_key``) -> its id: the id, the name of its
+    sheet (« Régie », « Bureaux »), its French and English labels."""
+    names: dict[str, str] = {}
+    for poste in POSTES:
+        for name in (poste.id, poste.sheet, poste.label_fr, poste.label_en):
+            names.setdefault(match_key(name), poste.id)
+    return names
+
+
+def find_poste(text: str) -> str | None:
+    """The id of the poste ``text`` names (see ``poste_names``), or None."""
+    return poste_names().get(match_key(text))
+
+
+def french_header() -> str:
+    """The header of a French lines CSV, in template order (``;``-separated)."""
+    return ";".join([POSTE_HEADERS[0], *(c.header for c in CURRENT_LAYOUT.inputs)])
+
+
 def _expected_header() -> str:
     optional = [c for c in LINE_COLUMNS if c in OPTIONAL_LINE_COLUMNS]
-    return ",".join(REQUIRED) + " (facultatives : " + ",".join(optional) + ")"
+    return (",".join(REQUIRED) + " (facultatives : " + ",".join(optional)
+            + ") ou, en français, " + french_header())
+
+
+def _split_preamble(path: Path, text: str) -> tuple[list[ProductionEntry], int, str]:
+    """The ``# field: value`` lines above the header, how many lines precede the header,
+    and the text from the header on."""
+    lines = text.split("\n")
+    n = 0
+    while n < len(lines) and (not lines[n].strip() or lines[n].lstrip().startswith(("#", '"#'))):
+        n += 1
+    delimiter = _delimiter(lines[n] if n < len(lines) else "")
+    entries = []
+    for number, line in enumerate(lines[:n], start=1):
+        line = line.strip()
+        if line.startswith('"'):  # a spreadsheet quoted the cell: one field, then padding
+            line = delimiter.join(next(csv.reader([line], delimiter=delimiter), []))
+        line = line.rstrip(delimiter + " \t\r")[1:]  # without the padding and the "#"
+        name, colon, value = line.partition(":")
+        if line.startswith("#") or not colon or not name.strip():
+            continue  # a comment
+        entries.append(ProductionEntry(name.strip(), value.strip(), path, number,
+                                       in_header=True))
+    return entries, n, "\n".join(lines[n:])
+
+
+def _delimiter(header_line: str) -> str:
+    return ";" if header_line.count(";") > header_line.count(",") else ","
 
 
 def read_lines_csv(path: Path) -> CsvLines:
     """The lines of a CSV file, every cell as text (the engine parses numbers)."""
-    try:
-        if path.stat().st_size > MAX_CSV_BYTES:
-            raise InputFileError(str(path), "fichier trop volumineux (plus de 200 Mo)")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(str(path), "fichier introuvable") from None
-    except IsADirectoryError:
-        raise InputFileError(str(path), "c'est un dossier, pas un fichier CSV") from None
-    except PermissionError:
-        raise InputFileError(str(path), "lecture interdite (droits du fichier)") from None
-    if raw.startswith(b"PK\x03\x04"):
-        raise InputFileError(str(path), "c'est un classeur, pas un CSV : utilisez "
-                                        "« carbonclap-xl process »")
-    if b"\x00" in raw[:4096]:
-        raise InputFileError(str(path), "fichier binaire, pas un CSV texte")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
+    text = read_text(path, _WORKBOOK_HINT)
+    header_entries, skipped, text = _split_preamble(path, text)
+    production = production_values(header_entries, path) if header_entries else {}
+    delimiter = _delimiter(text.split("\n", 1)[0])
     header_row, rows, by_position, starts = _parse(text, delimiter)
+    starts = [skipped + s for s in starts]  # lines of the file, its # lines counted
     if header_row is None:
         raise InputFileError(str(path), "fichier vide : la première ligne doit nommer les "
                                         "colonnes " + _expected_header())
-    header = [h.strip().lower() for h in header_row]
-    doubled = sorted({h for h in header if h and header.count(h) > 1})
+    names = column_names()
+    header = [h.strip() for h in header_row]
+    keys = [names.get(match_key(h)) if h else None for h in header]
+    doubled = sorted({k for k in keys if k and keys.count(k) > 1})
     if doubled:
-        raise InputFileError(str(path), "colonne(s) en double " + ", ".join(doubled)
-                             + " : gardez une seule colonne de chaque nom")
-    missing = [c for c in REQUIRED if c not in header]
+        raise InputFileError(str(path), f"ligne {starts[0]} : colonne(s) en double "
+                             + ", ".join("/".join(f"« {h} »" for h, k in zip(header, keys,
+                                                                             strict=True)
+                                                  if k == key) for key in doubled)
+                             + " : gardez une seule colonne de chaque sorte")
+    missing = [c for c in REQUIRED if c not in keys]
     if missing:
-        raise InputFileError(str(path), "colonne(s) manquante(s) " + ", ".join(missing)
-                             + " ; l'en-tête attendu est " + _expected_header())
+        raise InputFileError(str(path), f"ligne {starts[0]} : colonne(s) manquante(s) "
+                             + ", ".join(missing) + " ; l'en-tête attendu est "
+                             + _expected_header())
     width = len(header)
     issues: list[Issue] = []
     excluded = np.zeros(len(starts) - 1, dtype=bool)
@@ -106,24 +178,29 @@ def read_lines_csv(path: Path) -> CsvLines:
                 excluded[n] = True
             body.append(r + [""] * (width - len(r)) if len(r) < width else r[:width])
         by_position = [[r[i] for r in body] for i in range(width)]
-    position = {name: i for i, name in enumerate(header) if name}
+    position = {key: i for i, key in enumerate(keys) if key}
     columns: dict[str, Sequence[str | None]] = {}
     for column in LINE_COLUMNS:
         i = position.get(column)
         columns[column] = by_position[i] if i is not None else [None] * count
+    # postes by id, sheet name or label (few distinct values: one look-up each); an unknown
+    # poste stays as typed and is reported
+    postes = {v: (find_poste(v) or v) for v in set(columns["poste"]) if v}
+    columns["poste"] = [postes.get(v, v) if v else v for v in columns["poste"]]
     for column in _NUMBER_COLUMNS:
         if column in position:  # blanks as None
             values = [v if v and not v.isspace() else None for v in columns[column]]
-            if delimiter == ";":  # French Excel's decimal commas
+            if delimiter == ";":  # French Excel's decimal commas, spaces between thousands
                 values = [_decimal_point(v) for v in values]
             columns[column] = values
-    return CsvLines(LineTable(columns, count), issues, excluded, starts[1:])
+    return CsvLines(LineTable(columns, count), issues, excluded, starts[1:],
+                    header_entries, production)
 
 
 def _decimal_point(v: str | None) -> str | None:
     """A number cell of a ``;`` file with its decimal comma as a point."""
-    if v is not None and "," in v and _DECIMAL_COMMA.match(v):
-        return v.replace(",", ".")
+    if v is not None and _FRENCH_NUMBER.match(v):
+        return re.sub(r"[\s\u00a0\u202f]", "", v).replace(",", ".")
     return v
 
 

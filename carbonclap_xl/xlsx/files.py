@@ -22,7 +22,13 @@ from typing import Any
 import python_calamine
 from lxml import etree
 
-from carbonclap_xl.core.atomic import atomic_file, fit_name, rename_synced, temp_name
+from carbonclap_xl.core.atomic import (
+    atomic_file,
+    fit_name,
+    rename_synced,
+    require_folder,
+    temp_name,
+)
 from carbonclap_xl.core.errors import InputFileError
 from carbonclap_xl.core.factors import FactorEdition
 from carbonclap_xl.core.issues import Issue
@@ -233,7 +239,7 @@ def write_processed(processed: Processed, src: Path, dst: Path | None,
     if dst.suffix.lower() != src.suffix.lower():
         raise InputFileError(str(dst), f"la sortie doit garder l'extension {src.suffix} "
                                        "du classeur d'entrée")
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    require_folder(dst)  # a missing folder is refused, never created
     try:
         FileSink(src, dst, replace=force).apply(processed.plan())
     except FileExistsError:  # created by someone else while we computed

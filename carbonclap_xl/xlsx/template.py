@@ -427,7 +427,9 @@ def fill(wb: Workbook, lines: LineTable | Any = None,
         poste = str(row.get("poste") or "").strip().lower()
         if poste not in L.POSTE_SHEETS:
             warnings.append(f"ligne {n} : poste « {row.get('poste') or ''} » inconnu ou vide, "
-                            "ligne non placée (postes : " + ", ".join(L.POSTE_SHEETS) + ")")
+                            "ligne non placée (postes : " + ", ".join(
+                                f"{sheet} ({pid})" for pid, sheet in L.POSTE_SHEETS.items())
+                            + ")")
             continue
         ws = wb[L.POSTE_SHEETS[poste]]
         r = next_row[poste]
@@ -469,9 +471,9 @@ def save(wb: Workbook, path: Path, replace: bool = True) -> None:
     same folder, fsynced and renamed. ``replace=False``: never replaces an existing file."""
     import io
 
-    from carbonclap_xl.core.atomic import write_atomic
+    from carbonclap_xl.core.atomic import require_folder, write_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    require_folder(path)  # a missing folder is refused, never created
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     buffer = io.BytesIO()
