@@ -489,8 +489,8 @@ def check_cases(cases: list[Case], work: Path) -> Figures:
         if verdict != processed[case.index] and processed[case.index] != "traceback":
             figures.failures.append(f"{_name(case)} : process dit {processed[case.index]}, "
                                     f"validate dit {verdict}")
-    with open(summary, encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
+    with open(summary, encoding="utf-8-sig", newline="") as fh:  # excel-fr, the default
+        for row in csv.DictReader(fh, delimiter=";"):
             for key, cell in row.items():
                 if key.startswith("total_"):
                     continue

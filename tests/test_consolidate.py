@@ -1,5 +1,6 @@
 """`carbonclap-xl consolidate`: one row per submission × poste × phase, from reports or
-workbooks; CSV text neutralised against formula injection; Parquet only with pyarrow."""
+workbooks; the CSV in French Excel's format by default (or plain), its text neutralised
+against formula injection; Parquet only with pyarrow."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from servicehelpers import TELEFILM, faulty_workbook
 
 from carbonclap_xl.cli import main
 from carbonclap_xl.core.model import POSTE_IDS
-from carbonclap_xl.service.consolidate import COLUMNS, neutralise, rows_from_report
+from carbonclap_xl.service.consolidate import COLUMNS, rows_from_report
 from carbonclap_xl.validation.batch import BatchOptions, validate_paths
 
 
@@ -26,8 +27,10 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+    """The default format: French Excel's (BOM, ``;``)."""
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(raw.decode("utf-8-sig").splitlines(), delimiter=";"))
 
 
 def test_rows_per_submission_poste_and_phase(reports: list[dict]) -> None:
@@ -78,11 +81,44 @@ def test_text_cells_cannot_become_formulas(reports: list[dict], tmp_path: Path) 
     source = tmp_path / "one.json"
     source.write_text(json.dumps(doc), encoding="utf-8")
     out = tmp_path / "dataset.csv"
+    for fmt in ("excel-fr", "plain"):
+        assert main(["consolidate", str(source), "-o", str(out), "--csv-format", fmt]) == 0
+        if fmt == "plain":
+            with open(out, encoding="utf-8", newline="") as fh:
+                row = next(csv.DictReader(fh))
+        else:
+            row = read_csv(out)[0]
+        assert row["title"].startswith("'=HYPERLINK")
+        assert row["submission"] == "'@SUM(A1).xlsx"
+
+
+def test_csv_formats(reports: list[dict], tmp_path: Path) -> None:
+    """excel-fr: BOM, « ; », decimal commas, figures rounded; plain: today's exact figures."""
+    source = tmp_path / "rapport.json"
+    source.write_text(json.dumps({"files": reports}), encoding="utf-8")
+    out = tmp_path / "dataset.csv"
     assert main(["consolidate", str(source), "-o", str(out)]) == 0
-    row = read_csv(out)[0]
-    assert row["title"].startswith("'=HYPERLINK")
-    assert row["submission"] == "'@SUM(A1).xlsx"
-    assert neutralise(-3.5) == -3.5 and neutralise("+33 1") == "'+33 1"
+    french = read_csv(out)
+    assert main(["consolidate", str(source), "-o", str(out), "--csv-format", "plain"]) == 0
+    raw = out.read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf") and b";" not in raw.splitlines()[0]
+    plain = list(csv.DictReader(raw.decode("utf-8").splitlines()))
+    assert len(french) == len(plain) == 2 * 2 * len(POSTE_IDS)
+    assert french[0]["budget_keur"] == "2900" and plain[0]["budget_keur"] == "2900.0"
+    assert french[0]["title"] == plain[0]["title"] == "Les Nuits de Marseille (téléfilm)"
+    figures = 0
+    for fr, en in zip(french, plain, strict=True):
+        for column in ("kgco2e", "share_of_phase_total", "budget_keur", "tco2e_per_hour"):
+            if not en[column]:
+                assert not fr[column]
+                continue
+            figures += 1
+            exact = float(en[column])
+            assert "." not in fr[column]
+            assert float(fr[column].replace(",", ".")) == pytest.approx(exact, rel=1e-5)
+            digits = fr[column].replace(",", "").replace("-", "").lstrip("0")
+            assert len(digits) <= max(6, len(str(int(abs(exact))))), fr[column]
+    assert figures > 50
 
 
 def test_parquet_needs_pyarrow(reports: list[dict], tmp_path: Path,

@@ -125,9 +125,9 @@ def test_validate_csv_holds_no_formula(round2: dict[str, Path], tmp_path: Path,
     shutil.copy(round2["formula_title.xlsx"], "titre.xlsx")
     main(["validate", "--csv", "synthese.csv", "--jobs", "2", "--", "titre.xlsx",
           *map(str, named)])
-    with open("synthese.csv", encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == 5
+    with open("synthese.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter=";"))  # French Excel's format, the default
+    assert len(rows) == 5 and "file" in rows[0]
     for row in rows:
         for key, cell in row.items():
             assert not cell or cell[0] not in "=+@\t\r", (key, cell)

@@ -337,9 +337,15 @@ def test_storage_keeps_accepted_submissions_and_consolidates(server, corpus) -> 
     new = [p for p in storage.iterdir() if p.name not in before]
     assert [p.name for p in new] == [kept["submission"]["id"]]
     assert sorted(f.name for f in new[0].iterdir()) == ["classeur.xlsx", "report.json"]
-    response = httpx.get(f"{base}/api/consolidate")
+    response = httpx.get(f"{base}/api/consolidate")  # French Excel's format by default
     assert response.status_code == 200 and response.headers["content-type"].startswith(
         "text/csv")
+    assert response.content.startswith(b"\xef\xbb\xbfsubmission;title;")
+    french = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")),
+                                 delimiter=";"))
+    assert {r["budget_keur"] for r in french
+            if r["title"] == "Les Nuits de Marseille (téléfilm)"} == {"2900"}
+    response = httpx.get(f"{base}/api/consolidate", params={"format": "plain"})
     rows = list(csv.DictReader(io.StringIO(response.text)))
     mine = [r for r in rows if r["title"] == "Les Nuits de Marseille (téléfilm)"]
     assert len(mine) % 16 == 0 and mine  # 8 postes × 2 phases per submission

@@ -172,11 +172,16 @@ def test_messages_name_the_fix(faulty: dict[str, dict[str, Any]]) -> None:
 
 
 def test_summary_csv(faulty: dict[str, dict[str, Any]]) -> None:
-    with open(faulty["__csv__"]["path"], encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    """French Excel's format by default: BOM, « ; », decimal comma, rounded figures."""
+    raw = faulty["__csv__"]["path"].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines(), delimiter=";"))
     assert len(rows) == len(FAULTY) + 9
     clean = next(r for r in rows if r["file"].endswith("clean.xlsx"))
-    assert clean["status"] == "ok" and float(clean["total_forecast_kgco2e"]) > 0
+    total = clean["total_forecast_kgco2e"]
+    assert clean["status"] == "ok" and float(total.replace(",", ".")) > 0 and "." not in total
+    digits = total.replace(",", "").lstrip("0")  # rounded: at most 6 significant digits
+    assert len(digits) <= max(6, len(total.split(",")[0])), total
     assert "Source : ADEME, Base Empreinte®, version 23.6" in clean["attribution"]
 
 

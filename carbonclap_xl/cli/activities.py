@@ -23,6 +23,7 @@ def _row(match: Any) -> dict[str, Any]:
 def cmd_activities_list(args: argparse.Namespace) -> int:
     from carbonclap_xl.core.catalogue import RANK_NAMES, rank_activities
     from carbonclap_xl.core.factors import load_edition
+    from carbonclap_xl.core.numbers import fr_general
 
     edition = load_edition()
     matches = rank_activities(edition.activities.values(), args.search, args.poste)
@@ -36,13 +37,13 @@ def cmd_activities_list(args: argparse.Namespace) -> int:
                    "activities": rows}, "-")
         return EXIT_OK
     for r in rows:
-        u = "" if r["uncertainty_pct"] is None else f" ±{r['uncertainty_pct']:g} %"
+        u = "" if r["uncertainty_pct"] is None else f" ±{fr_general(r['uncertainty_pct'])} %"
         print(f"{r['label_fr']}\n    {r['id']} — saisie : {r['entry']} — "
-              f"{r['value']:g} kgCO2e/{r['factor_unit']}{u} ({r['factor_id']}) — "
+              f"{fr_general(r['value'])} kgCO2e/{r['factor_unit']}{u} ({r['factor_id']}) — "
               f"{', '.join(r['postes'])} · {r['nature']}"
               + (f"\n    {r['note']}" if r["note"] else ""))
     found = f"{len(rows)} activité(s)" + (f" pour « {args.search} »" if args.search else "")
-    print(f"{found}. " + " ; ".join(edition.attributions()), file=sys.stderr)
+    print(f"{found}. {edition.credit()}", file=sys.stderr)
     return EXIT_OK
 
 

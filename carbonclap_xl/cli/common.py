@@ -142,3 +142,16 @@ def positive_number(kind: type, high: float, unit: str) -> Callable[[str], Any]:
         return value
     parse.__name__ = kind.__name__
     return parse
+
+
+def add_csv_format(parser: argparse.ArgumentParser, what: str = "du CSV") -> None:
+    """The ``--csv-format excel-fr|plain`` option of every command that writes a CSV for
+    people (the formats: ``core.csvout``)."""
+    from carbonclap_xl.core.csvout import CSV_FORMATS, DEFAULT_CSV_FORMAT
+
+    parser.add_argument(
+        "--csv-format", choices=list(CSV_FORMATS), default=DEFAULT_CSV_FORMAT.name,
+        metavar="|".join(CSV_FORMATS),
+        help=f"format {what} : " + " ; ".join(
+            f"{f.name}{' (défaut)' if f is DEFAULT_CSV_FORMAT else ''} — {f.help_fr}"
+            for f in CSV_FORMATS.values()))

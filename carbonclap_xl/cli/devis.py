@@ -10,6 +10,7 @@ from typing import Any
 from carbonclap_xl.cli.common import (
     EXIT_ISSUES,
     EXIT_OK,
+    add_csv_format,
     examples,
     positive_float,
     positive_int,
@@ -18,6 +19,7 @@ from carbonclap_xl.core.errors import InputFileError
 
 
 def cmd_import_devis(args: argparse.Namespace) -> int:
+    from carbonclap_xl.core.csvout import CSV_FORMATS
     from carbonclap_xl.core.factors import load_edition
     from carbonclap_xl.intake.devis import (
         FINAL,
@@ -69,7 +71,7 @@ def cmd_import_devis(args: argparse.Namespace) -> int:
     for line in summary(analysis, verbose=args.verbose):
         print(line)
     if args.report:
-        write_report(analysis, Path(args.report))
+        write_report(analysis, Path(args.report), CSV_FORMATS[args.csv_format])
         print(f"Rapport ligne à ligne : {args.report}")
     if output is not None:
         production: dict[str, Any] = {}
@@ -145,6 +147,7 @@ def register(sub: Any) -> None:
                           "(voir docs/devis.md)")
     cmd.add_argument("--report", metavar="DECISIONS.csv",
                      help="écrire la décision prise pour chaque ligne du devis")
+    add_csv_format(cmd, "de --report")
     cmd.add_argument("-v", "--verbose", action="store_true",
                      help="lister toutes les lignes (importées, non placées…)")
     cmd.set_defaults(func=cmd_import_devis)

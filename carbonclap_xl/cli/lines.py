@@ -10,9 +10,12 @@ from typing import Any
 
 from carbonclap_xl.cli.common import EXIT_ISSUES, EXIT_OK, emit_json, examples, say
 
+PROGRESS_MIN_BYTES = 1_000_000  # a CSV of lines this large (~10,000 lines) shows a bar
+
 
 def cmd_factors_list(args: argparse.Namespace) -> int:
     from carbonclap_xl.core.factors import load_edition
+    from carbonclap_xl.core.numbers import fr_general
 
     edition = load_edition()
     factors = edition.search(args.search)
@@ -30,29 +33,58 @@ def cmd_factors_list(args: argparse.Namespace) -> int:
                     "count": len(rows), "factors": rows}, "-")
         return EXIT_OK
     for r in rows:
-        u = "" if r["uncertainty_pct"] is None else f" ±{r['uncertainty_pct']:g} %"
+        u = "" if r["uncertainty_pct"] is None else f" ±{fr_general(r['uncertainty_pct'])} %"
         archived = " [archivé]" if r["status"] != "valid" else ""
         where = f" ({r['location']})" if r["location"] else ""
-        print(f"{r['id']:<22} {r['value']:>12g} kgCO2e/{r['unit']:<18}{u:<9} "
+        print(f"{r['id']:<22} {fr_general(r['value']):>12} kgCO2e/{r['unit']:<18}{u:<9} "
               f"{r['label_fr']}{where}{archived}")
-    print(f"{len(rows)} facteur(s). " + " ; ".join(edition.attributions()), file=sys.stderr)
+    print(f"{len(rows)} facteur(s). {edition.credit()}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_factors_sources(args: argparse.Namespace) -> int:
+    """The sources of the factors with their full attribution and licence: the detail that
+    the one-line credit closing the other commands points to."""
+    from carbonclap_xl.core.factors import load_edition
+
+    edition = load_edition()
+    sources = [{"key": s.key, "dataset": s.dataset, "edition": s.edition,
+                "publisher": s.publisher, "licence": s.licence, "attribution": s.attribution}
+               for s in edition.sources.values()]
+    if args.json:
+        emit_json({"factor_edition": edition.name, "attribution": edition.attributions(),
+                   "sources": sources}, "-")
+        return EXIT_OK
+    print(f"Édition des facteurs : {edition.name}")
+    for s in sources:
+        print(f"\n{s['key']} — {s['dataset']}, édition {s['edition']} ({s['publisher']})\n"
+              f"  licence : {s['licence']}\n  attribution : {s['attribution']}")
     return EXIT_OK
 
 
 def cmd_compute(args: argparse.Namespace) -> int:
+    from carbonclap_xl.cli.progress import Progress
     from carbonclap_xl.core.engine import compute
     from carbonclap_xl.core.factors import load_edition
+    from carbonclap_xl.core.numbers import fr_integer
     from carbonclap_xl.intake.csv_lines import read_lines_csv
     from carbonclap_xl.report.terminal import print_issues, summary_text
 
-    csv_lines = read_lines_csv(Path(args.lines))
-    result = compute(csv_lines.lines, load_edition(), excluded=csv_lines.excluded)
-    issues = sorted([*csv_lines.issues, *result.issues],
-                    key=lambda i: (i.line if i.line is not None else len(result.lines),
-                                   str(i.field)))
-    result.issues = [csv_lines.locate(i) for i in issues]
-    if args.json:
-        emit_json(result.to_dict(for_json=True), args.json)
+    path = Path(args.lines)
+    large = path.is_file() and path.stat().st_size >= PROGRESS_MIN_BYTES
+    # a large file: its stages on a bar (stderr, interactive terminals only)
+    with Progress.on(sys.stderr, 3 if args.json else 2, "lecture du CSV", wanted=large) as bar:
+        csv_lines = read_lines_csv(path)
+        bar.advance(label=f"calcul de {fr_integer(len(csv_lines.lines))} lignes")
+        result = compute(csv_lines.lines, load_edition(), excluded=csv_lines.excluded)
+        issues = sorted([*csv_lines.issues, *result.issues],
+                        key=lambda i: (i.line if i.line is not None else len(result.lines),
+                                       str(i.field)))
+        result.issues = [csv_lines.locate(i) for i in issues]
+        bar.advance(label="écriture du JSON")
+        if args.json:
+            emit_json(result.to_dict(for_json=True), args.json)
+            bar.advance()
     print_issues(result.issues, sys.stderr, args.verbose)
     say(summary_text(result, title=f"Bilan carbone — {args.lines}"), args.json)
     return EXIT_ISSUES if result.has_errors else EXIT_OK
@@ -74,6 +106,15 @@ def register(sub: Any) -> None:
     flist.add_argument("--catalogue", action="store_true",
                        help="seulement les facteurs du catalogue d'activités")
     flist.set_defaults(func=cmd_factors_list)
+    fsources = fsub.add_parser(
+        "sources", help="les sources des facteurs, leur licence et leur attribution complète",
+        description="Les sources des facteurs de l'édition livrée, avec le texte complet de "
+                    "leur attribution et de leur licence\n(celui que reprennent la Synthèse, "
+                    "les rapports et le JSON).",
+        epilog=examples("carbonclap-xl factors sources",
+                        "carbonclap-xl factors sources --json"))
+    fsources.add_argument("--json", action="store_true", help="JSON sur la sortie standard")
+    fsources.set_defaults(func=cmd_factors_sources)
 
     comp = sub.add_parser(
         "compute", help="calculer un fichier de lignes CSV",

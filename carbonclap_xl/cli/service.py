@@ -15,6 +15,7 @@ from typing import Any
 from carbonclap_xl.cli.common import (
     EXIT_OK,
     EXIT_UNREADABLE,
+    add_csv_format,
     examples,
     positive_float,
     positive_int,
@@ -65,6 +66,7 @@ def _url_host(host: str) -> str:
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:
+    from carbonclap_xl.core.csvout import CSV_FORMATS
     from carbonclap_xl.service.consolidate import collect, rows_from_report, write_dataset
 
     out = Path(args.output)
@@ -77,7 +79,7 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
         if status in counts:
             counts[status] += 1
         rows.extend(rows_from_report(doc))
-    write_dataset(rows, out)
+    write_dataset(rows, out, CSV_FORMATS[args.csv_format])
     submissions = counts["ok"] + counts["errors"]
     print(f"{out} : {len(rows)} ligne(s) pour {submissions} dépôt(s)"
           + (f" ({counts['errors']} avec erreurs)" if counts["errors"] else "")
@@ -121,11 +123,14 @@ def register(sub: Any) -> None:
         description="Rassemble des rapports de validation (JSON) ou des classeurs en un jeu de "
                     "données pour les statistiques d'un financeur.",
         epilog=examples("carbonclap-xl consolidate rapport.json -o donnees.csv",
-                        "carbonclap-xl consolidate depots/*.xlsx -o donnees.parquet"))
+                        "carbonclap-xl consolidate depots/*.xlsx -o donnees.parquet",
+                        "carbonclap-xl consolidate rapport.json -o donnees.csv --csv-format "
+                        "plain"))
     cons.add_argument("inputs", nargs="+", metavar="RAPPORT.json|CLASSEUR.xlsx",
                       help="rapports de « validate --json » ou classeurs")
     cons.add_argument("-o", "--output", required=True, metavar="DONNEES.csv|.parquet",
                       help="fichier à écrire (.csv ou .parquet)")
+    add_csv_format(cons, "du CSV (pas du Parquet)")
     cons.add_argument("--phase", choices=["forecast", "final"],
                       help="phase attendue pour les classeurs validés ici")
     cons.add_argument("--jobs", type=positive_int, default=2, metavar="N",

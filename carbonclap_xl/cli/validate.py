@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import io
 import sys
 from collections.abc import Iterator
@@ -22,13 +21,15 @@ from carbonclap_xl.cli.common import (
     EXIT_ISSUES,
     EXIT_OK,
     EXIT_UNREADABLE,
+    add_csv_format,
     examples,
     positive_number,
 )
+from carbonclap_xl.core.errors import InputFileError
 from carbonclap_xl.core.issues import SEVERITY_FR, Severity
 from carbonclap_xl.core.model import Phase
-from carbonclap_xl.core.numbers import fr_number as fmt
-from carbonclap_xl.core.text import printable, shorten, spreadsheet_safe
+from carbonclap_xl.core.numbers import fr_mass
+from carbonclap_xl.core.text import printable, shorten
 
 SUMMARY_COLUMNS = ("file", "status", "code", "title", "phase", "total_forecast_kgco2e",
                    "total_final_kgco2e", "errors", "warnings", "reason", "factor_edition",
@@ -36,8 +37,8 @@ SUMMARY_COLUMNS = ("file", "status", "code", "title", "phase", "total_forecast_k
 
 
 def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
-    """One CSV row of the batch summary; every text field made safe for a spreadsheet (a title
-    or a file name such as ``=HYPERLINK(…)`` stays text when the CSV is opened)."""
+    """One CSV row of the batch summary (``core.csvout`` writes it: every text field made
+    safe for a spreadsheet, figures in the chosen format)."""
     production = doc.get("workbook", {}).get("production", {})
     totals = doc.get("total_kgco2e", {})
     rejection = doc.get("rejection") or {}
@@ -49,7 +50,7 @@ def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
            "reason": rejection.get("reason", ""),
            "factor_edition": doc.get("factor_edition", {}).get("name", ""),
            "attribution": " ; ".join(doc.get("attribution", []))}
-    return {k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in row.items()}
+    return row
 
 
 def _report_lines(doc: dict[str, Any], verbose: bool) -> list[str]:
@@ -62,8 +63,7 @@ def _report_lines(doc: dict[str, Any], verbose: bool) -> list[str]:
     head = "ERREURS " if doc["status"] == "errors" else "OK      "
     total = doc["total_kgco2e"]
     lines = [f"{head} {name} : {c['errors']} erreur(s), {c['warnings']} avertissement(s) ; "
-             f"prévisionnel {fmt(total['forecast'] / 1000)} t, définitif "
-             f"{fmt(total['final'] / 1000)} t"]
+             f"prévisionnel {fr_mass(total['forecast'])}, définitif {fr_mass(total['final'])}"]
     for issue in doc["issues"]:
         if issue["severity"] == "info" and not verbose:
             continue
@@ -102,75 +102,79 @@ class _JsonStream:
 
 
 @contextlib.contextmanager
-def _output(target: str | None, binary: bool) -> Iterator[Any]:
-    """Where a report goes: nothing, stdout (``-``), or a file written atomically."""
+def _output(target: str | None, encoding: str | None = None) -> Iterator[Any]:
+    """Where a report goes: nothing, stdout (``-``), or a file written atomically; a binary
+    stream, or a text stream in ``encoding`` (``newline=""``, as the csv module wants)."""
     from carbonclap_xl.core.atomic import atomic_file
 
     if target is None:
         yield None
-    elif target == "-":
-        yield sys.stdout.buffer
-        sys.stdout.flush()
-    else:
-        with atomic_file(Path(target)) as handle:
-            if binary:
-                yield handle
-            else:
-                text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-                try:
-                    yield text
-                    text.flush()
-                finally:
-                    text.detach()
+        return
+    with contextlib.ExitStack() as stack:
+        if target == "-":
+            sys.stdout.flush()
+            handle: BinaryIO = sys.stdout.buffer
+        else:
+            handle = stack.enter_context(atomic_file(Path(target)))
+        if encoding is None:
+            yield handle
+        else:
+            text = io.TextIOWrapper(handle, encoding=encoding, newline="")
+            try:
+                yield text
+                text.flush()
+            finally:
+                text.detach()
+        handle.flush()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from carbonclap_xl.cli.progress import Progress
     from carbonclap_xl.cli.workbook import csv_instead_of_workbook
+    from carbonclap_xl.core.csvout import CSV_FORMATS, CsvWriter
+    from carbonclap_xl.core.factors import credit_line
     from carbonclap_xl.validation.batch import BatchOptions, validate_paths
 
     paths = list(args.files)
+    if args.json == "-" and args.csv == "-":
+        raise InputFileError("-", "--json - et --csv - ne peuvent pas partager la sortie "
+                                  "standard : écrivez l'un des deux dans un fichier")
     for path in paths:  # rejected below like any non-workbook; the way out said first
         text_name = Path(path).suffix.lower() in (".csv", ".tsv", ".txt")
         if text_name and Path(path).is_file() and (hint := csv_instead_of_workbook(Path(path))):
             print(printable(f"{path} : {hint}"), file=sys.stderr)
     options = BatchOptions(phase=args.phase, jobs=args.jobs, timeout_s=args.timeout,
                            memory_mb=args.memory_mb)
-    progress = sys.stderr.isatty() and len(paths) > 1 and args.json != "-"
-    out: TextIO = sys.stderr if args.json == "-" else sys.stdout
-    attention: list[str] = []  # progress mode: files to show again at the end (short lines)
-    edition: tuple[str, list[str]] | None = None
-    with _output(args.json, True) as json_out, _output(args.csv, False) as csv_out:
+    csv_format = CSV_FORMATS[args.csv_format]
+    # stdout may carry the JSON (or the CSV): the lines for people then go to stderr
+    out: TextIO = sys.stderr if "-" in (args.json, args.csv) else sys.stdout
+    # the bar: on stderr, only when it is a terminal and there are several files
+    bar = Progress.on(sys.stderr, len(paths), wanted=len(paths) > 1)
+    edition: tuple[str, list[dict[str, str]]] | None = None
+    with _output(args.json) as json_out, \
+            _output(args.csv, csv_format.encoding) as csv_out, bar:
         stream = _JsonStream(json_out) if json_out is not None else None
-        writer = None
-        if csv_out is not None:
-            writer = csv.DictWriter(csv_out, fieldnames=SUMMARY_COLUMNS)
-            writer.writeheader()
+        writer = None if csv_out is None else CsvWriter(csv_out, SUMMARY_COLUMNS, csv_format)
         counts = {"ok": 0, "errors": 0, "rejected": 0}
-        for n, doc in enumerate(validate_paths(paths, options), start=1):
+        for doc in validate_paths(paths, options):
             counts[doc["status"]] += 1
             if stream is not None:
                 stream.add(doc)
             if writer is not None:
-                writer.writerow(summary_row(doc))
-            if edition is None and doc.get("attribution"):
-                edition = (doc["factor_edition"]["name"], list(doc["attribution"]))
-            if progress:
-                print(f"\r[{n}/{len(paths)}] {printable(Path(doc['file']).name)[:60]:<60}",
-                      end="", file=sys.stderr, flush=True)
-                if doc["status"] != "ok":
-                    attention += _report_lines(doc, False)
-            if not progress or args.verbose:
-                print("\n".join(_report_lines(doc, args.verbose)), file=out)
+                writer.row(summary_row(doc))
+            if edition is None and doc.get("factor_edition", {}).get("sources"):
+                edition = (doc["factor_edition"].get("edition", ""),
+                           doc["factor_edition"]["sources"])
+            # with the bar, files without problems are only counted (-v lists them)
+            if not bar.active or args.verbose or doc["status"] != "ok":
+                bar.echo("\n".join(_report_lines(doc, args.verbose)), out)
+            bar.advance(label=Path(doc["file"]).name)
         if stream is not None:
             stream.close()
-    if progress:
-        print(file=sys.stderr)
-        for line in attention:
-            print(line, file=out)
     print(f"{len(paths)} fichier(s) : {counts['ok']} conforme(s), {counts['errors']} avec "
           f"erreurs, {counts['rejected']} rejeté(s).", file=out)
-    if edition:  # the numbers shown carry their sources' attribution
-        print(f"Facteurs : {edition[0]} — " + " ; ".join(edition[1]), file=out)
+    if edition:  # the figures shown carry their sources' credit (full texts: --json, --csv)
+        print(credit_line(*edition), file=out)
     if counts["rejected"]:
         return EXIT_UNREADABLE
     return EXIT_ISSUES if counts["errors"] else EXIT_OK
@@ -187,11 +191,15 @@ def register(sub: Any) -> None:
         epilog=examples("carbonclap-xl validate depot.xlsx",
                         "carbonclap-xl validate depots/*.xlsx --jobs 2 --json rapport.json "
                         "--csv synthese.csv",
-                        "carbonclap-xl validate depots/*.xlsx --phase final"))
+                        "carbonclap-xl validate depots/*.xlsx --phase final",
+                        "carbonclap-xl validate depots/*.xlsx --csv synthese.csv "
+                        "--csv-format plain"))
     val.add_argument("files", nargs="+", metavar="FICHIER", help="classeurs à valider")
     val.add_argument("--json", metavar="FICHIER|-",
                      help="un rapport JSON par fichier (- : sur la sortie standard)")
-    val.add_argument("--csv", metavar="FICHIER", help="tableau récapitulatif du lot")
+    val.add_argument("--csv", metavar="FICHIER|-",
+                     help="tableau récapitulatif du lot (- : sur la sortie standard)")
+    add_csv_format(val)
     val.add_argument("--phase", choices=[p.value for p in Phase],
                      help="phase attendue (défaut : celle déclarée dans le classeur)")
     val.add_argument("--jobs", type=positive_number(int, 1024, "processus"), default=2,

@@ -40,7 +40,7 @@ from carbonclap_xl.core.model import (
     Phase,
     ProductionInfo,
 )
-from carbonclap_xl.core.numbers import fr_integer, fr_number, parse_number
+from carbonclap_xl.core.numbers import fr_general, fr_integer, fr_number, parse_number
 from carbonclap_xl.core.units import (
     conversion,
     count_noun,
@@ -169,17 +169,17 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]
             issues.append(make_issue(Code.QUANTITY_NOT_NUMBER, value=shown, line=int(idx),
                                      field=column))
         for idx in np.flatnonzero(kind == _TEXT_NUMBER):
-            shown = f"{numeric[idx]:g}" + (f" {suffix[idx]}" if suffix[idx] else "")
+            shown = fr_general(numeric[idx]) + (f" {suffix[idx]}" if suffix[idx] else "")
             issues.append(make_issue(Code.QUANTITY_TEXT, value=raw[idx], line=int(idx),
                                      field=column, expected=shown))
     with np.errstate(invalid="ignore"):
         negative = numeric < 0
         huge = numeric > MAX_QUANTITY
     for idx in np.flatnonzero(negative):
-        issues.append(make_issue(Code.QUANTITY_NEGATIVE, value=f"{numeric[idx]:g}",
+        issues.append(make_issue(Code.QUANTITY_NEGATIVE, value=float(numeric[idx]),
                                  line=int(idx), field=column))
     for idx in np.flatnonzero(huge):
-        issues.append(make_issue(Code.QUANTITY_ABSURD, value=f"{numeric[idx]:g}", line=int(idx),
+        issues.append(make_issue(Code.QUANTITY_ABSURD, value=float(numeric[idx]), line=int(idx),
                                  field=column, expected="une valeur hors d'échelle"))
     numeric = np.where(negative | huge, np.nan, numeric)
     return numeric, suffix, filled
@@ -210,7 +210,7 @@ def _counts(raw: np.ndarray, issues: list[Issue]) -> tuple[np.ndarray, np.ndarra
         bad |= given & ~(numeric > 0) | (numeric > MAX_QUANTITY)
     for idx in np.flatnonzero(bad):
         v = raw[idx]
-        shown = "VRAI/FAUX" if v == _BOOL_CELL else (f"{v:g}" if isinstance(v, float) else v)
+        shown = "VRAI/FAUX" if v == _BOOL_CELL else (float(v) if isinstance(v, float) else v)
         issues.append(make_issue(Code.COUNT_INVALID, value=shown, line=int(idx), field="count"))
     count = np.where(given, numeric, 1.0)
     return np.where(bad, np.nan, count), given
@@ -473,7 +473,7 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
             seen.add(fid)
             issues.append(make_issue(Code.FACTOR_UNCERTAINTY_DEFAULT, value=fid, line=int(idx),
                                      field="activity",
-                                     default=f"{DEFAULT_FACTOR_UNCERTAINTY_PCT:g}"))
+                                     default=fr_general(DEFAULT_FACTOR_UNCERTAINTY_PCT)))
     u_factor = np.where(np.isnan(u_factor), DEFAULT_FACTOR_UNCERTAINTY_PCT, u_factor)
     out["factor_uncertainty_pct"] = np.where(usable, u_factor, nan)
     out["uncertainty_group"] = attr(lambda r: r.factor.uncertainty_key if r.factor else None)
@@ -518,7 +518,7 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
         with np.errstate(invalid="ignore"):
             absurd = e > MAX_LINE_CO2E_KG
         for idx in np.flatnonzero(absurd):
-            shown = f"{quantities[phase][idx]:g} {unit_used[idx]}"
+            shown = f"{fr_general(quantities[phase][idx])} {unit_used[idx]}"
             if count_given[idx]:
                 shown += f" × {fr_number(count[idx], 2)}"
             issues.append(make_issue(

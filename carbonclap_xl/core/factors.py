@@ -112,6 +112,44 @@ def parse_reference(text: str) -> tuple[str, str] | None:
 _SOURCE_KEYS = {"BE", "DESNZ", "EPA", "NGC", "HOTEL2020", "IMPACTCO2", "ACVNUM", "CCX"}
 
 
+# The terminal's one-line credit (``credit_line``): the sources' names and licences, short.
+# The full attribution texts (``FactorEdition.attributions``) stay in every file and report.
+_SHORT_NAMES = {"BE": "ADEME Base Empreinte®", "DESNZ": "UK DESNZ", "EPA": "US EPA",
+                "NGC": "ADEME Nos Gestes Climat", "HOTEL2020": "ADEME (hôtels)",
+                "IMPACTCO2": "ADEME Impact CO2", "ACVNUM": "ADEME/Arcep ACV numérique",
+                "CCX": "facteurs dérivés carbonclap_xl"}
+_SHORT_LICENCES = (("Licence Ouverte", "Licence Ouverte 2.0"),
+                   ("Open Government Licence", "OGL v3.0"),
+                   ("public domain", "domaine public"), ("MIT", "MIT"))
+CREDIT_DETAIL = "détail : carbonclap-xl factors sources"
+
+
+def credit_line(edition: str, sources: list[dict[str, str]]) -> str:
+    """One line naming the factor sources for the terminal: the first (main) source with its
+    edition and licence, then how many others and their licences, and where to read the full
+    texts. ``sources`` are ``{"key", "edition", "licence", …}`` (as in the result JSON):
+    « Facteurs 2026.12 : ADEME Base Empreinte® 23.6 (Licence Ouverte 2.0) et 7 autres
+    sources (OGL v3.0, domaine public, MIT) — détail : carbonclap-xl factors sources »."""
+
+    def licences(text: str) -> list[str]:
+        found = [short for pattern, short in _SHORT_LICENCES if pattern in text]
+        return found or [text]
+
+    if not sources:
+        return f"Facteurs {edition} — {CREDIT_DETAIL}"
+    main, *others = sources
+    name = _SHORT_NAMES.get(main.get("key", ""), main.get("dataset") or main.get("key", "?"))
+    text = f"Facteurs {edition} : {name} {main.get('edition', '')}".rstrip()
+    text += f" ({', '.join(licences(main.get('licence', '')))})"
+    if others:
+        seen = licences(main.get("licence", ""))
+        more = [x for o in others for x in licences(o.get("licence", ""))]
+        more = [x for x in dict.fromkeys(more) if x not in seen]
+        text += (f" et {len(others)} autre{'s' if len(others) > 1 else ''} source"
+                 f"{'s' if len(others) > 1 else ''}") + (f" ({', '.join(more)})" if more else "")
+    return f"{text} — {CREDIT_DETAIL}"
+
+
 _DASHES = re.compile(r"[\u2010-\u2015\u2212\ufe58\ufe63\uff0d-]+")
 
 
@@ -165,7 +203,14 @@ class FactorEdition:
         return f"{self.edition} ({parts})"
 
     def attributions(self) -> list[str]:
+        """The full attribution texts, one per source: in every file and report."""
         return [f"{s.attribution} — {s.licence}" for s in self.sources.values()]
+
+    def credit(self) -> str:
+        """The sources in one line, for the terminal (:func:`credit_line`)."""
+        return credit_line(self.edition, [{"key": s.key, "dataset": s.dataset,
+                                           "edition": s.edition, "licence": s.licence}
+                                          for s in self.sources.values()])
 
     def activities_for(self, poste: str) -> list[Activity]:
         return [a for a in self.activities.values() if poste in a.postes]

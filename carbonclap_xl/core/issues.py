@@ -15,7 +15,7 @@ from typing import Any
 
 from carbonclap_xl.core.a1 import row_of
 from carbonclap_xl.core.errors import did_you_mean
-from carbonclap_xl.core.numbers import fr_integer
+from carbonclap_xl.core.numbers import fr_general, fr_integer
 from carbonclap_xl.core.text import QUOTE_MAX, VALUE_MAX, shorten
 
 
@@ -308,13 +308,24 @@ def make_issue(code: Code, *, value: Any = None, line: int | None = None,
     text_value = "" if value is None else str(value)
     # A value comes from the user's file and may hold 32,767 characters: quoted shortened, so
     # that a message (and the Contrôles cell holding it) stays readable and within Excel's limit.
-    fields = {"value": shorten(text_value, QUOTE_MAX), "hint": "", "expected": "",
+    # A number is quoted the French way (« 12,5 », not « 12.5 »); the issue's ``value`` keeps
+    # it as data.
+    fields = {"value": shorten(_quoted(value), QUOTE_MAX), "hint": "", "expected": "",
               "choices": "", "edition": "", "default": ""}
     fields.update({k: ("" if v is None else shorten(v, _CONTEXT_MAX) if isinstance(v, str)
-                       else v) for k, v in context.items()})
+                       else _quoted(v)) for k, v in context.items()})
     return Issue(code, info.severity, info.template.format(**fields), line, field,
                  None if value is None else shorten(text_value, VALUE_MAX), sheet, cell,
                  row_of(cell))
+
+
+def _quoted(value: Any) -> str:
+    """A value as a message quotes it: numbers the French way (``fr_general``)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return fr_general(value)
+    return str(value)
 
 
 def severity_counts(issues: list[Issue]) -> dict[str, int]:

@@ -60,25 +60,49 @@ def fr_integer(x: float) -> str:
 
 
 def fr_significant(x: float, digits: int = 3) -> str:
-    """A figure with about ``digits`` significant digits, French style: ``0,0123``,
-    ``12,3``, ``1 235``; integers above 10^digits keep every digit."""
+    """A figure with at most ``digits`` significant digits, French style, trailing zeros
+    dropped: ``0,0123``, ``0,4``, ``12,3``, ``1 235``; the integer part keeps every digit."""
     if not math.isfinite(x):
         return "—"
     if x == 0:
         return "0"
     magnitude = math.floor(math.log10(abs(x)))
-    decimals = max(0, digits - 1 - magnitude)
-    return fr_number(x, decimals)
+    text = fr_number(x, max(0, digits - 1 - magnitude))
+    if "," in text:
+        text = text.rstrip("0").rstrip(",")
+    return "0" if text == "-0" else text
 
 
-def fr_mass(kg: float) -> str:
-    """A mass at a sensible precision: kg under a tonne, tonnes above (``850 kg``,
-    ``12,4 t``)."""
+def fr_general(x: float) -> str:
+    """A number as a spreadsheet's General format shows it, the French way: up to 15
+    significant digits (what Excel keeps), decimal comma, no thousands separator, no float
+    noise: ``12.5`` -> ``12,5``, ``1287.8319999999999`` -> ``1287,832``, ``1e6`` ->
+    ``1000000``. For quoting a number the user typed or a cell holds."""
+    if isinstance(x, bool) or not math.isfinite(x):
+        return str(x) if isinstance(x, bool) else "—"
+    if x == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(x)))
+    if not -9 <= magnitude < 15:  # what the General format shows in scientific notation
+        mantissa, _, exponent = f"{x:.6g}".partition("e")
+        return f"{mantissa.replace('.', ',')}E{int(exponent):+03d}"
+    text = f"{x:.{max(0, 14 - magnitude)}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text.replace(".", ",")
+
+
+def fr_mass(kg: float, signed: bool = False) -> str:
+    """A mass at a sensible precision: kg under a tonne (3 significant digits under 10 kg,
+    whole kg above), tonnes above with 2 decimals, 1 from 100 t: ``0,4 kg``, ``850 kg``,
+    ``1,23 t``, ``12,40 t``, ``1 234,6 t``. ``signed``: a ``+`` before a gain (differences)."""
     if not math.isfinite(kg):
         return "—"
-    if abs(kg) < 1000:
-        return f"{fr_significant(kg)} kg" if abs(kg) < 10 else f"{fr_integer(kg)} kg"
-    return f"{fr_number(kg / 1000, 2 if abs(kg) < 100_000 else 1)} t"
+    if round(abs(kg)) < 1000:
+        text = f"{fr_significant(kg) if abs(kg) < 10 else fr_integer(kg)} kg"
+    else:
+        text = f"{fr_number(kg / 1000, 2 if abs(kg) < 99_995 else 1)} t"
+    return f"+{text}" if signed and kg > 0 else text
 
 
 _ARITHMETIC = re.compile(r"^[\d\s.+\-*/()]{1,200}$")

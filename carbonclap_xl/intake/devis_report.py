@@ -3,10 +3,10 @@ budget row (``--report``)."""
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from pathlib import Path
 
+from carbonclap_xl.core.csvout import DEFAULT_CSV_FORMAT, CsvFormat, CsvWriter
 from carbonclap_xl.core.model import POSTE_IDS
 from carbonclap_xl.intake.devis import (
     ALREADY,
@@ -178,18 +178,16 @@ REPORT_COLUMNS = ("ligne", "code", "libellé", "chapitre", "sous-chapitre", "pr�
                   "définitif (€)", "décision", "poste", "activité", "règle", "motif", "note")
 
 
-def write_report(analysis: BudgetAnalysis, path: Path) -> None:
-    """Every row under the header with its decision: a `;`-separated CSV that French Excel
-    opens as is (UTF-8 with BOM, decimal commas)."""
-
-    def number(value: float | None) -> str:
-        return "" if value is None else f"{value:.2f}".replace(".", ",")
-
-    with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        writer = csv.writer(f, delimiter=";")
-        writer.writerow(REPORT_COLUMNS)
+def write_report(analysis: BudgetAnalysis, path: Path,
+                 fmt: CsvFormat = DEFAULT_CSV_FORMAT) -> None:
+    """Every row under the header with its decision, as a CSV in ``fmt`` (``excel-fr`` by
+    default: ``;``, decimal commas, UTF-8 with BOM, amounts to the cent; every text cell
+    safe from formula injection: a budget label such as ``-Régie`` stays text)."""
+    with open(path, "w", encoding=fmt.encoding, newline="") as f:
+        writer = CsvWriter(f, REPORT_COLUMNS, fmt,
+                           decimals={"prévisionnel (€)": 2, "définitif (€)": 2})
         for r in analysis.rows:
-            writer.writerow([
+            writer.row([
                 r.row, r.code_text, r.label, r.chapter.label if r.chapter else "", r.sub or "",
-                number(r.amounts.get(FORECAST)), number(r.amounts.get(FINAL)), r.decision,
+                r.amounts.get(FORECAST), r.amounts.get(FINAL), r.decision,
                 r.poste or "", r.activity or "", r.rule, r.why, r.note])

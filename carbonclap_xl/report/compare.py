@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from carbonclap_xl.core.model import NATURES, POSTE_BY_ID, POSTES
+from carbonclap_xl.core.numbers import fr_mass
 from carbonclap_xl.report.document import (
     NNBSP,
     PHASE_TITLE_FR,
     PHASES,
     clean_text,
     fr_percent,
-    fr_tonnes,
     num,
 )
 
@@ -190,8 +190,15 @@ def _label(kind: str, key: str) -> str:
 
 def _cells(d: Mapping[str, Any]) -> str:
     share = None if d["delta_pct"] is None else d["delta_pct"] / 100
-    return (f"{fr_tonnes(d['a']):>12}{fr_tonnes(d['b']):>12}"
-            f"{fr_tonnes(d['delta'], signed=True):>12}{fr_percent(share, signed=True):>12}")
+    return (f"{_mass(d['a']):>12}{_mass(d['b']):>12}"
+            f"{_mass(d['delta'], signed=True):>12}{fr_percent(share, signed=True):>12}")
+
+
+def _mass(kg: float | None, signed: bool = False) -> str:
+    """kg under a tonne, tonnes above (``core.numbers.fr_mass``): a small line reads
+    « 12 kg », not « 0,01 »."""
+    x = num(kg)
+    return "—" if x is None else fr_mass(x, signed=signed)
 
 
 def _line_name(line: Mapping[str, Any]) -> str:
@@ -202,13 +209,13 @@ def _line_name(line: Mapping[str, Any]) -> str:
 
 
 def compare_text(cmp: Mapping[str, Any]) -> str:
-    """The comparison for a terminal, in French (tCO2e)."""
+    """The comparison for a terminal, in French (kg under a tonne, tonnes above)."""
     a, b = cmp["a"], cmp["b"]
     out = [f"A : {a['title'] or '(sans titre)'} — {a['path']}",
            f"B : {b['title'] or '(sans titre)'} — {b['path']}"]
     for phase in PHASES:
         out.append("")
-        out.append(f"{PHASE_TITLE_FR[phase] + ' (tCO2e)':<36}{'A':>12}{'B':>12}{'écart':>12}"
+        out.append(f"{PHASE_TITLE_FR[phase] + ' (CO2e)':<36}{'A':>12}{'B':>12}{'écart':>12}"
                    f"{'écart %':>12}")
         for kind, key in (("poste", "by_poste"), ("nature", "by_nature")):
             for k, v in cmp[key].items():
@@ -231,14 +238,14 @@ def compare_text(cmp: Mapping[str, Any]) -> str:
     for title, items in (("Apparues dans B", lines["appeared"]),
                          ("Disparues de A", lines["disappeared"])):
         if items:
-            out.append(f"{title} (prév. / déf., tCO2e) :")
+            out.append(f"{title} (prév. / déf., CO2e) :")
             for line in items:
-                out.append(f"  {_line_name(line):<70}{fr_tonnes(line['forecast_kg']):>10}"
-                           f"{fr_tonnes(line['final_kg']):>10}")
+                out.append(f"  {_line_name(line):<70}{_mass(line['forecast_kg']):>11}"
+                           f"{_mass(line['final_kg']):>11}")
     if lines["changed"]:
-        out.append("Lignes qui changent le plus (écart prév. / écart déf., tCO2e) :")
+        out.append("Lignes qui changent le plus (écart prév. / écart déf., CO2e) :")
         for c in lines["changed"]:
             out.append(f"  {_line_name(c):<70}"
-                       f"{fr_tonnes(c['forecast']['delta'], signed=True):>10}"
-                       f"{fr_tonnes(c['final']['delta'], signed=True):>10}")
+                       f"{_mass(c['forecast']['delta'], signed=True):>11}"
+                       f"{_mass(c['final']['delta'], signed=True):>11}")
     return "\n".join(out)

@@ -47,7 +47,7 @@ from carbonclap_xl.service.analysis import (
     validate_upload,
 )
 from carbonclap_xl.service.config import ServiceConfig
-from carbonclap_xl.service.consolidate import csv_text, rows_from_report
+from carbonclap_xl.service.consolidate import csv_data, rows_from_report
 from carbonclap_xl.service.docs_page import render_docs
 from carbonclap_xl.service.storage import Storage
 from carbonclap_xl.service.uploads import (
@@ -72,6 +72,11 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
 class PhaseParam(StrEnum):
     forecast = "forecast"
     final = "final"
+
+
+class CsvFormatParam(StrEnum):  # the formats of core.csvout
+    excel_fr = "excel-fr"
+    plain = "plain"
 
 
 PhaseQuery = Annotated[PhaseParam | None, Query(
@@ -316,20 +321,28 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     @app.get("/api/consolidate", dependencies=auth, summary="Jeu de données consolidé (CSV)",
              response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-    async def api_consolidate() -> Response:
+    async def api_consolidate(
+            csv_format: Annotated[CsvFormatParam, Query(
+                alias="format",
+                description="excel-fr (défaut) : « ; », virgule décimale, UTF-8 avec BOM, "
+                            "pour Excel en français ; plain : « , », point décimal, UTF-8 "
+                            "sans BOM, chiffres exacts")
+            ] = CsvFormatParam.excel_fr) -> Response:
         """Une ligne par dépôt conservé × poste × phase (type, budget, jours, intensités),
         comme `carbonclap-xl consolidate`. Seulement avec un dossier de conservation."""
+        from carbonclap_xl.core.csvout import CSV_FORMATS
+
         if state.storage is None:
             raise ApiError(404, "NO_STORAGE", "Ce service ne conserve aucun dépôt (démarrez-le "
                            "avec --storage DOSSIER pour en garder et les consolider).")
 
-        def build() -> str:
+        def build() -> bytes:
             assert state.storage is not None
-            return csv_text(row for doc in state.storage.reports()
-                            for row in rows_from_report(doc))
+            return csv_data((row for doc in state.storage.reports()
+                             for row in rows_from_report(doc)), CSV_FORMATS[csv_format.value])
 
-        text = await anyio.to_thread.run_sync(build)
-        return Response(text, media_type="text/csv; charset=utf-8", headers={
+        data = await anyio.to_thread.run_sync(build)
+        return Response(data, media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": content_disposition("consolidation.csv"),
             "Cache-Control": "no-store"})
 

@@ -4,15 +4,14 @@
 
 Inputs are reports (``validate --json`` files, a single report, or the ``report.json`` files
 the service keeps) or workbooks (validated here, in the sandbox, like ``validate``). Rejected
-submissions have no figures and give no row; they are counted. Every text cell of the CSV is
-neutralised (OWASP): a title such as ``=HYPERLINK(…)`` cannot become a live formula when the
+submissions have no figures and give no row; they are counted. The CSV is written in one of
+the formats of ``core.csvout`` (``excel-fr`` by default, ``plain``), which neutralise every
+text cell (OWASP): a title such as ``=HYPERLINK(…)`` cannot become a live formula when the
 file is opened in a spreadsheet. No web framework is imported here.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -21,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from carbonclap_xl.core.csvout import DEFAULT_CSV_FORMAT, CsvFormat, csv_bytes
 from carbonclap_xl.core.errors import InputFileError
 from carbonclap_xl.core.model import POSTE_BY_ID, POSTE_IDS
 
@@ -33,16 +33,6 @@ COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 PHASES = ("forecast", "final")
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
-
-
-def neutralise(value: Any) -> Any:
-    """A text that a spreadsheet would read as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -143,18 +133,16 @@ def collect(inputs: Iterable[str], jobs: int = 2, phase: str | None = None
             yield next(validated)
 
 
-def csv_text(rows: Iterable[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None else neutralise(v)) for k, v in row.items()})
-    return buffer.getvalue()
+def csv_data(rows: Iterable[dict[str, Any]], fmt: CsvFormat = DEFAULT_CSV_FORMAT) -> bytes:
+    """The dataset as a CSV file in ``fmt`` (encoded, with its byte order mark in
+    ``excel-fr``)."""
+    return csv_bytes(COLUMNS, rows, fmt)
 
 
-def write_dataset(rows: list[dict[str, Any]], out: Path) -> None:
-    """Write ``rows`` as CSV or Parquet (by ``out``'s suffix), atomically: a temporary file
-    beside ``out``, renamed when complete."""
+def write_dataset(rows: list[dict[str, Any]], out: Path,
+                  fmt: CsvFormat = DEFAULT_CSV_FORMAT) -> None:
+    """Write ``rows`` as CSV (in ``fmt``) or Parquet (by ``out``'s suffix), atomically: a
+    temporary file beside ``out``, renamed when complete."""
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise InputFileError(str(out), "la sortie doit être un fichier .csv ou .parquet")
@@ -169,8 +157,8 @@ def write_dataset(rows: list[dict[str, Any]], out: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name[:60]}.", suffix=".tmp", dir=out.parent)
     try:
         if suffix == ".csv":
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(csv_text(rows))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(csv_data(rows, fmt))
                 fh.flush()
                 os.fsync(fh.fileno())
         else:

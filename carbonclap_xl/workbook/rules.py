@@ -18,7 +18,7 @@ import numpy as np
 from carbonclap_xl.core.issues import Code, Issue, make_issue
 from carbonclap_xl.core.lines import is_none
 from carbonclap_xl.core.model import NATURES, PHASE_LABEL_FR, PHASE_QUANTITY_FR, Phase
-from carbonclap_xl.core.numbers import fr_number
+from carbonclap_xl.core.numbers import fr_general, fr_number
 from carbonclap_xl.workbook import layout as L
 
 # Plausibility ranges of intensity indicators (PRODUCT.md §6): far outside them, a unit or a
@@ -132,7 +132,8 @@ def plausibility_issues(processed: Any, phase: Phase) -> list[Issue]:
             field = L.FIELD_BY_KEY[INDICATOR_FIELD[key]]
             issues.append(make_issue(
                 Code.INTENSITY_IMPLAUSIBLE, value=f"{label} non calculable ({field.label} : "
-                f"{denominator:g})", expected=PLAUSIBLE.get(key, ("", "", "valeur démesurée"))[2],
+                f"{fr_general(denominator)})",
+                expected=PLAUSIBLE.get(key, ("", "", "valeur démesurée"))[2],
                 sheet=L.SHEET_PRODUCTION, cell=field.cell))
     for key, (low, high, text) in PLAUSIBLE.items():
         value = processed.result.indicators.get(key)
@@ -145,6 +146,11 @@ def plausibility_issues(processed: Any, phase: Phase) -> list[Issue]:
                                      value=f"{fmt(v)} {INDICATORS[key][0]}", expected=text,
                                      sheet=L.SHEET_PRODUCTION, cell=field.cell))
     return issues
+
+
+def _shown(fresh: float) -> str:
+    """A recomputed value in a message: 6 significant digits, French (« 1287,83 »)."""
+    return fr_general(float(f"{fresh:.6g}"))
 
 
 def _differs(found: Any, fresh: float) -> bool:
@@ -166,7 +172,7 @@ def stale_issues(processed: Any) -> list[Issue]:
                        (f"C{L.SYN_POSTE_TOTAL_ROW}", total.final / 1000)):
         found = processed.data.synthese_read.get(ref)
         if found is not None and _differs(found, fresh):
-            issues.append(make_issue(Code.COMPUTED_STALE, value=found, expected=f"{fresh:.6g}",
+            issues.append(make_issue(Code.COMPUTED_STALE, value=found, expected=_shown(fresh),
                                      sheet=L.SHEET_SYNTHESE, cell=ref))
     for key in ("factor_value", "co2e_forecast_kg", "co2e_final_kg"):
         read_key = f"read_{key}"
@@ -177,7 +183,7 @@ def stale_issues(processed: Any) -> list[Issue]:
             row = {"sheet": lines["sheet"][i], "row": lines["row"][i]}
             found, fresh = lines[read_key][i], float(lines[key][i])
             if _differs(found, fresh):
-                shown = "vide" if math.isnan(fresh) else f"{fresh:.6g}"
+                shown = "vide" if math.isnan(fresh) else _shown(fresh)
                 issues.append(make_issue(Code.COMPUTED_STALE, value=found, expected=shown,
                                          sheet=row["sheet"], cell=f"{letter}{int(row['row'])}"))
     return issues
