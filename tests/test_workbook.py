@@ -487,3 +487,22 @@ def test_new_workbook_is_readable_by_others_and_bad_extension_creates_nothing(
     assert main(["process", str(make_workbook(tmp_path / "a.xlsx")), "-o",
                  str(tmp_path / "made" / "x.csv")]) == 2
     assert not (tmp_path / "made").exists()
+
+
+def test_controles_shows_the_value_found_not_a_word_of_the_message(tmp_path: Path) -> None:
+    """A missing production field has no value: Contrôles' Valeur column stays empty (it
+    showed « soumis », a word of the message template)."""
+    production = {**wbhelpers.PRODUCTION, "title": None, "phase": None}
+    src = make_workbook(tmp_path / "missing.xlsx", production=production)
+    processed = process_workbook(src)
+    missing = [i for i in processed.issues if str(i.code) == "PRODUCTION_FIELD_MISSING"]
+    assert {i.cell for i in missing} == {"B4", "B7"}
+    assert all(i.value is None for i in missing)
+    assert "le CNC l'exige pour le bilan soumis" in missing[0].message
+    out = tmp_path / "out.xlsx"
+    write_processed(processed, src, out)
+    rows = sheet_values(out, L.SHEET_CONTROLES)
+    found = {value_at(rows, f"D{r}"): value_at(rows, f"E{r}")
+             for r in range(L.CTRL_FIRST_ROW, len(rows) + 1)
+             if value_at(rows, f"B{r}") == "PRODUCTION_FIELD_MISSING"}
+    assert found == {"B4": "", "B7": ""}
