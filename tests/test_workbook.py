@@ -524,3 +524,22 @@ def test_synthese_lists_the_largest_changes_first(tmp_path: Path) -> None:
     # a forecast alone has nothing to compare: the block stays empty
     assert largest_changes(process_workbook(make_workbook(
         tmp_path / "prev.xlsx", lines=LINES.assign(quantity_final=None))).result) == []
+
+
+def test_controles_shows_the_value_found_not_a_word_of_the_message(tmp_path: Path) -> None:
+    """A missing production field has no value: Contrôles' Valeur column stays empty (it
+    showed « soumis », a word of the message template)."""
+    production = {**wbhelpers.PRODUCTION, "title": None, "phase": None}
+    src = make_workbook(tmp_path / "missing.xlsx", production=production)
+    processed = process_workbook(src)
+    missing = [i for i in processed.issues if str(i.code) == "PRODUCTION_FIELD_MISSING"]
+    assert {i.cell for i in missing} == {"B4", "B7"}
+    assert all(i.value is None for i in missing)
+    assert "le CNC l'exige pour le bilan soumis" in missing[0].message
+    out = tmp_path / "out.xlsx"
+    write_processed(processed, src, out)
+    rows = sheet_values(out, L.SHEET_CONTROLES)
+    found = {value_at(rows, f"D{r}"): value_at(rows, f"E{r}")
+             for r in range(L.CTRL_FIRST_ROW, len(rows) + 1)
+             if value_at(rows, f"B{r}") == "PRODUCTION_FIELD_MISSING"}
+    assert found == {"B4": "", "B7": ""}

@@ -135,8 +135,17 @@ that is not one of these (`FORMULA_FOREIGN`) and recomputes the footprint from t
 Processing writes only: the calculated columns of the poste sheets that were read (and their
 nature column), the computed Production fields, the Synthèse figures and the Contrôles rows.
 Every other cell and every other part of the file (styles, charts, comments, images, macros,
-ribbon, added sheets, Excel's extension lists) comes back byte-identical. A poste sheet whose
-headers were changed is neither read nor written.
+ribbon, added sheets, Excel's extension lists) comes back byte-identical.
+
+The columns of a poste sheet are found by their header (case, accents, spaces and
+punctuation aside). A sheet whose columns are not at their letters (a column inserted among
+the inputs, inputs in another order) is read by header and its lines are counted, but it is
+not written (`COLUMNS_MOVED`, once per sheet, naming the column and the fix): the computed
+cells, their formulas and Synthèse's ranges are defined by the letters above, and writing
+there would overwrite the user's moved columns; Synthèse is then written as values. A sheet
+where a column cannot be found (renamed, twice, a computed column moved among the inputs) is
+not written either, and its lines are counted as not counted (`HEADER_CHANGED`, once per
+sheet).
 """
 
 

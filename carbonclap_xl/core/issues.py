@@ -59,6 +59,7 @@ class Code(StrEnum):
     SHEET_MISSING = "SHEET_MISSING"
     SHEET_NOT_READ = "SHEET_NOT_READ"
     HEADER_CHANGED = "HEADER_CHANGED"
+    COLUMNS_MOVED = "COLUMNS_MOVED"
     COLUMN_EXTRA = "COLUMN_EXTRA"
     CELL_MERGED = "CELL_MERGED"
     ROW_HIDDEN = "ROW_HIDDEN"
@@ -190,8 +191,19 @@ CODES: dict[Code, CodeInfo] = {
         "lignes ne sont pas comptées ; déplacez-les dans la feuille du poste (lignes sans limite "
         "de nombre).",
     ),
-    Code.HEADER_CHANGED: CodeInfo(E, "En-tête modifié",
-        "L'en-tête « {value} » a été modifié (attendu : « {expected} ») : rétablissez-le."),
+    Code.HEADER_CHANGED: CodeInfo(
+        E,
+        "En-têtes modifiés",
+        "En-têtes de colonnes modifiés ({problem}) : {fix}, puis relancez « Recalculer » ; "
+        "{lines}.",
+    ),
+    Code.COLUMNS_MOVED: CodeInfo(
+        W,
+        "Colonnes déplacées",
+        "Colonnes lues par leur en-tête ({problem}) : {lines}, mais les colonnes calculées de "
+        "la feuille ne sont plus écrites (ni la Synthèse en formules) tant qu'elles ne sont pas "
+        "à leur place ; {fix}, puis relancez « Recalculer ».",
+    ),
     Code.COLUMN_EXTRA: CodeInfo(N, "Colonne ajoutée",
         "La colonne « {value} » ne fait pas partie du modèle : elle est conservée mais ignorée."),
     Code.CELL_MERGED: CodeInfo(W, "Cellules fusionnées",
@@ -221,16 +233,16 @@ CODES: dict[Code, CodeInfo] = {
         "Décors, HMC, Transports, Régie, Technique, Postprod).",
     ),
     Code.PRODUCTION_FIELD_MISSING: CodeInfo(E, "Donnée de production manquante",
-        "« {expected} » n'est pas renseigné : le CNC l'exige pour le bilan {value}."),
+        "« {expected} » n'est pas renseigné : le CNC l'exige pour le bilan {phase}."),
     Code.PRODUCTION_FIELD_INVALID: CodeInfo(E, "Donnée de production invalide",
         "« {expected} » vaut « {value} » : {hint}"),
     Code.PHASE_EMPTY: CodeInfo(E, "Phase soumise vide",
-        "Aucune quantité {value} alors que l'autre phase en a : remplissez la colonne de la "
+        "Aucune quantité {phase} alors que l'autre phase en a : remplissez la colonne de la "
         "phase soumise."),
     Code.PHASE_LINE_EMPTY: CodeInfo(
         W,
         "Ligne sans quantité pour la phase soumise",
-        "La ligne a une quantité {expected} mais pas de quantité {value} : saisissez-la (0 si "
+        "La ligne a une quantité {expected} mais pas de quantité {phase} : saisissez-la (0 si "
         "l'activité n'a pas eu lieu).",
     ),
     Code.MATERIALITY_EMPTY: CodeInfo(W, "Poste significatif vide",
@@ -311,7 +323,8 @@ def make_issue(code: Code, *, value: Any = None, line: int | None = None,
     # A number is quoted the French way (« 12,5 », not « 12.5 »); the issue's ``value`` keeps
     # it as data.
     fields = {"value": shorten(_quoted(value), QUOTE_MAX), "hint": "", "expected": "",
-              "choices": "", "edition": "", "default": ""}
+              "choices": "", "edition": "", "default": "", "phase": "", "problem": "",
+              "fix": "", "lines": ""}
     fields.update({k: ("" if v is None else shorten(v, _CONTEXT_MAX) if isinstance(v, str)
                        else _quoted(v)) for k, v in context.items()})
     return Issue(code, info.severity, info.template.format(**fields), line, field,

@@ -118,7 +118,7 @@ def verifier(book: Any, ui: Any) -> Any:
         return None
     formulas = {s: source.structure(s).formulas for s in source.sheet_names()}
     issues = check_issues(processed, formulas)
-    XlwingsSink(book).apply(controles_plan(processed.data, issues))
+    XlwingsSink(book).apply(controles_plan(processed.data, issues, processed.result))
     counts = severity_counts(issues)
     ui.status(None)
     verdict = ("Le classeur peut être déposé." if counts["errors"] == 0 else

@@ -132,7 +132,8 @@ def verifier(request: Mapping[str, Any], edition: FactorEdition | None = None) -
     issues = verification_issues(source, processed)
     plan = WritePlan()
     if L.SHEET_CONTROLES in processed.data.sheet_names:
-        cells, clear = controles_writes(issues, processed.data.control_rows)
+        cells, clear = controles_writes(issues, processed.data.control_rows,
+                                        processed.result)
         plan.update(L.SHEET_CONTROLES, cells)
         if clear:
             plan.clear[L.SHEET_CONTROLES] = clear

@@ -92,9 +92,8 @@ LAYOUT_2_0 = LineLayout.of("2.0", (
     Column("quantity_final", "Quantité définitive", 16, False, "#,##0.00",
            "Quantité réelle (bilan définitif)."),
     Column("unit", "Unité", 12, False, "@", "Vide = unité de l'activité."),
-    Column("count", "Nombre", 10, False, "General",
-           "Passagers, véhicules, personnes… selon le facteur (Facteurs, colonne Saisie) ; "
-           "vide = 1. Ex. 430 km × 6."),
+    Column("count", "Nombre", 12, False, "General",
+           "Passagers, véhicules… (Facteurs, colonne Saisie) ; vide = 1."),
     Column("data_source", "Source de la donnée", 18, False, "@",
            "facture, relevé, devis, estimation, hypothèse."),
     Column("data_source_final", "Source de la donnée (définitif)", 18, False, "@",
@@ -277,7 +276,8 @@ FACT_HEADERS: tuple[str, ...] = ("Activité", "Identifiant", "Postes", "Nature",
                                  "Saisie (quantité × nombre)", "Facteur (kgCO2e/unité)",
                                  "Unité du facteur", "Incertitude (%)", "Référence", "Source",
                                  "Note")
-FACT_WIDTHS: tuple[float, ...] = (58, 26, 30, 22, 10, 22, 14, 16, 12, 16, 40, 60)
+# narrow, wrapped columns: the catalogue stays readable printed on A4 landscape
+FACT_WIDTHS: tuple[float, ...] = (44, 22, 16, 20, 8, 14, 12, 12, 11, 14, 24, 40)
 # dropdown lists, one column each, to the right of the catalogue
 LIST_FIRST_COLUMN = len(FACT_HEADERS) + 3
 

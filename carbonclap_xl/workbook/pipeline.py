@@ -70,12 +70,16 @@ def compute_workbook(data: WorkbookData, edition: FactorEdition | None = None,
     bad_cells = {(i.sheet, int(m.group(1))) for i in data.issues
                  if i.severity is Severity.ERROR and i.sheet and i.cell
                  and (m := re.search(r"(\d+)$", i.cell))}
-    excluded = [(s, int(r)) in bad_cells for s, r in zip(data.lines["sheet"], data.lines["row"],
-                                                           strict=True)]
+    # so is every line of a sheet whose columns could not all be found (``HEADER_CHANGED``,
+    # once for the sheet): counted as « non comptées », without an issue of its own
+    unread = data.sheets_not_counted
+    excluded = [(s, int(r)) in bad_cells or s in unread
+                for s, r in zip(data.lines["sheet"], data.lines["row"], strict=True)]
     result = compute(data.lines, edition, data.production, excluded=excluded)
     lines = result.lines
-    engine_issues = [locate(i, lines, data.layout) for i in result.issues]
-    if data.is_carbonclap and data.sheets_read and lines.empty:
+    engine_issues = [locate(i, lines, data.layout, data.sheets_moved) for i in result.issues
+                     if not (unread and i.line is not None and lines["sheet"][i.line] in unread)]
+    if data.is_carbonclap and (data.sheets_read or data.sheets_moved) and lines.empty:
         engine_issues.append(make_issue(Code.WORKBOOK_EMPTY))
     processed = Processed(data, result, [*data.issues, *engine_issues])
     processed.issues += submission_issues(processed, expected_phase)

@@ -18,6 +18,7 @@ import numpy as np
 from carbonclap_xl.core.engine import STATUS_FR, EngineResult
 from carbonclap_xl.core.issues import SEVERITY_FR, Code, Issue, Severity, counts_text
 from carbonclap_xl.core.model import NATURES, POSTES
+from carbonclap_xl.core.numbers import fr_integer
 from carbonclap_xl.core.text import VALUE_MAX, shorten
 from carbonclap_xl.workbook import formulas as F
 from carbonclap_xl.workbook import layout as L
@@ -239,8 +240,17 @@ def changes_writes(result: EngineResult) -> dict[str, CellValue]:
     return cells
 
 
-def controles_writes(issues: list[Issue], previous_rows: int) -> tuple[dict[str, CellValue],
-                                                                        list[str]]:
+def lines_text(result: EngineResult) -> str:
+    """« 12 ligne(s), 3 non comptée(s) » : what Contrôles' summary says of the lines."""
+    return (f"{fr_integer(len(result.lines))} ligne(s), {fr_integer(result.excluded_lines)} "
+            "non comptée(s)")
+
+
+def controles_writes(issues: list[Issue], previous_rows: int,
+                     result: EngineResult | None = None) -> tuple[dict[str, CellValue],
+                                                                  list[str]]:
+    """Contrôles' rows, and its summary (the lines counted and not, when ``result`` is
+    given, then the issues by severity)."""
     cells: dict[str, CellValue] = {}
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     ranked = sorted(issues, key=lambda i: order[i.severity])
@@ -253,7 +263,8 @@ def controles_writes(issues: list[Issue], previous_rows: int) -> tuple[dict[str,
             f"E{r}": None if issue.value is None else shorten(str(issue.value), VALUE_MAX),
             f"F{r}": shorten(issue.message, MESSAGE_MAX),
         })
-    cells[L.CTRL_SUMMARY_CELL] = counts_text(issues)
+    cells[L.CTRL_SUMMARY_CELL] = (f"{lines_text(result)} ; " if result is not None else "") \
+        + counts_text(issues)
     clear = []
     if previous_rows > len(ranked):
         clear.append(f"A{L.CTRL_FIRST_ROW + len(ranked)}:F{L.CTRL_FIRST_ROW + previous_rows}")
@@ -314,18 +325,19 @@ def _result_writes(data: WorkbookData, result: EngineResult,
     if L.SHEET_SYNTHESE in data.sheet_names:
         writes[L.SHEET_SYNTHESE] = synthese_writes(result, data, live, pending)
     if L.SHEET_CONTROLES in data.sheet_names:
-        cells, ctrl_clear = controles_writes(issues, data.control_rows)
+        cells, ctrl_clear = controles_writes(issues, data.control_rows, result)
         writes[L.SHEET_CONTROLES] = cells
         if ctrl_clear:
             clear[L.SHEET_CONTROLES] = ctrl_clear
     return writes, clear
 
 
-def controles_plan(data: WorkbookData, issues: list[Issue]) -> WritePlan:
+def controles_plan(data: WorkbookData, issues: list[Issue],
+                   result: EngineResult | None = None) -> WritePlan:
     """Only the Contrôles rows (what Vérifier writes)."""
     plan = WritePlan()
     if L.SHEET_CONTROLES in data.sheet_names:
-        cells, ctrl_clear = controles_writes(issues, data.control_rows)
+        cells, ctrl_clear = controles_writes(issues, data.control_rows, result)
         plan.update(L.SHEET_CONTROLES, cells)
         if ctrl_clear:
             plan.clear[L.SHEET_CONTROLES] = ctrl_clear

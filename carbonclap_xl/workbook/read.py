@@ -3,8 +3,16 @@
 The reader sees a workbook only as a ``port.SheetSource`` (a file, the open Excel book, the
 open LibreOffice document), never evaluates anything (it reads the values a spreadsheet
 cached and the structure: hidden rows, merges, formulas) and reports every deviation from
-``layout`` as an issue located by sheet and cell. Sheets whose headers were changed are not
-read (and so never written): the user's data there is left alone.
+``layout`` as an issue located by sheet and cell.
+
+The columns of a poste sheet are found by their header (case, accents, blanks and punctuation
+aside: ``factors.match_key``). Where they are not at the layout's letters (a column inserted
+among the inputs, inputs in another order) the sheet's lines are read by header and counted,
+but the sheet is not written (``COLUMNS_MOVED``, once per sheet): the write plan, the live
+formulas and Synthèse's ranges all name the layout's letters, and writing them there would
+overwrite the user's moved columns. Where a required column cannot be found (renamed,
+twice, a computed column moved among the inputs) the sheet's lines are read as not counted
+(``HEADER_CHANGED``, once per sheet) and the sheet is not written either.
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ from typing import Any
 import numpy as np
 
 from carbonclap_xl.core.a1 import col_index, col_letter, parse_cell, split_ref
+from carbonclap_xl.core.factors import match_key
 from carbonclap_xl.core.issues import Code, Issue, make_issue
 from carbonclap_xl.core.lines import LineTable
 from carbonclap_xl.core.model import Phase, ProductionInfo
 from carbonclap_xl.core.numbers import arithmetic_value, fr_integer, parse_number
+from carbonclap_xl.core.text import QUOTE_MAX, shorten
 from carbonclap_xl.workbook import layout as L
 from carbonclap_xl.workbook.formulas import synthese_owned
 from carbonclap_xl.workbook.port import SheetSource, SheetStructure
@@ -37,7 +47,12 @@ class WorkbookData:
     template_version: str | None = None
     layout: L.LineLayout = L.CURRENT_LAYOUT  # the poste-sheet columns of that version
     is_carbonclap: bool = True
-    sheets_read: set[str] = field(default_factory=set)  # poste sheets whose lines were read
+    sheets_read: set[str] = field(default_factory=set)  # poste sheets read with every column
+    # at its layout letter: the only ones written
+    # poste sheets read by header, counted but not written: sheet -> layout key -> letter found
+    sheets_moved: dict[str, dict[str, str]] = field(default_factory=dict)
+    sheets_not_counted: set[str] = field(default_factory=set)  # a required column not found:
+    # their lines are read (as far as found) and counted as « non comptées »
     last_rows: dict[str, int] = field(default_factory=dict)  # sheet -> last row holding data
     control_rows: int = 0  # rows currently filled on Contrôles
     synthese_read: dict[str, Any] = field(default_factory=dict)  # Synthèse cell -> value found
@@ -45,6 +60,11 @@ class WorkbookData:
     computed_formulas: dict[tuple[str, str], str] = field(default_factory=dict)
     nature_owned: set[str] = field(default_factory=set)  # poste sheets whose nature column
     # (layout.NATURE_COLUMN, after the line table) is ours: its header is blank or ours
+
+    def letter(self, sheet: str, key: str) -> str:
+        """The letter of a layout column in a poste sheet: where its header was found."""
+        moved = self.sheets_moved.get(sheet)
+        return moved[key] if moved and key in moved else self.layout.letter(key)
 
 
 def _blank(v: Any) -> bool:
@@ -172,11 +192,15 @@ def read_workbook(source: SheetSource) -> WorkbookData:
             continue
         found = _read_poste_sheet(values(sheet), poste, sheet, source.structure(sheet), issues,
                                   data.computed_formulas, layout)
-        if found is not None:
+        records.extend(found.records)
+        if not found.counted:
+            data.sheets_not_counted.add(sheet)
+        elif found.moved is not None:
+            data.sheets_moved[sheet] = found.moved
+        else:
             data.sheets_read.add(sheet)
-            records.extend(found[0])
-            data.last_rows[sheet] = found[1]
-            if found[2]:
+            data.last_rows[sheet] = found.last_row
+            if found.nature_owned:
                 data.nature_owned.add(sheet)
     if L.SHEET_SYNTHESE in names:
         syn = values(L.SHEET_SYNTHESE)
@@ -203,35 +227,226 @@ def _record_columns(layout: L.LineLayout) -> list[str]:
             *[f"read_{c.key}" for c in layout.computed]]
 
 
+@dataclass
+class _SheetRead:
+    """What one poste sheet gave: its line records and how they may be used."""
+
+    records: list[list[Any]]
+    last_row: int
+    nature_owned: bool = False
+    moved: dict[str, str] | None = None  # read by header: layout key -> letter found
+    counted: bool = True
+
+
+@dataclass
+class _HeaderMatch:
+    """Where a poste sheet's columns are, found by their header (``match_key``)."""
+
+    positions: dict[str, int]  # layout key -> 0-based column index
+    in_place: bool  # every column at its layout letter: read and written as always
+    renamed: list[L.Column] = field(default_factory=list)  # computed headers retyped in place
+    problems: list[str] = field(default_factory=list)  # what is wrong, in French
+    fixes: list[str] = field(default_factory=list)  # how to fix it, in French
+    cell: str = ""  # where the first problem is
+    value: Any = None  # the header found there
+    counted: bool = True  # False: a required column cannot be found (lines not counted)
+
+
+def _quoted(value: Any) -> str:
+    """A header as the user typed it, quoted and shortened; « sans en-tête » for a blank."""
+    text = "" if _blank(value) else _as_text(value).strip()
+    return f"« {shorten(text, QUOTE_MAX)} »" if text else "sans en-tête"
+
+
+def _match_header(header: list[Any], layout: L.LineLayout) -> _HeaderMatch:
+    """Find each layout column of a poste sheet by its header."""
+    keys = ["" if _blank(v) else match_key(_as_text(v)) for v in header]
+    hits: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        if key:
+            hits.setdefault(key, []).append(i)
+    layout_keys = {match_key(c.header): c for c in layout.columns}
+    found = {c.key: hits.get(match_key(c.header), []) for c in layout.columns}
+    at_home = {c.key: found[c.key] == [c.index - 1] for c in layout.columns}
+
+    def cell(index: int) -> str:
+        return f"{col_letter(index + 1)}{L.HEADER_ROW}"
+
+    def header_at(index: int) -> Any:
+        value = header[index] if index < len(header) else None
+        return None if _blank(value) else value
+
+    # 1. in place (a computed header retyped where it stands is still ours: as before)
+    renamed = [c for c in layout.computed if not at_home[c.key] and not found[c.key]
+               and _key_at(keys, c.index - 1) not in layout_keys]
+    if all(at_home[c.key] for c in layout.inputs) and all(
+            at_home[c.key] or c in renamed for c in layout.computed):
+        match = _HeaderMatch({c.key: c.index - 1 for c in layout.columns}, True, renamed)
+        if renamed:
+            match.problems = [f"{_quoted(header_at(c.index - 1))} en {c.letter} au lieu de "
+                              f"« {c.header} »" for c in renamed]
+            match.fixes = ["rétablissez " + ", ".join(f"« {c.header} »" for c in renamed)]
+            match.cell, match.value = f"{renamed[0].letter}{L.HEADER_ROW}", \
+                header_at(renamed[0].index - 1)
+        return match
+    match = _HeaderMatch({k: v[0] for k, v in found.items() if len(v) == 1}, False)
+
+    def problem(text: str, fix: str, index: int) -> None:
+        if not match.cell:
+            match.cell, match.value = cell(index), header_at(index)
+        match.problems.append(text)
+        if fix not in match.fixes:
+            match.fixes.append(fix)
+
+    # 2. a required column missing or twice: the lines cannot be read
+    if not any(keys):
+        problem(f"ligne {L.HEADER_ROW} vide", f"recopiez la ligne {L.HEADER_ROW} d'une feuille "
+                "de poste du modèle (« carbonclap-xl new »)", 0)
+        match.counted = False
+        return match
+    for c in layout.columns:
+        where = found[c.key]
+        if len(where) > 1:
+            letters = ", ".join(col_letter(i + 1) for i in where)
+            problem(f"« {c.header} » {len(where)} fois ({letters})",
+                    f"gardez une seule colonne « {c.header} »", where[1])
+        elif not where:
+            what = "colonne calculée" if c.computed else "colonne"
+            instead = header_at(c.index - 1)
+            seen = "" if _blank(instead) or _key_at(keys, c.index - 1) in layout_keys else \
+                f" ({_quoted(instead)} en {c.letter})"
+            problem(f"{what} « {c.header} » introuvable{seen}",
+                    f"rétablissez l'en-tête « {c.header} »", c.index - 1)
+    if match.problems:
+        match.counted = False
+        return match
+    # 3. every column found once: the computed ones must follow the inputs, in their order
+    pos = match.positions
+    last_input = max(pos[c.key] for c in layout.inputs)
+    computed_at = [pos[c.key] for c in layout.computed]
+    misplaced = [c for c in layout.computed if pos[c.key] < last_input]
+    if misplaced or computed_at != sorted(computed_at):
+        c = misplaced[0] if misplaced else next(
+            c for c, a, b in zip(layout.computed, computed_at, sorted(computed_at), strict=True)
+            if a != b)
+        problem(f"colonne calculée « {c.header} » déplacée en {col_letter(pos[c.key] + 1)}",
+                "remettez les colonnes grisées après les colonnes de saisie, dans l'ordre du "
+                "modèle", pos[c.key])
+        match.counted = False
+        return match
+    # 4. readable by header: say what moved, once
+    ours = set(pos.values())
+    nature_at = max(computed_at) + 1
+    inserted = [i for i in range(max(computed_at)) if i not in ours]
+    for i in inserted:
+        problem(f"colonne {_quoted(header_at(i))} insérée en {col_letter(i + 1)}",
+                f"supprimez la colonne {col_letter(i + 1)} ou placez-la après la colonne "
+                f"{col_letter(nature_at + 1)} (Nature)", i)
+    inputs_at = [pos[c.key] for c in layout.inputs]
+    if inputs_at != sorted(inputs_at):
+        order = sorted(layout.inputs, key=lambda c: pos[c.key])
+        c = next(a for a, b in zip(order, layout.inputs, strict=True) if a is not b)
+        problem(f"colonnes de saisie dans un autre ordre (« {c.header} » en "
+                f"{col_letter(pos[c.key] + 1)})",
+                "remettez les colonnes dans l'ordre du modèle ("
+                + ", ".join(c.header for c in layout.inputs) + ")", pos[c.key])
+    if not match.problems:  # the computed block alone moved right: a column before it
+        c = layout.computed[0]
+        problem(f"colonnes calculées décalées (« {c.header} » en "
+                f"{col_letter(pos[c.key] + 1)} au lieu de {c.letter})",
+                "supprimez les colonnes ajoutées avant les colonnes grisées", pos[c.key])
+    return match
+
+
+def _key_at(keys: list[str], index: int) -> str:
+    return keys[index] if index < len(keys) else ""
+
+
+def _lines_phrase(n: int, counted: bool) -> str:
+    """« ses 12 lignes sont comptées », « sa ligne n'est pas comptée »…"""
+    if n == 0:
+        return "aucune ligne n'y est saisie"
+    if counted:
+        return "sa ligne est comptée" if n == 1 else f"ses {fr_integer(n)} lignes sont comptées"
+    return "sa ligne n'est pas comptée" if n == 1 else \
+        f"ses {fr_integer(n)} lignes ne sont pas comptées"
+
+
 def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: SheetStructure,
                       issues: list[Issue], computed_formulas: dict[tuple[str, str], str],
-                      layout: L.LineLayout = L.CURRENT_LAYOUT
-                      ) -> tuple[list[list[Any]], int, bool] | None:
-    """The line records of one poste sheet, its last used row and whether its nature column
-    is ours; None when its headers were changed (the sheet is then neither read nor
-    written). Formulas found in computed cells go into ``computed_formulas``."""
+                      layout: L.LineLayout = L.CURRENT_LAYOUT) -> _SheetRead:
+    """The line records of one poste sheet, its last used row, whether its nature column
+    is ours and how its lines may be used (``_SheetRead``). Formulas found in computed
+    cells go into ``computed_formulas`` (only for a sheet read in place: the others are not
+    written)."""
     read_columns = len(layout.columns)
+    n_inputs = len(layout.inputs)
     row_slot = _record_columns(layout).index("row")
     header = rows[L.HEADER_ROW - 1] if len(rows) >= L.HEADER_ROW else []
-    if all(_blank(v) for v in header[:read_columns]):
-        issues.append(make_issue(Code.HEADER_CHANGED, value="(ligne vide)",
-                                 expected=", ".join(c.header for c in layout.columns),
-                                 sheet=sheet, cell=f"A{L.HEADER_ROW}"))
-        return None
-    changed = False
-    for i, column in enumerate(layout.columns):
-        found = header[i] if i < len(header) else ""
-        if str(found).strip() != column.header:
-            changed = changed or not column.computed
-            issues.append(make_issue(Code.HEADER_CHANGED, value=found, expected=column.header,
-                                     sheet=sheet, cell=f"{column.letter}{L.HEADER_ROW}"))
-    if changed:
-        return None
+    match = _match_header(header, layout)
+    pos = match.positions
+    letters = {k: col_letter(i + 1) for k, i in pos.items()}
+    if match.in_place:
+        if match.renamed:
+            issues.append(make_issue(
+                Code.HEADER_CHANGED, value=match.value, sheet=sheet, cell=match.cell,
+                problem=" ; ".join(match.problems), fix=" ; ".join(match.fixes),
+                lines="la colonne reste écrite par le calcul"))
+        take: list[int] | None = None  # the first read_columns cells, as they are
+        span = read_columns
+    elif match.counted:
+        take = [pos[c.key] for c in layout.inputs]
+        span = max(pos.values()) + 1
+    else:  # what was found; a row with anything outside the computed columns is a line
+        computed_found = {pos[c.key] for c in layout.computed if c.key in pos}
+        take = [pos.get(c.key, -1) for c in layout.inputs]
+        span = max(read_columns, len(header))
+        content = [i for i in range(span) if i not in computed_found]
+    records: list[list[Any]] = []
+    last_row = L.FIRST_DATA_ROW - 1
+    # a date is not a number: the engine reports it
+    number_slots = [i for i, c in enumerate(layout.inputs)
+                    if c.key in ("quantity_forecast", "quantity_final", "count")]
+    n_computed = len(layout.computed)
+    for r, row in enumerate(rows[L.FIRST_DATA_ROW - 1:L.MAX_LINE_ROWS], start=L.FIRST_DATA_ROW):
+        if take is None:
+            cells = row[:read_columns]
+            if len(cells) < read_columns:
+                cells = cells + [""] * (read_columns - len(cells))
+            if all(v == "" or v is None for v in cells):
+                continue
+            last_row = r
+            if all(v == "" or v is None for v in cells[:n_inputs]):
+                continue  # computed leftovers of a deleted line: not a line, cleared on write
+        else:
+            width = len(row)
+            cells = [row[i] if 0 <= i < width else None for i in take]
+            if match.counted:
+                if all(v == "" or v is None for v in cells):
+                    continue
+            elif all(_blank(row[i]) for i in content if i < width):
+                continue
+            last_row = r
+            cells += [None] * n_computed  # not written: its computed cells are not read
+        cells = [None if v == "" or v is None else _not_nan(v) for v in cells]  # "" = empty
+        for i in number_slots:
+            if isinstance(cells[i], dt.date | dt.datetime | dt.time):
+                cells[i] = _as_text(cells[i])
+        records.append([poste, *cells[:n_inputs], sheet, r, *cells[n_inputs:]])
+    if not match.in_place:
+        code = Code.COLUMNS_MOVED if match.counted else Code.HEADER_CHANGED
+        issues.append(make_issue(code, value=match.value, sheet=sheet, cell=match.cell,
+                                 problem=" ; ".join(match.problems),
+                                 fix=" ; ".join(match.fixes),
+                                 lines=_lines_phrase(len(records), match.counted)))
+        if not match.counted:
+            return _SheetRead(records, last_row, counted=False)
     nature = layout.nature
-    nature_at = nature.index - 1
+    nature_at = nature.index - 1 if match.in_place else span
     nature_header = header[nature_at] if nature_at < len(header) else None
-    nature_owned = _blank(nature_header) or str(nature_header).strip() == nature.header
-    for i in range(read_columns, len(header)):
+    nature_owned = _blank(nature_header) or match_key(_as_text(nature_header)) == \
+        match_key(nature.header)
+    for i in range(span, len(header)):
         if i == nature_at and nature_owned:
             continue
         if not _blank(header[i]):
@@ -243,32 +458,12 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         if None in corners:
             continue  # outside the grid: no reader materialises it
         (r1, c1), (r2, c2) = corners  # type: ignore[misc]
-        if max(r1, r2) >= L.FIRST_DATA_ROW and min(c1, c2) <= read_columns:
+        if max(r1, r2) >= L.FIRST_DATA_ROW and min(c1, c2) <= span:
             issues.append(make_issue(Code.CELL_MERGED, value=ref, sheet=sheet, cell=first))
-    n_inputs = len(layout.inputs)
-    # a date is not a number: the engine reports it
-    number_slots = [i for i, c in enumerate(layout.inputs)
-                    if c.key in ("quantity_forecast", "quantity_final", "count")]
-    records: list[list[Any]] = []
-    last_row = L.FIRST_DATA_ROW - 1
-    for r, row in enumerate(rows[L.FIRST_DATA_ROW - 1:L.MAX_LINE_ROWS], start=L.FIRST_DATA_ROW):
-        cells = row[:read_columns]
-        if len(cells) < read_columns:
-            cells = cells + [""] * (read_columns - len(cells))
-        if all(v == "" or v is None for v in cells):
-            continue
-        last_row = r
-        if all(v == "" or v is None for v in cells[:n_inputs]):
-            continue  # computed leftovers of a deleted line: not a line, cleared on write
-        cells = [None if v == "" or v is None else _not_nan(v) for v in cells]  # "" = empty
-        for i in number_slots:
-            if isinstance(cells[i], dt.date | dt.datetime | dt.time):
-                cells[i] = _as_text(cells[i])
-        records.append([poste, *cells[:n_inputs], sheet, r, *cells[n_inputs:]])
     if len(rows) > L.MAX_LINE_ROWS:
         last_row = len(rows)
         beyond = next((r for r in range(L.MAX_LINE_ROWS, len(rows))
-                       if not all(_blank(v) for v in rows[r][:read_columns])), None)
+                       if not all(_blank(v) for v in rows[r][:span])), None)
         if beyond is not None:
             issues.append(make_issue(Code.ROWS_BEYOND_LIMIT, value=f"ligne {beyond + 1}",
                                      expected=fr_integer(L.MAX_LINE_ROWS),
@@ -277,17 +472,17 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
     for row in sorted(scan.hidden_rows & line_rows):
         issues.append(make_issue(Code.ROW_HIDDEN, value=row, sheet=sheet, cell=f"A{row}"))
     # formulas matter where they feed the computation: activity, quantities, unit, count
-    by_key = layout.by_key
-    input_letters = {by_key[k].letter for k in ("activity", "quantity_forecast",
-                                                "quantity_final", "unit", "count")
-                     if k in by_key}
-    quantity_letters = {by_key[k].letter for k in ("quantity_forecast", "quantity_final",
-                                                   "count") if k in by_key}
+    input_letters = {letters[k] for k in ("activity", "quantity_forecast", "quantity_final",
+                                          "unit", "count") if k in letters}
+    quantity_letters = {letters[k] for k in ("quantity_forecast", "quantity_final", "count")
+                        if k in letters}
     by_row = {rec[row_slot]: rec for rec in records}
-    slots = {c.letter: i + 1 for i, c in enumerate(layout.inputs)}  # record position
-    computed_letters = {c.letter for c in layout.computed}
-    if nature_owned:
-        computed_letters.add(nature.letter)
+    slots = {letters[c.key]: i + 1 for i, c in enumerate(layout.inputs)}  # record position
+    computed_letters: set[str] = set()
+    if match.in_place:  # a sheet not written keeps whatever its computed cells hold
+        computed_letters = {c.letter for c in layout.computed}
+        if nature_owned:
+            computed_letters.add(nature.letter)
     for ref, formula in scan.formulas.items():
         cell = parse_cell(ref)
         if cell is None:
@@ -300,8 +495,7 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         value = arithmetic_value(formula) if col in quantity_letters else None
         if value is not None:
             if row not in by_row:  # only a formula on that row: still a line, to report
-                by_row[row] = [poste, *[None] * n_inputs, sheet, row,
-                               *[None] * len(layout.computed)]
+                by_row[row] = [poste, *[None] * n_inputs, sheet, row, *[None] * n_computed]
                 records.append(by_row[row])
             by_row[row][slots[col]] = value  # computed here, never taken from the cache
             continue
@@ -310,15 +504,21 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         if code is Code.FORMULA_NO_VALUE or row in line_rows:
             issues.append(make_issue(code, value=f"={formula}", sheet=sheet, cell=ref))
     records.sort(key=lambda rec: rec[row_slot])  # rows added for formula-only lines
-    return records, last_row, nature_owned
+    if match.in_place:
+        return _SheetRead(records, last_row, nature_owned)
+    return _SheetRead(records, last_row, moved=letters)
 
 
-def locate(issue: Issue, lines: LineTable, layout: L.LineLayout = L.CURRENT_LAYOUT) -> Issue:
-    """An engine issue (line index, field) located at its sheet and cell."""
+def locate(issue: Issue, lines: LineTable, layout: L.LineLayout = L.CURRENT_LAYOUT,
+           moved: dict[str, dict[str, str]] | None = None) -> Issue:
+    """An engine issue (line index, field) located at its sheet and cell (``moved``: the
+    letters found in sheets read by header, ``WorkbookData.sheets_moved``)."""
     if issue.line is None or issue.sheet is not None:
         return issue
     sheet = lines["sheet"][issue.line]
     row = int(lines["row"][issue.line])
     by_key = layout.by_key
-    column = by_key.get(issue.field or "activity", by_key["activity"])
-    return issue.located(sheet, f"{column.letter}{row}", row)
+    key = issue.field if issue.field in by_key else "activity"
+    letters = moved.get(sheet) if moved else None
+    letter = letters[key] if letters and key in letters else by_key[key].letter
+    return issue.located(sheet, f"{letter}{row}", row)

@@ -50,9 +50,11 @@ def production_issues(processed: Any, phase: Phase | None) -> list[Issue]:
     for field in REQUIRED_FIELDS:
         value = raw.get(field.key)
         if value is None or (isinstance(value, str) and not value.strip()):
-            issues.append(make_issue(Code.PRODUCTION_FIELD_MISSING, value=phase_label,
-                                     expected=field.label, sheet=L.SHEET_PRODUCTION,
-                                     cell=field.cell))
+            # the value found (blanks only, or nothing) goes to Contrôles' Valeur column; the
+            # phase is part of the message, never a value
+            issues.append(make_issue(Code.PRODUCTION_FIELD_MISSING, value=value or None,
+                                     expected=field.label, phase=phase_label,
+                                     sheet=L.SHEET_PRODUCTION, cell=field.cell))
 
     def invalid(key: str, hint: str) -> None:
         field = L.FIELD_BY_KEY[key]
@@ -92,15 +94,22 @@ def phase_issues(processed: Any, phase: Phase) -> list[Issue]:
     other_filled = ~is_none(lines[other])
     label = PHASE_QUANTITY_FR[phase]
     other_label = PHASE_QUANTITY_FR[Phase.FINAL if phase is Phase.FORECAST else Phase.FORECAST]
-    column = processed.data.layout.letter(mine)
+    data = processed.data
+    if data.sheets_not_counted:  # their lines are already reported, once for the sheet
+        counted = ~np.isin(lines["sheet"], list(data.sheets_not_counted))
+        filled, other_filled = filled & counted, other_filled & counted
+    # the value found is the empty cell: the phase goes into the message only
     if not filled.any() and other_filled.any():
         first = int(np.flatnonzero(other_filled)[0])
-        return [make_issue(Code.PHASE_EMPTY, value=label,
-                           sheet=lines["sheet"][first], cell=f"{column}{L.HEADER_ROW}")]
+        sheet = lines["sheet"][first]
+        return [make_issue(Code.PHASE_EMPTY, phase=label, sheet=sheet,
+                           cell=f"{data.letter(sheet, mine)}{L.HEADER_ROW}")]
     issues = []
     for i in np.flatnonzero(other_filled & ~filled & ~is_none(lines["activity"])):
-        issues.append(make_issue(Code.PHASE_LINE_EMPTY, value=label, expected=other_label,
-                                 sheet=lines["sheet"][i], cell=f"{column}{int(lines['row'][i])}"))
+        sheet = lines["sheet"][i]
+        issues.append(make_issue(Code.PHASE_LINE_EMPTY, phase=label, expected=other_label,
+                                 sheet=sheet,
+                                 cell=f"{data.letter(sheet, mine)}{int(lines['row'][i])}"))
     return issues
 
 

@@ -15,7 +15,8 @@ import errno
 import math
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.worksheet import Worksheet
 
 from carbonclap_xl.core.a1 import col_index, col_letter
@@ -45,6 +47,32 @@ THIN = Side(style="thin", color="B7C9BE")
 UNLOCKED = Protection(locked=False)
 
 
+HINT_FONT = Font(size=9, italic=True, color="444444")
+# Text columns the calculation writes that can be longer than their column (« ADEME Base
+# Empreinte® (Base Carbone®) 23.6 #43642 »): shrunk to fit, so they never spill into the next
+# column. Wrapping would need row heights the patcher does not write (LibreOffice does not
+# re-fit them on opening: wrapped lines would overlap the next row).
+SHRUNK_COLUMNS = ("factor_unit", "factor_id", "source", "status")
+
+
+def wrapped_lines(text: str, width: float, font_size: float = 11, bold: bool = False) -> int:
+    """How many lines ``text`` takes wrapped in a column ``width`` characters wide, at
+    ``font_size`` points: a generous estimate (1.1 characters per unit of width at 11 points,
+    fewer in bold; Calibri fits about 1.3, the wider DejaVu Sans that replaces it where it is
+    missing about 1.2), since openpyxl cannot measure fonts and clients do not fit the row
+    heights of a file they open."""
+    per_line = max(1, int(width * 11 / font_size * (0.95 if bold else 1.1)))
+    return sum(max(1, len(textwrap.wrap(part, per_line, break_long_words=True)))
+               for part in str(text).split("\n"))
+
+
+def fitted_height(cells: Iterable[tuple[Any, float]], font_size: float = 11,
+                  bold: bool = False) -> float:
+    """The height (points) of a row whose wrapped ``(text, width)`` cells all show whole."""
+    lines = max((wrapped_lines(str(t), w, font_size, bold) for t, w in cells if t), default=1)
+    return round(lines * font_size * 1.32 + 4, 1)
+
+
 def _header(ws: Worksheet, row: int, headers: tuple[str, ...], widths: tuple[float, ...]) -> None:
     for i, (text, width) in enumerate(zip(headers, widths, strict=True), start=1):
         c = ws.cell(row=row, column=i, value=text)
@@ -52,16 +80,22 @@ def _header(ws: Worksheet, row: int, headers: tuple[str, ...], widths: tuple[flo
         c.alignment = Alignment(wrap_text=True, vertical="center")
         c.border = Border(bottom=THIN)
         ws.column_dimensions[col_letter(i)].width = width
-    ws.row_dimensions[row].height = 32
+    ws.row_dimensions[row].height = max(32, fitted_height(zip(headers, widths, strict=True),
+                                                          bold=True))
 
 
-def _print_setup(ws: Worksheet, header_row: int, landscape: bool = True) -> None:
+def _print_setup(ws: Worksheet, header_row: int | None, landscape: bool = True) -> None:
+    """A4, the sheet's whole width on one page (as many pages down as it takes), the header
+    row repeated on every page, the sheet's name and page number in the footer."""
     ws.page_setup.orientation = "landscape" if landscape else "portrait"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = f"{header_row}:{header_row}"
+    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.6, bottom=0.6, header=0.3,
+                                  footer=0.3)
+    if header_row is not None:
+        ws.print_title_rows = f"{header_row}:{header_row}"
     ws.oddFooter.center.text = "&A — page &P / &N"
 
 
@@ -76,8 +110,12 @@ def _protect(ws: Worksheet) -> None:
     ws.protection.autoFilter = False
 
 
+README_WIDTH = 76  # one column of text, within an A4 page in portrait (LibreOffice does not
+# shrink a single wrapped column to fit the width: 92 ran off the page)
+
+
 def _readme(ws: Worksheet, edition: FactorEdition) -> None:
-    ws.column_dimensions["A"].width = 120
+    ws.column_dimensions["A"].width = README_WIDTH
     lines = [
         ("Carbon'Clap XL — bilan carbone de votre production", TITLE_FONT),
         ("", None),
@@ -143,6 +181,11 @@ def _readme(ws: Worksheet, edition: FactorEdition) -> None:
         c.alignment = Alignment(wrap_text=True, vertical="top")
         if font:
             c.font = font
+        size = font.sz if font is not None and font.sz else 11
+        if text:  # every line whole: no client fits the height of a wrapped row it opens
+            ws.row_dimensions[i].height = fitted_height([(text, README_WIDTH)], size,
+                                                        bool(font and font.b))
+    _print_setup(ws, None, landscape=False)
     _protect(ws)
 
 
@@ -204,12 +247,18 @@ def _poste_sheet(ws: Worksheet, poste_id: str) -> None:
         dim.number_format = column.number_format
         if column.computed:
             dim.fill = COMPUTED_FILL
+            if column.key in SHRUNK_COLUMNS:  # cells the calculation adds take this style
+                dim.alignment = Alignment(shrink_to_fit=True)
         else:
             dim.protection = UNLOCKED
         if column.help:
-            ws.cell(row=L.HEADER_ROW - 1, column=col_index(column.letter),
-                    value=column.help).alignment = Alignment(wrap_text=True, vertical="bottom")
-    ws.row_dimensions[L.HEADER_ROW - 1].height = 30
+            hint = ws.cell(row=L.HEADER_ROW - 1, column=col_index(column.letter),
+                           value=column.help)
+            hint.alignment = Alignment(wrap_text=True, vertical="bottom")
+            hint.font = HINT_FONT
+    # the hints above the headers, whole (the tallest one sets the row's height)
+    ws.row_dimensions[L.HEADER_ROW - 1].height = fitted_height(
+        ((c.help, c.width) for c in L.LINE_COLUMNS_LAYOUT), HINT_FONT.sz)
     nature = L.NATURE_COLUMN  # after the line table: what Synthèse sums by nature
     head = ws.cell(row=L.HEADER_ROW, column=col_index(L.NATURE_LETTER), value=nature.header)
     head.font, head.fill = HEADER_FONT, HEADER_FILL
@@ -336,14 +385,21 @@ def _facteurs(ws: Worksheet, wb: Workbook, edition: FactorEdition) -> None:
     ws["A1"].font = TITLE_FONT
     ws["A2"] = f"Édition : {edition.name}. " + " ; ".join(edition.attributions())
     _header(ws, L.FACT_HEADER_ROW, L.FACT_HEADERS, L.FACT_WIDTHS)
+    ws["A2"].alignment = Alignment(wrap_text=True, vertical="top")
+    ws.merge_cells(f"A2:{col_letter(len(L.FACT_HEADERS))}2")
+    ws.row_dimensions[2].height = fitted_height([(ws["A2"].value, sum(L.FACT_WIDTHS))])
     acts = sorted(edition.activities.values(), key=lambda a: a.label_fr)
+    wrap = Alignment(wrap_text=True, vertical="top")
     for r, a in enumerate(acts, start=L.FACT_FIRST_ROW):
         f = a.factor
         values = (a.label_fr, a.id, ", ".join(a.postes), a.nature, a.unit,
                   entry_label(a.unit, f.unit), f.value, f.unit, f.uncertainty_pct, f.id,
                   f"{f.source_dataset} {f.source_edition}", a.note)
         for c, v in enumerate(values, start=1):
-            ws.cell(row=r, column=c, value=v)
+            ws.cell(row=r, column=c, value=v).alignment = wrap
+        # narrow wrapped columns (readable on paper): each row as tall as its longest text
+        ws.row_dimensions[r].height = fitted_height(
+            (v, w) for v, w in zip(values, L.FACT_WIDTHS, strict=True) if isinstance(v, str))
     ws.freeze_panes = f"B{L.FACT_FIRST_ROW}"
     _print_setup(ws, L.FACT_HEADER_ROW)
     ws.print_area = f"A1:{col_letter(len(L.FACT_HEADERS))}{L.FACT_FIRST_ROW + len(acts) - 1}"
