@@ -73,8 +73,8 @@ def test_status_formula_compares_what_a_formula_cannot_follow() -> None:
     live = F.status_formula(5, read, True, "OK")
     assert live == (
         'IF(OR(A5<>"Train ""rapide""",D5<>"km",F5<>"",G5<>"",COUNTA(B5,C5,E5)>COUNT(B5,C5,E5),'
-        'MIN(B5,C5,E5)<0,MAX(B5,C5,E5)>1000000000,AND(ISNUMBER(E5),E5<=0)),"À recalculer",'
-        'IF(COUNT(B5,C5)=0,"Vide","OK"))')
+        'MIN(B5,C5,E5)<0,MAX(B5,C5,E5)>1000000000,AND(ISNUMBER(E5),E5<=0),'
+        'MAX(K5,L5)>5000000),"À recalculer",IF(COUNT(B5,C5)=0,"Vide","OK"))')
     fixed = F.status_formula(5, {**read, "quantity_forecast": "abc"}, False, "Erreur")
     assert fixed == ('IF(OR(A5<>"Train ""rapide""",B5<>"abc",C5<>"",D5<>"km",E5<>"",F5<>"",'
                      'G5<>""),"À recalculer","Erreur")')

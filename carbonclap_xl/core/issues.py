@@ -60,6 +60,8 @@ class Code(StrEnum):
     SHEET_NOT_READ = "SHEET_NOT_READ"
     HEADER_CHANGED = "HEADER_CHANGED"
     COLUMNS_MOVED = "COLUMNS_MOVED"
+    NATURE_COLUMN_TAKEN = "NATURE_COLUMN_TAKEN"
+    SYNTHESE_CELLS_TAKEN = "SYNTHESE_CELLS_TAKEN"
     COLUMN_EXTRA = "COLUMN_EXTRA"
     CELL_MERGED = "CELL_MERGED"
     ROW_HIDDEN = "ROW_HIDDEN"
@@ -204,6 +206,14 @@ CODES: dict[Code, CodeInfo] = {
         "la feuille ne sont plus écrites (ni la Synthèse en formules) tant qu'elles ne sont pas "
         "à leur place ; {fix}, puis relancez « Recalculer ».",
     ),
+    Code.NATURE_COLUMN_TAKEN: CodeInfo(W, "Colonne Nature occupée",
+        "La colonne {value}, juste après le tableau, contient vos propres données : elle est "
+        "conservée et le calcul n'y écrit pas la nature des lignes ; la Synthèse par nature "
+        "est donc écrite en valeurs, sans formules. Pour des totaux vivants, déplacez vos "
+        "données dans une autre colonne."),
+    Code.SYNTHESE_CELLS_TAKEN: CodeInfo(W, "Cellules de la Synthèse occupées",
+        "Les cellules {value} de la Synthèse contiennent vos propres données : elles sont "
+        "conservées et le calcul n'y écrit pas {expected}. Déplacez-les pour les voir."),
     Code.COLUMN_EXTRA: CodeInfo(N, "Colonne ajoutée",
         "La colonne « {value} » ne fait pas partie du modèle : elle est conservée mais ignorée."),
     Code.CELL_MERGED: CodeInfo(W, "Cellules fusionnées",

@@ -157,6 +157,9 @@ def rapport(request: Mapping[str, Any], edition: FactorEdition | None = None) ->
     if not isinstance(path, str) or not path:
         raise ExchangeError("Enregistrez d'abord le classeur (Fichier > Enregistrer) : le "
                             "rapport est enregistré à côté de lui.")
+    if Path(path).is_dir():
+        raise ExchangeError(f"« {path} » n'est pas le fichier d'un classeur enregistré : "
+                            "enregistrez le classeur, puis relancez Rapport.")
     _, processed = _processed(request, edition)
     made = report_files(Path(path), processed)
     issues = processed.issues

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from carbonclap_xl.core.a1 import col_index, parse_cell
-from carbonclap_xl.core.engine import INDICATORS, MAX_QUANTITY, STATUS_FR
+from carbonclap_xl.core.engine import INDICATORS, MAX_LINE_CO2E_KG, MAX_QUANTITY, STATUS_FR
 from carbonclap_xl.core.model import NATURES, POSTES
 from carbonclap_xl.workbook import layout as L
 
@@ -146,6 +146,9 @@ class LineCells:
         if self.has_count:
             n = f"{self.letters[COUNT_KEY]}{ROW}"
             check += f",AND(ISNUMBER({n}),{n}<=0)"
+        # a line over the engine's ceiling is an error there (QUANTITY_ABSURD), not counted
+        emissions = ",".join(f"{self.letters[k]}{ROW}" for k in EMISSION_OF.values())
+        check += f",MAX({emissions})>{number_literal(MAX_LINE_CO2E_KG)}"
         quantities = ",".join(f"{self.letters[k]}{ROW}" for k in QUANTITY_KEYS)
         shown = f'IF(COUNT({quantities})=0,{text_literal(STATUS_FR["empty"])},\1)'
         return (tuple((k, self.letters[k]) for k in self.compared),

@@ -178,7 +178,11 @@ def synthese_writes(result: EngineResult, data: WorkbookData | None = None,
     cells[f"C{L.SYN_POSTE_UNCERTAINTY_ROW}"] = u.final / 1000
     block(L.SYN_NATURE_FIRST_ROW, [(result.by_nature[n.id], result.uncertainty_by_nature[n.id])
                                    for n in NATURES], L.SYN_NATURE_TOTAL_ROW)
-    cells.update(changes_writes(result))
+    taken = data.synthese_taken if data is not None else {}
+    if "changes" not in taken:
+        cells.update(changes_writes(result))
+    if "pending" in taken:
+        del cells[L.SYN_PENDING_CELL]
     for ref, value in cells.items():
         if isinstance(value, float):
             cells[ref] = _num(value)
@@ -200,6 +204,8 @@ def synthese_writes(result: EngineResult, data: WorkbookData | None = None,
         layout = data.layout if data is not None else L.CURRENT_LAYOUT
         for ref, text in F.synthese_formulas(layout).items():
             if ref in indicator_cells and ref not in plain_denominator:
+                continue
+            if ref not in cells:  # a cell holding the user's data (``synthese_taken``)
                 continue
             cached = F.pending_text(pending) if ref == L.SYN_PENDING_CELL else cells.get(ref)
             cells[ref] = Formula(text, "" if cached is None else cached)

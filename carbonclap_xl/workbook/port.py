@@ -206,10 +206,15 @@ def serial_to_date(serial: float) -> dt.date | dt.datetime | dt.time:
     return moment
 
 
-def _cells(ref: str) -> list[tuple[int, int]]:
+def _cells(ref: str, rows: int | None = None, cols: int | None = None
+           ) -> list[tuple[int, int]]:
+    """The cells of ``ref``, within ``rows`` × ``cols`` when given (an area can name the
+    whole sheet: only the cells that hold values are listed)."""
     first, _, last = ref.partition(":")
     start, end = _key(first), _key(last or first)
-    return [(r, c) for r in range(start[0], end[0] + 1) for c in range(start[1], end[1] + 1)]
+    r_end = end[0] if rows is None else min(end[0], rows)
+    c_end = end[1] if cols is None else min(end[1], cols)
+    return [(r, c) for r in range(start[0], r_end + 1) for c in range(start[1], c_end + 1)]
 
 
 def source_to_json(source: SheetSource) -> dict[str, Any]:
@@ -242,16 +247,17 @@ def source_from_json(doc: Mapping[str, Any]) -> MemorySource:
     structures: dict[str, SheetStructure] = {}
     for name, sheet in doc.get("sheets", {}).items():
         rows = [list(r) for r in sheet.get("values", [])]
+        width = max((len(r) for r in rows), default=0)
         for ref in sheet.get("dates", []):
-            for r, c in _cells(str(ref)):
+            for r, c in _cells(str(ref), len(rows), width):
                 if r <= len(rows) and c <= len(rows[r - 1]):
                     v = rows[r - 1][c - 1]
                     if isinstance(v, int | float) and not isinstance(v, bool) \
                             and math.isfinite(v) and -693594 <= v <= 2958465:
                         rows[r - 1][c - 1] = serial_to_date(float(v))
         sheets[name] = rows
-        structures[name] = SheetStructure(set(sheet.get("hidden_rows", [])),
-                                          list(sheet.get("merged", [])),
+        structures[name] = SheetStructure({int(r) for r in sheet.get("hidden_rows", [])},
+                                          [str(m) for m in sheet.get("merged", [])],
                                           {str(k): str(v).lstrip("=") for k, v in
                                            sheet.get("formulas", {}).items()})
     return MemorySource(str(doc.get("name", "classeur")), sheets, structures)

@@ -28,7 +28,7 @@ from carbonclap_xl.core.a1 import col_index, col_letter, parse_cell, split_ref
 from carbonclap_xl.core.factors import match_key
 from carbonclap_xl.core.issues import Code, Issue, make_issue
 from carbonclap_xl.core.lines import LineTable
-from carbonclap_xl.core.model import Phase, ProductionInfo
+from carbonclap_xl.core.model import NATURES, Phase, ProductionInfo
 from carbonclap_xl.core.numbers import arithmetic_value, fr_integer, parse_number
 from carbonclap_xl.core.text import QUOTE_MAX, shorten
 from carbonclap_xl.workbook import layout as L
@@ -56,6 +56,9 @@ class WorkbookData:
     last_rows: dict[str, int] = field(default_factory=dict)  # sheet -> last row holding data
     control_rows: int = 0  # rows currently filled on Contrôles
     synthese_read: dict[str, Any] = field(default_factory=dict)  # Synthèse cell -> value found
+    # Synthèse cells added by later versions (pending count, largest changes) that hold the
+    # user's own data in this workbook: "pending", "changes" -> the cells; never written
+    synthese_taken: dict[str, list[str]] = field(default_factory=dict)
     # formulas found in cells the computation owns: (sheet, cell) -> text without "="
     computed_formulas: dict[tuple[str, str], str] = field(default_factory=dict)
     nature_owned: set[str] = field(default_factory=set)  # poste sheets whose nature column
@@ -206,8 +209,19 @@ def read_workbook(source: SheetSource) -> WorkbookData:
         syn = values(L.SHEET_SYNTHESE)
         for ref in (f"B{L.SYN_POSTE_TOTAL_ROW}", f"C{L.SYN_POSTE_TOTAL_ROW}"):
             data.synthese_read[ref] = _cell_value(syn, ref)
-        for ref, formula in source.structure(L.SHEET_SYNTHESE).formulas.items():
-            if synthese_owned(ref):
+        syn_formulas = source.structure(L.SHEET_SYNTHESE).formulas
+        data.synthese_taken = _synthese_taken(syn, syn_formulas)
+        kept = {ref for refs in data.synthese_taken.values() for ref in refs}
+        for group, what in (("pending", "le nombre de lignes à recalculer"),
+                            ("changes", "les plus grands écarts")):
+            if group in data.synthese_taken:
+                refs = data.synthese_taken[group]
+                data.issues.append(make_issue(
+                    Code.SYNTHESE_CELLS_TAKEN, value=", ".join(refs[:4]) + (
+                        "…" if len(refs) > 4 else ""), expected=what,
+                    sheet=L.SHEET_SYNTHESE, cell=refs[0]))
+        for ref, formula in syn_formulas.items():
+            if synthese_owned(ref) and ref not in kept:
                 data.computed_formulas[(L.SHEET_SYNTHESE, ref)] = formula
     computed_fields = {f.cell for f in L.PRODUCTION_FIELDS if f.kind == "computed"}
     for ref, formula in source.structure(L.SHEET_PRODUCTION).formulas.items():
@@ -362,6 +376,46 @@ def _key_at(keys: list[str], index: int) -> str:
     return keys[index] if index < len(keys) else ""
 
 
+_NATURE_IDS = frozenset(n.id for n in NATURES)
+
+
+def _synthese_taken(rows: list[list[Any]], formulas: dict[str, str]) -> dict[str, list[str]]:
+    """The Synthèse cells of later versions that hold the user's data (see WorkbookData)."""
+    from carbonclap_xl.workbook.formulas import PENDING_TEXT, synthese_formulas
+
+    taken: dict[str, list[str]] = {}
+    ref = L.SYN_PENDING_CELL
+    value = _cell_value(rows, ref)
+    ours = (ref in formulas and formulas[ref] == synthese_formulas().get(ref)) or (
+        ref not in formulas and (value is None or str(value).endswith(PENDING_TEXT)))
+    if not ours and (value is not None or ref in formulas):
+        taken["pending"] = [ref]
+    title = f"A{L.SYN_CHANGES_TITLE_ROW}"
+    if _cell_value(rows, title) != L.SYN_CHANGES_TITLE:
+        cols = [col_letter(i) for i in range(1, len(L.SYN_CHANGES_HEADERS) + 1)]
+        block = [f"{c}{r}" for r in range(L.SYN_CHANGES_TITLE_ROW,
+                                          L.SYN_CHANGES_FIRST_ROW + L.SYN_CHANGES_COUNT)
+                 for c in cols]
+        used = [ref for ref in block if _cell_value(rows, ref) is not None or ref in formulas]
+        if used:
+            taken["changes"] = used
+    return taken
+
+
+def _holds_natures_only(rows: list[list[Any]], at: int, scan: SheetStructure,
+                        letter: str) -> bool:
+    """True when the column after the line table holds nothing but what the calculation
+    writes there: blanks and nature ids, no formula."""
+    if any(ref.startswith(letter) and (cell := parse_cell(ref)) is not None
+           and cell[0] >= L.FIRST_DATA_ROW and col_letter(cell[1]) == letter
+           for ref in scan.formulas):
+        return False
+    for row in rows[L.FIRST_DATA_ROW - 1:]:
+        if at < len(row) and not _blank(row[at]) and row[at] not in _NATURE_IDS:
+            return False
+    return True
+
+
 def _lines_phrase(n: int, counted: bool) -> str:
     """« ses 12 lignes sont comptées », « sa ligne n'est pas comptée »…"""
     if n == 0:
@@ -446,8 +500,13 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
     nature_header = header[nature_at] if nature_at < len(header) else None
     nature_owned = _blank(nature_header) or match_key(_as_text(nature_header)) == \
         match_key(nature.header)
+    taken = nature_owned and not _holds_natures_only(rows, nature_at, scan, nature.letter)
+    if taken:  # the user's data sits there (a workbook made before the column existed)
+        nature_owned = False
+        issues.append(make_issue(Code.NATURE_COLUMN_TAKEN, value=nature.letter, sheet=sheet,
+                                 cell=f"{nature.letter}{L.HEADER_ROW}"))
     for i in range(span, len(header)):
-        if i == nature_at and nature_owned:
+        if i == nature_at and (nature_owned or taken):
             continue
         if not _blank(header[i]):
             issues.append(make_issue(Code.COLUMN_EXTRA, value=header[i], sheet=sheet,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import shutil
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,7 @@ from typing import Any
 import python_calamine
 from lxml import etree
 
+from carbonclap_xl.core.a1 import col_index
 from carbonclap_xl.core.atomic import (
     atomic_file,
     fit_name,
@@ -45,6 +47,26 @@ from carbonclap_xl.xlsx.zipread import read_member
 
 # sheets whose structure (hidden rows, merges, formulas) the reader asks for
 _SCANNED = frozenset((*L.POSTE_SHEETS.values(), L.SHEET_PRODUCTION, L.SHEET_SYNTHESE))
+
+
+_CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.DOTALL)
+_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
+_VALUE = re.compile(rb"<v>([^<]*)</v>")
+
+
+def _put_errors(rows: list[list[Any]], xml: bytes) -> None:
+    """Error cells (``t="e"``: « #REF! », « #N/A »…) as their text, where calamine gives a
+    blank: a quantity, a count or an activity that is an error is then reported, never read
+    as empty (or as a count of 1)."""
+    for attrs, body in _CELL.findall(xml):
+        if b't="e"' not in attrs or not body:
+            continue
+        ref, value = _REF.search(attrs), _VALUE.search(body)
+        if ref is None or value is None:
+            continue
+        r, c = int(ref.group(2)) - 1, col_index(ref.group(1).decode()) - 1
+        if r < len(rows) and c < len(rows[r]) and rows[r][c] in ("", None):
+            rows[r][c] = value.group(1).decode("utf-8", "replace") or "#ERREUR"
 
 
 class FileSource:
@@ -78,12 +100,16 @@ class FileSource:
 
     def values(self, sheet: str, nrows: int | None = None) -> list[list[Any]]:
         try:
-            return self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False,
+            rows = self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False,
                                                                   nrows=nrows)
         except Exception as exc:  # calamine raises its own untyped errors
             raise InputFileError(str(self.path), f"feuille « {sheet} » illisible ({exc}) ; "
                                  "enregistrez le classeur à nouveau depuis Excel ou "
                                  "LibreOffice") from None
+        xml = self._xml.get(sheet)
+        if xml is not None and b't="e"' in xml:
+            _put_errors(rows, xml)
+        return rows
 
     def structure(self, sheet: str) -> SheetStructure:
         if sheet not in self._structures:
