@@ -25,3 +25,24 @@ def test_error_cells_are_reported_at_their_cell(tmp_path: Path) -> None:
              if i.sheet == "Transports"}
     assert {("B20", "QUANTITY_NOT_NUMBER"), ("E21", "COUNT_INVALID"),
             ("A22", "ACTIVITY_UNKNOWN")} <= found
+
+
+def test_a_date_in_a_quantity_keeps_a_plain_status(tmp_path: Path) -> None:
+    """A date typed in a quantity or count cell is an error (reported); its status stays a
+    value: a formula would compare the date's text with the cell's serial number and show
+    « À recalculer » after every recalculation."""
+    import datetime as dt
+
+    from carbonclap_xl.workbook import layout as L
+    from carbonclap_xl.workbook.port import Formula
+
+    src = make_workbook(tmp_path / "film.xlsx")
+    wb = openpyxl.load_workbook(src)
+    wb["Lieux"]["B5"] = dt.datetime(2026, 3, 2)
+    wb.save(src)
+    processed = process_workbook(src)
+    assert ("Lieux", 5) in processed.data.dated_inputs
+    status = processed.plan().get("Lieux", f"{L.COLUMN_BY_KEY['status'].letter}5")
+    assert status == "Erreur" and not isinstance(status, Formula)
+    other = processed.plan().get("Lieux", f"{L.COLUMN_BY_KEY['status'].letter}6")
+    assert isinstance(other, Formula)  # the other lines keep their live status

@@ -47,7 +47,8 @@ def _str(v: Any) -> str | None:
 
 
 def line_columns(lines: Any, live: bool = False, other_warnings: Any = None,
-                 layout: L.LineLayout = L.CURRENT_LAYOUT) -> dict[str, list[CellValue]]:
+                 layout: L.LineLayout = L.CURRENT_LAYOUT,
+                 dated: set[tuple[str, int]] | None = None) -> dict[str, list[CellValue]]:
     """The computed cells of result lines, column by column (layout column key -> values).
 
     ``live``: emission and status cells become formulas (``formulas``) carrying the engine's
@@ -71,7 +72,7 @@ def line_columns(lines: Any, live: bool = False, other_warnings: Any = None,
         "status": [STATUS_FR.get(s) if _str(s) else None for s in col("status")],
     }
     if live:
-        _live_cells(lines, out, other_warnings, F.line_cells(layout))
+        _live_cells(lines, out, other_warnings, F.line_cells(layout), dated or set())
     return out
 
 
@@ -79,7 +80,7 @@ _COUNTED = ("ok", "warning", "empty")
 
 
 def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any,
-                layout: F.LineCells) -> None:
+                layout: F.LineCells, dated: set[tuple[str, int]]) -> None:
     """Turn ``out``'s emission and status cells into live formulas (in place), add natures.
 
     Formulas are built from templates (``formulas.ROW`` for the row number): one per
@@ -90,6 +91,7 @@ def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any
     status, rows = lines["status"].tolist(), [int(r) for r in lines["row"].tolist()]
     conversion, factor = lines["conversion"].tolist(), lines["factor_value"].tolist()
     natures = lines["nature"].tolist()
+    sheets = lines["sheet"].tolist() if dated and "sheet" in lines else []
     warned = [False] * n if other_warnings is None else list(other_warnings)
     numeric = layout.numeric
     emission_keys = [(q, F.EMISSION_OF[q]) for q in F.QUANTITY_KEYS]
@@ -131,7 +133,7 @@ def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any
         else:
             inputs = {k: read[k][i] for k in layout.inputs}
             text = status_templates[key] = F.status_template(inputs, live, shown, layout)
-        if text is not None:
+        if text is not None and not (dated and (sheets[i], rows[i]) in dated):
             out["status"][i] = Formula(text.replace(row_mark, row), STATUS_FR[state])
 
 
@@ -312,7 +314,8 @@ def _result_writes(data: WorkbookData, result: EngineResult,
         keep = np.isin(lines["sheet"], list(writes))
         lines, warned = lines.select(keep), warned[keep]
         sheets, rows = lines["sheet"].tolist(), [int(r) for r in lines["row"].tolist()]
-        columns = line_columns(lines, True, warned, layout)  # lines are live on their own
+        columns = line_columns(lines, True, warned, layout,  # lines are live on their own
+                               data.dated_inputs)
         nature_cols = columns.pop("nature", None)
         for spec in layout.computed:
             column, values = spec.index, columns[spec.key]

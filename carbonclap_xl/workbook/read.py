@@ -56,6 +56,9 @@ class WorkbookData:
     last_rows: dict[str, int] = field(default_factory=dict)  # sheet -> last row holding data
     control_rows: int = 0  # rows currently filled on Contrôles
     synthese_read: dict[str, Any] = field(default_factory=dict)  # Synthèse cell -> value found
+    # (sheet, row) of lines whose quantity or count cell holds a date (read as its text: a
+    # status formula cannot compare it with the cell, so their status stays a value)
+    dated_inputs: set[tuple[str, int]] = field(default_factory=set)
     # Synthèse cells added by later versions (pending count, largest changes) that hold the
     # user's own data in this workbook: "pending", "changes" -> the cells; never written
     synthese_taken: dict[str, list[str]] = field(default_factory=dict)
@@ -196,6 +199,7 @@ def read_workbook(source: SheetSource) -> WorkbookData:
         found = _read_poste_sheet(values(sheet), poste, sheet, source.structure(sheet), issues,
                                   data.computed_formulas, layout)
         records.extend(found.records)
+        data.dated_inputs.update((sheet, r) for r in found.dated_rows)
         if not found.counted:
             data.sheets_not_counted.add(sheet)
         elif found.moved is not None:
@@ -250,6 +254,7 @@ class _SheetRead:
     nature_owned: bool = False
     moved: dict[str, str] | None = None  # read by header: layout key -> letter found
     counted: bool = True
+    dated_rows: set[int] = field(default_factory=set)  # a number cell held a date
 
 
 @dataclass
@@ -457,6 +462,7 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         span = max(read_columns, len(header))
         content = [i for i in range(span) if i not in computed_found]
     records: list[list[Any]] = []
+    dated_rows: set[int] = set()
     last_row = L.FIRST_DATA_ROW - 1
     # a date is not a number: the engine reports it
     number_slots = [i for i, c in enumerate(layout.inputs)
@@ -486,6 +492,7 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
         for i in number_slots:
             if isinstance(cells[i], dt.date | dt.datetime | dt.time):
                 cells[i] = _as_text(cells[i])
+                dated_rows.add(r)
         records.append([poste, *cells[:n_inputs], sheet, r, *cells[n_inputs:]])
     if not match.in_place:
         code = Code.COLUMNS_MOVED if match.counted else Code.HEADER_CHANGED
@@ -564,8 +571,8 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
             issues.append(make_issue(code, value=f"={formula}", sheet=sheet, cell=ref))
     records.sort(key=lambda rec: rec[row_slot])  # rows added for formula-only lines
     if match.in_place:
-        return _SheetRead(records, last_row, nature_owned)
-    return _SheetRead(records, last_row, moved=letters)
+        return _SheetRead(records, last_row, nature_owned, dated_rows=dated_rows)
+    return _SheetRead(records, last_row, moved=letters, dated_rows=dated_rows)
 
 
 def locate(issue: Issue, lines: LineTable, layout: L.LineLayout = L.CURRENT_LAYOUT,
