@@ -144,6 +144,15 @@ def test_activity_labels_forgive_what_keyboards_type(typed: str) -> None:
     assert found is not None and found.label_fr == "Repas – végétarien"
 
 
+@pytest.mark.parametrize("typed", ["Train - TGV (km x personnes)", "train tgv km X personnes",
+                                   "Train – TGV (km × personnes)"])
+def test_a_typed_x_stands_for_the_multiplication_sign(typed: str) -> None:
+    from carbonclap_xl.core.factors import load_edition
+
+    found = load_edition().activity(typed)
+    assert found is not None and found.id == "train_tgv"
+
+
 def test_no_two_activities_share_a_matching_key() -> None:
     from carbonclap_xl.core.factors import load_edition, match_key
 

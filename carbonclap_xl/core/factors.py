@@ -163,15 +163,19 @@ def fold(text: str) -> str:
 _NOT_A_WORD = re.compile(r"[^0-9a-z€%$£]+")
 
 
+_LONE_X = re.compile(r"(?<=\S) x (?=\S)")  # « km x personnes »: the sign ×, typed
+
+
 def match_key(text: str) -> str:
     """The one form under which a typed activity is matched to the catalogue: case, accents,
     blanks and punctuation (any dash, apostrophes, parentheses, slashes) do not count; words,
     digits and currency signs do. « Repas - vegetarien », « repas — végétarien » and
-    « REPAS végétarien » all name « Repas — végétarien ». ``FactorEdition`` refuses a
-    catalogue where two activities share a key, so matching stays unambiguous."""
+    « REPAS végétarien » all name « Repas — végétarien »; the keyboard's « x » between two
+    words stands for « × » (« km x personnes »). ``FactorEdition`` refuses a catalogue where
+    two activities share a key, so matching stays unambiguous."""
     s = unicodedata.normalize("NFKD", str(text).replace("œ", "oe").replace("Œ", "OE"))
     s = "".join(c for c in s if not unicodedata.combining(c)).lower()
-    return _NOT_A_WORD.sub(" ", s).strip()
+    return _LONE_X.sub(" ", _NOT_A_WORD.sub(" ", s)).strip()
 
 
 @dataclass
