@@ -275,6 +275,12 @@ def test_a_count_must_be_a_positive_number(edition: FactorEdition, count: object
     assert issue.code is Code.COUNT_INVALID and issue.field == "count"
     assert issue.severity is Severity.ERROR and r.excluded_lines == 1
     assert "vide = 1" in issue.message
+    assert "n'est pas un nombre positif" in issue.message
+
+
+def test_a_huge_count_is_out_of_scale(edition: FactorEdition) -> None:
+    (issue,) = compute([line(quantity_forecast=3, count=1e12)], edition).issues
+    assert issue.code is Code.COUNT_INVALID and "hors d'échelle" in issue.message
 
 
 def test_passenger_km_without_persons_is_a_warning(edition: FactorEdition) -> None:

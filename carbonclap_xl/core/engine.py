@@ -211,7 +211,11 @@ def _counts(raw: np.ndarray, issues: list[Issue]) -> tuple[np.ndarray, np.ndarra
     for idx in np.flatnonzero(bad):
         v = raw[idx]
         shown = "VRAI/FAUX" if v == _BOOL_CELL else (float(v) if isinstance(v, float) else v)
-        issues.append(make_issue(Code.COUNT_INVALID, value=shown, line=int(idx), field="count"))
+        huge = given[idx] and numeric[idx] > MAX_QUANTITY
+        issues.append(make_issue(
+            Code.COUNT_INVALID, value=shown, line=int(idx), field="count",
+            problem="est hors d'échelle (plus d'un milliard)" if huge
+            else "n'est pas un nombre positif"))
     count = np.where(given, numeric, 1.0)
     return np.where(bad, np.nan, count), given
 
@@ -456,11 +460,15 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     per_passenger = attr(lambda r: bool(r.factor) and is_passenger_distance(r.factor.unit),
                          bool, False)
     plain_km = per_unit_text(is_plain_distance)
+    passengers_fix = ("saisissez le nombre de personnes dans la colonne Nombre (ex. 430 km × 6)"
+                      if "count" in frame else
+                      "donnez le nombre de personnes : colonne Nombre (CSV : count), ou, pour un "
+                      "classeur du modèle 1.0, « carbonclap-xl upgrade » qui l'ajoute")
     for idx in np.flatnonzero(per_passenger & plain_km & ~count_given & has_quantity
                               & ~np.isnan(out["conversion"])):
         issues.append(make_issue(Code.COUNT_PASSENGERS_MISSING, value=unit_used[idx],
                                  line=int(idx), field="count",
-                                 expected=out["factor_unit"][idx]))
+                                 expected=out["factor_unit"][idx], fix=passengers_fix))
 
     # uncertainty: factor (u_F) and data quality (u_Q)
     u_factor = attr(lambda r: r.factor.uncertainty_pct if r.factor

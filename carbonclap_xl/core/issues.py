@@ -142,13 +142,13 @@ CODES: dict[Code, CodeInfo] = {
         "Source de la donnée « {value} » inconnue : choisissez {choices} (« estimation » "
         "retenue en attendant)."),
     Code.COUNT_INVALID: CodeInfo(E, "Nombre invalide",
-        "Le nombre « {value} » n'est pas un nombre positif : saisissez le nombre de personnes, "
-        "de véhicules ou de trajets (vide = 1) ; la ligne n'est pas comptée."),
+        "Le nombre « {value} » {problem} : saisissez le nombre de personnes, de véhicules ou de "
+        "trajets (vide = 1) ; la ligne n'est pas comptée."),
     Code.COUNT_PASSENGERS_MISSING: CodeInfo(
         W,
         "Distance sans nombre de passagers",
         "Distance en « {value} » sans nombre de passagers alors que le facteur est par "
-        "{expected} : saisissez le nombre de personnes dans la colonne Nombre (ex. 430 km × 6) ; "
+        "{expected} : {fix} ; "
         "si la distance est déjà le total de tous les passagers, saisissez 1 ou l'unité "
         "passager.km (comptée en attendant comme le total).",
     ),
