@@ -386,12 +386,12 @@ _NATURE_IDS = frozenset(n.id for n in NATURES)
 
 def _synthese_taken(rows: list[list[Any]], formulas: dict[str, str]) -> dict[str, list[str]]:
     """The Synthèse cells of later versions that hold the user's data (see WorkbookData)."""
-    from carbonclap_xl.workbook.formulas import PENDING_TEXT, synthese_formulas
+    from carbonclap_xl.workbook.formulas import PENDING_TEXT, same_formula, synthese_formulas
 
     taken: dict[str, list[str]] = {}
     ref = L.SYN_PENDING_CELL
     value = _cell_value(rows, ref)
-    ours = (ref in formulas and formulas[ref] == synthese_formulas().get(ref)) or (
+    ours = (ref in formulas and same_formula(formulas[ref], synthese_formulas()[ref])) or (
         ref not in formulas and (value is None or str(value).endswith(PENDING_TEXT)))
     if not ours and (value is not None or ref in formulas):
         taken["pending"] = [ref]
