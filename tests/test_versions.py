@@ -300,3 +300,22 @@ def test_upgrade_keeps_macros_ribbon_and_moves_x14_validations(tmp_path: Path) -
     assert b"<xm:sqref>H5:H10</xm:sqref>" in lieux  # 1.0 F (Commentaire) is 2.0 H
     assert b"<xm:f>Facteurs!$A$5:$A$10</xm:f>" in lieux  # another sheet: unchanged
     assert process_workbook(new).result.total_kg == process_workbook(src).result.total_kg
+
+
+def test_a_retyped_version_cell_is_corrected_by_the_headers(tmp_path: Path) -> None:
+    """A 2.0 workbook whose version cell says 1.0 is read as 2.0 (its headers say so), with
+    one warning naming the cell, instead of a header error per column."""
+    import openpyxl
+
+    src = make_workbook(tmp_path / "v2.xlsx")
+    cell = L.FIELD_BY_KEY["template_version"].cell
+    wb = openpyxl.load_workbook(src)
+    wb[L.SHEET_PRODUCTION][cell] = "1.0"
+    wb.save(tmp_path / "retyped.xlsx")
+    retyped = process_workbook(tmp_path / "retyped.xlsx")
+    codes = [str(i.code) for i in retyped.issues]
+    assert "HEADER_CHANGED" not in codes and "TEMPLATE_OLD" not in codes
+    (warning,) = [i for i in retyped.issues if str(i.code) == "TEMPLATE_VERSION_MISMATCH"]
+    assert (warning.sheet, warning.cell) == (L.SHEET_PRODUCTION, cell)
+    assert retyped.data.layout is L.CURRENT_LAYOUT
+    assert retyped.result.total_kg == process_workbook(src).result.total_kg

@@ -61,6 +61,7 @@ class Code(StrEnum):
     HEADER_CHANGED = "HEADER_CHANGED"
     COLUMNS_MOVED = "COLUMNS_MOVED"
     NATURE_COLUMN_TAKEN = "NATURE_COLUMN_TAKEN"
+    TEMPLATE_VERSION_MISMATCH = "TEMPLATE_VERSION_MISMATCH"
     SYNTHESE_CELLS_TAKEN = "SYNTHESE_CELLS_TAKEN"
     COLUMN_EXTRA = "COLUMN_EXTRA"
     CELL_MERGED = "CELL_MERGED"
@@ -206,6 +207,10 @@ CODES: dict[Code, CodeInfo] = {
         "la feuille ne sont plus écrites (ni la Synthèse en formules) tant qu'elles ne sont pas "
         "à leur place ; {fix}, puis relancez « Recalculer ».",
     ),
+    Code.TEMPLATE_VERSION_MISMATCH: CodeInfo(W, "Version du modèle à corriger",
+        "La cellule indique le modèle {value} mais les feuilles de poste ont les colonnes du "
+        "modèle {expected} : le classeur est lu comme un modèle {expected} ; remettez "
+        "« {expected} » dans cette cellule."),
     Code.NATURE_COLUMN_TAKEN: CodeInfo(W, "Colonne Nature occupée",
         "La colonne {value}, juste après le tableau, contient vos propres données : elle est "
         "conservée et le calcul n'y écrit pas la nature des lignes ; la Synthèse par nature "

@@ -175,6 +175,14 @@ def read_workbook(source: SheetSource) -> WorkbookData:
                                  sheet=L.SHEET_PRODUCTION, cell=version_field.cell,
                                  expected=L.TEMPLATE_VERSION))
     layout = L.line_layout(version_text)
+    if version_text in L.SUPPORTED_TEMPLATE_VERSIONS:
+        headers = _layout_of_headers(source, names)
+        if headers is not None and headers is not layout:  # the version cell was retyped
+            issues.append(make_issue(Code.TEMPLATE_VERSION_MISMATCH, value=version_text,
+                                     expected=headers.version, sheet=L.SHEET_PRODUCTION,
+                                     cell=version_field.cell))
+            layout, version_text = headers, headers.version
+            issues[:] = [i for i in issues if i.code is not Code.TEMPLATE_OLD]
     raw = {f.key: _cell_value(prod_rows, f.cell) for f in L.PRODUCTION_FIELDS}
     data = WorkbookData(source.name, names, production_info(raw), raw, empty, issues,
                         template_version=version_text, layout=layout)
@@ -237,6 +245,23 @@ def read_workbook(source: SheetSource) -> WorkbookData:
     data.lines = LineTable.from_rows(records, _record_columns(layout))
     data.lines["row"] = data.lines["row"].astype(np.int64)
     return data
+
+
+def _layout_of_headers(source: SheetSource, names: list[str]) -> L.LineLayout | None:
+    """The template version whose column headers the first poste sheet holds exactly, or
+    None (no poste sheet, or headers of no version: the sheet reading reports them)."""
+    sheet = next((s for s in L.POSTE_SHEETS.values() if s in names), None)
+    if sheet is None:
+        return None
+    top = source.values(sheet, L.HEADER_ROW)
+    if len(top) < L.HEADER_ROW:
+        return None
+    found = [_as_text(v).strip() if not _blank(v) else "" for v in top[L.HEADER_ROW - 1]]
+    for layout in L.LINE_LAYOUTS.values():
+        width = len(layout.columns)
+        if found[:width] == [c.header for c in layout.columns]:
+            return layout
+    return None
 
 
 def _record_columns(layout: L.LineLayout) -> list[str]:
