@@ -57,6 +57,10 @@ def test_cli_from_a_validate_json_report(reports: list[dict], tmp_path: Path,
     source = tmp_path / "rapport.json"
     source.write_text(json.dumps({"files": reports}), encoding="utf-8")
     out = tmp_path / "stats" / "dataset.csv"
+    # a missing folder is refused, never created
+    assert main(["consolidate", str(source), "-o", str(out)]) == 2
+    assert "n'existe pas" in capsys.readouterr().err and not out.parent.exists()
+    out.parent.mkdir()
     assert main(["consolidate", str(source), "-o", str(out)]) == 0
     rows = read_csv(out)
     assert list(rows[0].keys()) == list(COLUMNS)

@@ -684,7 +684,9 @@ def build_addin(out_path: str | Path, *, spec: AddinSpec | None = None,
     module = udf_module or import_udf_module(spec.udf_module)
     if not xlfuncs(module):
         raise AddinBuildError(f"{module.__name__} ne déclare aucune fonction @xw.func")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from carbonclap_xl.core.atomic import require_folder
+
+    require_folder(out)  # a missing folder is refused, never created
     report = BuildReport(out)
     with tempfile.TemporaryDirectory(prefix="cc-addin-") as tmp:
         work, edited = Path(tmp) / "stock.xlam", Path(tmp) / "edited.xlam"

@@ -44,6 +44,9 @@ def check_output(path: Path, force: bool) -> str:
                                         ".html")
     if path.is_dir():
         raise InputFileError(str(path), "c'est un dossier : donnez un nom de fichier")
+    from carbonclap_xl.core.atomic import require_folder
+
+    require_folder(path)  # a missing folder is refused, never created (before any work)
     if path.exists() and not force:
         raise InputFileError(str(path), "existe déjà : --force pour le remplacer, ou -o AUTRE")
     return fmt
@@ -52,7 +55,6 @@ def check_output(path: Path, force: bool) -> str:
 def write_atomic(path: Path, data: bytes, force: bool = False) -> None:
     """Write through a private temporary file in the same folder, then a rename: a reader
     never sees half a report, and an interrupted run leaves the old file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

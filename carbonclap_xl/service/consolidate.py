@@ -153,7 +153,9 @@ def write_dataset(rows: list[dict[str, Any]], out: Path,
             raise InputFileError(str(out), "le format Parquet demande pyarrow (pip install "
                                            "pyarrow) ; sinon, choisissez une sortie .csv"
                                  ) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from carbonclap_xl.core.atomic import require_folder
+
+    require_folder(out)  # a missing folder is refused, never created
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name[:60]}.", suffix=".tmp", dir=out.parent)
     try:
         if suffix == ".csv":

@@ -610,7 +610,9 @@ def upgrade_workbook(src: Path | str, dst: Path | str | None = None,
                              "après « carbonclap-xl process ») avant la mise à niveau")
     old, new = L.LINE_LAYOUTS[version], L.CURRENT_LAYOUT
     cmap = column_map(old, new)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    from carbonclap_xl.core.atomic import require_folder
+
+    require_folder(dst)  # a missing folder is refused, never created
     with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".upgrade-") as tmp:
         moved = Path(tmp) / f"moved{src.suffix}"
         moving = [s for s in L.POSTE_SHEETS.values() if s in data.sheets_read]
