@@ -75,3 +75,15 @@ def test_notes_where_synthese_now_writes_are_kept(tmp_path: Path) -> None:
     # a fresh template's cells are ours: nothing said
     assert not [i for i in process_workbook(base).issues
                 if str(i.code) == "SYNTHESE_CELLS_TAKEN"]
+
+
+def test_a_1_0_workbook_processed_twice_keeps_its_cells_ours(tmp_path: Path) -> None:
+    """Synthèse's pending formula at the 1.0 letters is ours: nothing reported as taken."""
+    from tests.test_versions import make_v1_workbook
+
+    src = make_v1_workbook(tmp_path / "v1.xlsx")
+    once = tmp_path / "once.xlsx"
+    write_processed(process_workbook(src), src, once)
+    again = process_workbook(once)
+    assert not [i for i in again.issues
+                if str(i.code) in ("SYNTHESE_CELLS_TAKEN", "NATURE_COLUMN_TAKEN")]

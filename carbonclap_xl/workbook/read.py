@@ -222,7 +222,7 @@ def read_workbook(source: SheetSource) -> WorkbookData:
         for ref in (f"B{L.SYN_POSTE_TOTAL_ROW}", f"C{L.SYN_POSTE_TOTAL_ROW}"):
             data.synthese_read[ref] = _cell_value(syn, ref)
         syn_formulas = source.structure(L.SHEET_SYNTHESE).formulas
-        data.synthese_taken = _synthese_taken(syn, syn_formulas)
+        data.synthese_taken = _synthese_taken(syn, syn_formulas, layout)
         kept = {ref for refs in data.synthese_taken.values() for ref in refs}
         for group, what in (("pending", "le nombre de lignes à recalculer"),
                             ("changes", "les plus grands écarts")):
@@ -409,14 +409,15 @@ def _key_at(keys: list[str], index: int) -> str:
 _NATURE_IDS = frozenset(n.id for n in NATURES)
 
 
-def _synthese_taken(rows: list[list[Any]], formulas: dict[str, str]) -> dict[str, list[str]]:
+def _synthese_taken(rows: list[list[Any]], formulas: dict[str, str],
+                    layout: L.LineLayout = L.CURRENT_LAYOUT) -> dict[str, list[str]]:
     """The Synthèse cells of later versions that hold the user's data (see WorkbookData)."""
     from carbonclap_xl.workbook.formulas import PENDING_TEXT, same_formula, synthese_formulas
 
     taken: dict[str, list[str]] = {}
     ref = L.SYN_PENDING_CELL
     value = _cell_value(rows, ref)
-    ours = (ref in formulas and same_formula(formulas[ref], synthese_formulas()[ref])) or (
+    ours = (ref in formulas and same_formula(formulas[ref], synthese_formulas(layout)[ref])) or (
         ref not in formulas and (value is None or str(value).endswith(PENDING_TEXT)))
     if not ours and (value is not None or ref in formulas):
         taken["pending"] = [ref]
