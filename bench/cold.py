@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from installed import ENV, compile_package
 
 from carbonclap_xl.core.factors import load_edition
 from carbonclap_xl.core.units import conversion
@@ -89,7 +90,8 @@ def run(cmd: list[str]) -> tuple[float, float]:
     accounting) moves less than wall time on a shared machine."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=ENV)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -117,6 +119,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["compute", "process300", "process5000"])
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
+    compile_package()
     results = []
     with tempfile.TemporaryDirectory() as tmp_text:
         tmp = Path(tmp_text)

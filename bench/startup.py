@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+from installed import ENV, compile_package
+
 CASES = {
     "python -c pass": "pass",
     "import + load catalogue": (
@@ -28,12 +30,13 @@ def measure(code: str) -> float:
     runs = []
     for _ in range(7):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
+        subprocess.run([sys.executable, "-c", code], check=True, env=ENV)
         runs.append(time.perf_counter() - t)
     return statistics.median(runs)
 
 
 def main() -> None:
+    compile_package()
     times = {name: measure(code) for name, code in CASES.items()}
     base = times["python -c pass"]
     for name, t in times.items():

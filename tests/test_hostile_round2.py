@@ -16,6 +16,7 @@ import pytest
 from carbonclap_xl.cli import main
 from carbonclap_xl.core.errors import HostileFile, WorkbookPatchError
 from carbonclap_xl.core.issues import Code, group_issues, make_issue, severity_counts
+from carbonclap_xl.core.numbers import fr_integer
 from carbonclap_xl.core.text import printable, shorten, spreadsheet_safe
 from carbonclap_xl.validation.safety import inspect_package
 from carbonclap_xl.validation.sandbox import REPORT_TOO_LARGE, WorkerPool
@@ -189,7 +190,7 @@ def test_merge_bomb_gives_a_bounded_report_and_controles(round2: dict[str, Path]
     rows = sheet_values(out, L.SHEET_CONTROLES)
     assert len(rows) < L.CTRL_FIRST_ROW + 120
     # the Contrôles summary counts what the report counts (the folded issues unfolded)
-    assert f"{doc['counts']['warnings']} avertissement(s)" in str(
+    assert f"{fr_integer(doc['counts']['warnings'])} avertissement(s)" in str(
         value_at(rows, L.CTRL_SUMMARY_CELL))
     assert run.maxrss_mb < 400, run.maxrss_mb
 

@@ -113,3 +113,59 @@ def test_dumps_of_many_lines_is_the_plain_orjson_document() -> None:
         assert dumps(doc) == orjson.dumps(doc, option=option, default=str) + b"\n"
     huge = {"schema_version": "1.1", "lines": [*lines, {"big": 2**70}]}
     assert b'"big": 1180591620717411303424' in dumps(huge)  # the stdlib fallback, as before
+
+
+def test_csv_quote_free_random_files() -> None:
+    """Texts without any quote skip the csv module (``_plain_lines``): same rows."""
+    rng = random.Random(11)
+    pieces = ["regie", "", " ", "1,5", "2", "a\rb", "x\r\n", "\n", "\r\n", ";", ",", "é",
+              "\t", "\\"]
+    for _ in range(500):
+        header = rng.choice([HEADER, HEADER.replace(",", ";")])
+        text = header + rng.choice(["\n", "\r\n"]) + "".join(
+            rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        _same(text, ";" if ";" in header else ",")
+
+
+def _lines_table(n: int) -> LineTable:
+    rng = np.random.default_rng(3)
+    numbers = rng.uniform(-1e6, 1e6, n)
+    numbers[::7] = np.nan
+    numbers[::11] = np.inf
+    mixed = np.empty(n, dtype=object)
+    mixed[:] = [[None, "texte « é »", 1, 2.5, float("nan"), np.float64(3.25), True, "a\"b\\c",
+                 "\x00\n", 2**70, [1, 2], {"k": 1}][i % 12] for i in range(n)]
+    return LineTable({
+        "poste": np.array([["regie", "transports", None][i % 3] for i in range(n)],
+                          dtype=object),
+        "quantity": numbers, "count": np.arange(n, dtype=np.int64),
+        "flag": np.arange(n) % 2 == 0, "small": numbers.astype(np.float32),
+        "mixed": mixed, "status": np.array(["ok", None] * (n // 2) + ["ok"] * (n % 2),
+                                           dtype=object),
+    }, n)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 4095, 4096, 4097, 9000])
+def test_lines_json_is_what_orjson_writes_of_the_records(n: int) -> None:
+    """``LinesJson`` builds the lines column by column, in chunks: the bytes of one orjson
+    (or stdlib, past 64 bits) call over ``records()``, whatever the column types."""
+    import io
+    import json
+
+    from carbonclap_xl.core.result import LinesJson, _finite, dump, dumps
+
+    table = _lines_table(n)
+    built = b"".join(LinesJson(table).chunks())
+    plain = json.dumps(_finite(table.records(nan_as_none=False)), ensure_ascii=False,
+                       separators=(",", ":"), default=str).encode()
+    assert json.loads(built) == json.loads(plain)
+    no_big = LineTable({k: table[k] for k in table.names if k != "mixed"}, n)
+    import orjson
+
+    assert b"".join(LinesJson(no_big).chunks()) == orjson.dumps(
+        no_big.records(nan_as_none=False), option=orjson.OPT_SERIALIZE_NUMPY, default=str)
+    doc = {"schema_version": "1.1", "lines": LinesJson(table), "issues": [{"v": "x"}]}
+    stream = io.BytesIO()
+    dump(doc, stream)
+    assert stream.getvalue() == dumps(doc)
+    assert json.loads(stream.getvalue())["lines"] == json.loads(plain)

@@ -24,14 +24,15 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def emit_json(doc: Any, target: str) -> None:
     """``doc`` as JSON on stdout (``-``) or in a file (written atomically)."""
-    from carbonclap_xl.core.result import dumps
+    from carbonclap_xl.core.atomic import atomic_file
+    from carbonclap_xl.core.result import dump
 
-    data = dumps(doc)
     if target == "-":
-        sys.stdout.buffer.write(data)
+        dump(doc, sys.stdout.buffer)
         sys.stdout.flush()
     else:
-        write_atomic(Path(target), data)
+        with atomic_file(Path(target)) as handle:
+            dump(doc, handle)
 
 
 def say(text: str, json_target: str | None) -> None:

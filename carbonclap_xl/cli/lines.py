@@ -66,6 +66,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
     from carbonclap_xl.cli.progress import Progress
     from carbonclap_xl.core.engine import compute
     from carbonclap_xl.core.factors import load_edition
+    from carbonclap_xl.core.issues import group_issues
     from carbonclap_xl.core.numbers import fr_integer
     from carbonclap_xl.intake.csv_lines import read_lines_csv
     from carbonclap_xl.report.terminal import print_issues, summary_text
@@ -80,7 +81,8 @@ def cmd_compute(args: argparse.Namespace) -> int:
         issues = sorted([*csv_lines.issues, *result.issues],
                         key=lambda i: (i.line if i.line is not None else len(result.lines),
                                        str(i.field)))
-        result.issues = [csv_lines.locate(i) for i in issues]
+        # as every door shows them: the first 100 of a code, then one that counts the rest
+        result.issues = group_issues([csv_lines.locate(i) for i in issues])
         bar.advance(label="écriture du JSON")
         if args.json:
             emit_json(result.to_dict(for_json=True), args.json)

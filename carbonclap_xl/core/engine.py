@@ -44,6 +44,7 @@ from carbonclap_xl.core.numbers import fr_general, fr_integer, fr_number, parse_
 from carbonclap_xl.core.units import (
     conversion,
     count_noun,
+    factor_unit,
     is_passenger_distance,
     is_plain_distance,
     is_ttc,
@@ -444,9 +445,9 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
         pair_codes, two = _pair_codes(unit_used, out["factor_unit"], mask=usable)
         pairs = [(typed, target, None) for typed, target in two]
     conv_table = np.full(len(pairs) + 1, nan)
-    for i, (typed, factor_unit, vat_pct) in enumerate(pairs):
+    for i, (typed, unit_of_factor, vat_pct) in enumerate(pairs):
         try:
-            conv_table[i] = conversion(str(typed), str(factor_unit), vat_pct)
+            conv_table[i] = conversion(str(typed), str(unit_of_factor), vat_pct)
         except (UnknownUnit, UnitMismatch) as exc:
             rows = np.flatnonzero(pair_codes == i)
             for idx in rows:
@@ -464,11 +465,15 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
                       if "count" in frame else
                       "donnez le nombre de personnes : colonne Nombre (CSV : count), ou, pour un "
                       "classeur du modèle 1.0, « carbonclap-xl upgrade » qui l'ajoute")
+    asked: dict[tuple[Any, Any], Issue] = {}  # one message per unit and factor unit
     for idx in np.flatnonzero(per_passenger & plain_km & ~count_given & has_quantity
                               & ~np.isnan(out["conversion"])):
-        issues.append(make_issue(Code.COUNT_PASSENGERS_MISSING, value=unit_used[idx],
-                                 line=int(idx), field="count",
-                                 expected=out["factor_unit"][idx], fix=passengers_fix))
+        key = (unit_used[idx], out["factor_unit"][idx])
+        if key not in asked:  # the factor's unit as users read it: passager.km
+            asked[key] = make_issue(Code.COUNT_PASSENGERS_MISSING, value=key[0],
+                                    field="count", expected=factor_unit(str(key[1])).symbol,
+                                    fix=passengers_fix)
+        issues.append(_located(asked[key], int(idx)))
 
     # uncertainty: factor (u_F) and data quality (u_Q)
     u_factor = attr(lambda r: r.factor.uncertainty_pct if r.factor

@@ -405,6 +405,8 @@ def _place(issue: Issue) -> str:
         return f"{issue.sheet}!{issue.cell}" if issue.sheet else issue.cell
     if issue.sheet:
         return issue.sheet
+    if issue.row is not None:  # a CSV file's line
+        return f"ligne {issue.row}"
     return f"ligne {issue.line + 1}" if issue.line is not None else "classeur"
 
 
@@ -431,8 +433,8 @@ class _Fold:
 
 def counts_text(issues: list[Issue]) -> str:
     c = severity_counts(issues)
-    return (f"{c['errors']} erreur(s), {c['warnings']} avertissement(s), "
-            f"{c['infos']} info(s)")
+    return (f"{fr_integer(c['errors'])} erreur(s), {fr_integer(c['warnings'])} "
+            f"avertissement(s), {fr_integer(c['infos'])} info(s)")
 
 
 def hint_from(suggestions: list[str]) -> str:

@@ -215,25 +215,59 @@ def _parse(text: str, delimiter: str) -> tuple[list[str] | None, list[list[str]]
     they are None. A list per row costs more than the parsing once there are 100,000 of
     them (the cyclic garbage collector walks each one several times): when no quoted field
     spans lines and no field holds the unit separator, each row is joined into one string
-    as it is read, and the columns are cut from all rows joined."""
+    as it is read, and the columns are cut from all rows joined. A text without any quote
+    needs no reader at all: its lines are the rows, already joined by the delimiter."""
     if _FIELD_SEP not in text:
+        plain = _plain_lines(text)
+        if plain is not None:
+            parsed = _columns_of_joined(plain, delimiter)
+            if parsed is not None:
+                return parsed
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         joined = list(map(_FIELD_SEP.join, reader))
         if reader.line_num == len(joined):  # no row spans lines: row n is line n
-            starts = list(range(1, len(joined) + 1))
-            if not joined:
-                return None, [], None, starts
-            # an empty row ([]) joins as "", as does [""]: both are filled to the header's
-            # width with blanks alike
+            parsed = _columns_of_joined(joined, _FIELD_SEP)
+            if parsed is not None:
+                return parsed
             header, body = joined[0].split(_FIELD_SEP), joined[1:]
-            seps = len(header) - 1
-            if not body or set(map(str.count, body, repeat(_FIELD_SEP))) == {seps}:
-                fields = _FIELD_SEP.join(body).split(_FIELD_SEP) if body else []
-                width = seps + 1
-                return header, [], [fields[i::width] for i in range(width)], starts
-            return header, [r.split(_FIELD_SEP) if r else [] for r in body], None, starts
+            return (header, [r.split(_FIELD_SEP) if r else [] for r in body], None,
+                    list(range(1, len(joined) + 1)))
     rows, starts = _csv_rows(text, delimiter)
     return (rows[0] if rows else None), rows[1:], None, starts
+
+
+def _plain_lines(text: str) -> list[str] | None:
+    """The lines of a text without any quote (what the csv module reads as rows whose fields
+    the delimiter alone separates), or None when it has quotes or a lone carriage return."""
+    if '"' in text:
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    lines = text.split("\n")
+    if lines[-1] == "":  # the final line break ends the last row
+        lines.pop()
+    return lines
+
+
+def _columns_of_joined(joined: list[str], sep: str
+                       ) -> tuple[list[str] | None, list[list[str]], list[list[str]] | None,
+                                  list[int]] | None:
+    """``_parse``'s answer when every row (its fields joined by ``sep``) is as wide as the
+    header; None when some row is not."""
+    starts = list(range(1, len(joined) + 1))
+    if not joined:
+        return None, [], None, starts
+    # an empty row ([]) joins as "", as does [""]: both are filled to the header's width with
+    # blanks alike
+    header, body = joined[0].split(sep), joined[1:]
+    seps = len(header) - 1
+    if body and set(map(str.count, body, repeat(sep))) != {seps}:
+        return None
+    fields = sep.join(body).split(sep) if body else []
+    width = seps + 1
+    return header, [], [fields[i::width] for i in range(width)], starts
 
 
 def _csv_rows(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:

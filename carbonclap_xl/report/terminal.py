@@ -7,7 +7,7 @@ from typing import TextIO
 from carbonclap_xl.core.engine import INDICATORS, EngineResult
 from carbonclap_xl.core.issues import SEVERITY_FR, Issue, Severity, counts_text
 from carbonclap_xl.core.model import NATURE_BY_ID, POSTES
-from carbonclap_xl.core.numbers import fr_mass, fr_significant
+from carbonclap_xl.core.numbers import fr_integer, fr_mass, fr_significant
 from carbonclap_xl.core.text import printable, shorten
 
 
@@ -50,7 +50,8 @@ def summary_text(result: EngineResult, title: str | None = None,
         label = INDICATORS[key][0]
         lines.append(f"{label:<52}{fr_significant(v.forecast):>14}"
                      f"{fr_significant(v.final):>14}")
-    lines.append(f"{len(result.lines)} lignes, {result.excluded_lines} non comptées ; "
+    lines.append(f"{fr_integer(len(result.lines))} lignes, "
+                 f"{fr_integer(result.excluded_lines)} non comptées ; "
                  f"{counts_text(issues)}.")
     # one line: the full attribution texts are in the JSON, the workbook and the reports
     lines.append(result.edition.credit())
