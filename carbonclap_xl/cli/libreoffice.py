@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +47,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
     from carbonclap_xl.libreoffice import install
     from carbonclap_xl.libreoffice.build import oxt_bytes
 

@@ -20,8 +20,6 @@ import errno
 import hashlib
 import os
 import re
-import secrets
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +30,19 @@ __all__ = ["NAME_MAX", "TEMP_PREFIX", "atomic_file", "fit_name", "remove_stale",
 
 TEMP_PREFIX = ".carbonclap-"
 NAME_MAX = 255  # bytes of one file name on Linux, macOS and Windows file systems
-_HOST = hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+
+
+def _host_name() -> str:
+    """This machine's name (POSIX: ``uname``, which is what ``socket.gethostname`` reads,
+    without importing the socket module for it)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
+_HOST = hashlib.sha1(_host_name().encode("utf-8", "replace")).hexdigest()[:6]
 _TEMP_RE = re.compile(r"\.carbonclap-([0-9a-f]{6})-([0-9]+)-[0-9a-f]{8}\.tmp")
 _POSIX = os.name == "posix"
 
@@ -55,7 +65,7 @@ def require_folder(path: Path | str) -> None:
 
 def temp_name() -> str:
     """A fresh temporary file name of this process (see the module's docstring)."""
-    return f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    return f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-{os.urandom(4).hex()}.tmp"  # secrets.token_hex(4)
 
 
 def _pid_alive(pid: int) -> bool:

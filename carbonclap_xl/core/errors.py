@@ -8,7 +8,6 @@ edges (CLI, workbook writer, xlwings adapter).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -18,6 +17,8 @@ def close_matches(word: str, candidates: Iterable[str], n: int = 3,
     by_lower: dict[str, str] = {}
     for candidate in candidates:
         by_lower.setdefault(candidate.lower(), candidate)
+    import difflib
+
     hits = difflib.get_close_matches(word.lower(), list(by_lower), n=n, cutoff=cutoff)
     return [by_lower[h] for h in hits]
 

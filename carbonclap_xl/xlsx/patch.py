@@ -27,7 +27,6 @@ import math
 import numbers
 import os
 import re
-import secrets
 import struct
 import zipfile
 from bisect import bisect_left, bisect_right
@@ -233,6 +232,14 @@ def _escape_text(text: str) -> str:
     return _XML_ILLEGAL_RE.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
 
 
+@lru_cache(maxsize=1024)
+def _cached_text(text: str) -> tuple[str, str]:
+    """A formula's cached text, escaped as a value and as element content (a few distinct
+    texts, « OK », « À vérifier »…, over thousands of status cells)."""
+    escaped = _escape_text(text)
+    return escaped, _xml_text(escaped)
+
+
 def _encode_formula(value: Formula, sheet: str, cell: tuple[int, int]) -> _Encoded:
     """A formula (text without ``=``) and its cached value."""
     text = value.text
@@ -252,8 +259,7 @@ def _encode_formula(value: Formula, sheet: str, cell: tuple[int, int]) -> _Encod
         number = repr(cached)
         return _Encoded(None, number, number, markup)
     if isinstance(cached, str):
-        escaped = _escape_text(cached)
-        return _Encoded("str", escaped, _xml_text(escaped), markup)
+        return _Encoded("str", *_cached_text(cached), markup)
     encoded = _encode(cached, sheet, cell)
     assert encoded is not None
     return encoded._replace(formula=markup)
@@ -358,9 +364,11 @@ def _plan(
             areas.append(area)
         plans.setdefault(sheet, _SheetPlan({}, [])).clear.extend(areas)
     texts: dict[str, _Encoded | None] = {}
+    isfinite = math.isfinite
     for sheet, cells in writes.items():
         sheet_plan = plans.setdefault(sheet, _SheetPlan({}, []))
         rows = sheet_plan.rows
+        formulas = False
         for ref, value in cells.items():
             if isinstance(ref, tuple):  # (row, column) numbers: no text to parse
                 cell = ref if (len(ref) == 2 and 1 <= ref[0] <= MAX_ROW
@@ -380,9 +388,12 @@ def _plan(
             elif col in row:
                 raise WorkbookPatchError(_where(sheet, _cell_ref(number, col)),
                                          "cellule écrite deux fois")
+            if type(value) is float and isfinite(value):  # most cells: kept as they are
+                row[col] = value
+                continue
             encoded = row[col] = _encode_cached(value, sheet, cell, texts)
-            if isinstance(encoded, _Encoded) and encoded.formula is not None:
-                sheet_plan.formulas = True
+            if not formulas and isinstance(encoded, _Encoded) and encoded.formula is not None:
+                formulas = sheet_plan.formulas = True
     return plans
 
 
@@ -489,7 +500,7 @@ class _Runs:
     """The markup of runs of written cells, and the placeholders that stand for them."""
 
     def __init__(self) -> None:
-        self._name = f"carbonclap-{secrets.token_hex(8)}-"  # no sheet holds such an element
+        self._name = f"carbonclap-{os.urandom(8).hex()}-"  # no sheet holds such an element
         self._placeholder = re.compile(rb"<" + self._name.encode() + rb"([0-9]+)/>")
         self.runs: list[list[str]] = []
 
