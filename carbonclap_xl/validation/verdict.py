@@ -19,6 +19,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from carbonclap_xl.core.errors import (
     CarbonClapError,
@@ -33,6 +34,9 @@ from carbonclap_xl.core.text import shorten
 from carbonclap_xl.validation.safety import Limits, PackageReport, inspect_package
 from carbonclap_xl.workbook.pipeline import Processed
 from carbonclap_xl.workbook.rules import dangerous_formula_issues
+
+if TYPE_CHECKING:
+    from carbonclap_xl.xlsx.files import FileSource
 
 __all__ = ["Assessment", "as_rejection", "assess_workbook", "formula_issues", "package_issues"]
 
@@ -59,14 +63,17 @@ def assess_workbook(path: Path | str, phase: Phase | None = None, *, stale: bool
     ``check_write``: also run the patch of the result into the file without writing it, so
     that a file ``process`` could not write is rejected here too (the validator's setting).
     """
-    from carbonclap_xl.xlsx.files import check_writable, process_workbook
+    from carbonclap_xl.workbook.pipeline import compute_workbook
+    from carbonclap_xl.workbook.read import read_workbook
+    from carbonclap_xl.xlsx.files import FileSource, check_writable
 
     path = require_file(path)
     try:
         package = inspect_package(path, limits or Limits())
-        extra = package_issues(package) + formula_issues(path, package.sheets)
-        processed = process_workbook(path, expected_phase=phase, package_issues=extra,
-                                     stale=stale)
+        source = FileSource(path)  # its sheets are scanned once, for these rules and the reader
+        extra = package_issues(package) + formula_issues(path, package.sheets, source)
+        processed = compute_workbook(read_workbook(source), expected_phase=phase,
+                                     package_issues=extra, stale=stale)
         if check_write and processed.data.is_carbonclap:
             check_writable(processed, path)
     except HostileFile:
@@ -110,9 +117,12 @@ def package_issues(package: PackageReport) -> list[Issue]:
     return issues
 
 
-def formula_issues(path: Path, sheets: dict[str, str]) -> list[Issue]:
+def formula_issues(path: Path, sheets: dict[str, str],
+                   source: FileSource | None = None) -> list[Issue]:
     """DDE-like and external-reference formulas anywhere in the workbook (never evaluated;
-    the rule is ``workbook.rules.dangerous_formula_issues``, shared with LibreOffice)."""
+    the rule is ``workbook.rules.dangerous_formula_issues``, shared with LibreOffice). The
+    sheets ``source`` scans for its reader are taken from it (a processed poste sheet holds
+    thousands of formulas: parsed once)."""
     from carbonclap_xl.xlsx.files import scan_sheet_of
     from carbonclap_xl.xlsx.sheetscan import has_formulas
     from carbonclap_xl.xlsx.zipread import read_member
@@ -120,6 +130,11 @@ def formula_issues(path: Path, sheets: dict[str, str]) -> list[Issue]:
     formulas: dict[str, dict[str, str]] = {}
     with zipfile.ZipFile(path) as zf:
         for sheet, part in sheets.items():
+            if source is not None and source.scans(sheet):
+                found = source.structure(sheet).formulas
+                if found:
+                    formulas[sheet] = found
+                continue
             if part not in zf.NameToInfo:
                 continue
             data = read_member(zf, part, where=str(path))

@@ -111,6 +111,10 @@ class FileSource:
             _put_errors(rows, xml)
         return rows
 
+    def scans(self, sheet: str) -> bool:
+        """Whether ``structure`` reads this sheet's XML (the sheets the reader needs)."""
+        return sheet in self._xml
+
     def structure(self, sheet: str) -> SheetStructure:
         if sheet not in self._structures:
             xml = self._xml.get(sheet)

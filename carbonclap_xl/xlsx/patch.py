@@ -839,7 +839,7 @@ class _SheetPatcher:
                     attribute = f' {name}="{_xml_attribute(text)}"'
                     self._attributes[name, text] = attribute
                 markup += attribute
-        if formulas and cell.find(self._f_tag) is not None:
+        if formulas and not self.formulas_removed and cell.find(self._f_tag) is not None:
             self.formulas_removed = True
         inner, tail = cell.text, cell.tail
         markup += _value_markup(value, p, _xml_text(inner) if inner else "")
