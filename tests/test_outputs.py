@@ -240,3 +240,33 @@ def test_json_report_is_complete(tmp_path: Path, workbook: Path) -> None:
     assert main(["validate", str(workbook), str(workbook), "--json", str(report)]) == 0
     doc = json.loads(report.read_text())
     assert doc["summary"] == {"ok": 2, "errors": 0, "rejected": 0} and len(doc["files"]) == 2
+
+
+def test_new_file_mode_reads_the_umask_without_setting_it(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new output's permissions come from the umask, read without ``os.umask`` (process-wide:
+    a file another thread of the service created meanwhile would be world-writable), from
+    /proc or, without it, from a probe file that does not stay."""
+    import builtins
+    import os
+
+    from carbonclap_xl.core import atomic
+
+    old = os.umask(0o027)
+    try:
+        calls: list[int] = []
+        monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0)
+        assert atomic.new_file_mode(tmp_path) == 0o640
+        real_open = builtins.open
+
+        def no_proc(file: object, *args: object, **kwargs: object) -> object:
+            if str(file).startswith("/proc"):
+                raise FileNotFoundError(file)
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", no_proc)
+        assert atomic.new_file_mode(tmp_path) == 0o640
+        assert calls == [] and list(tmp_path.iterdir()) == []
+    finally:
+        monkeypatch.undo()
+        os.umask(old)

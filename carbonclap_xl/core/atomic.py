@@ -127,6 +127,31 @@ def _sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def new_file_mode(folder: Path | str) -> int:
+    """The permission bits a file created in ``folder`` gets (0o666 less the umask), read
+    without setting the umask: ``os.umask(0)`` and back is process-wide, and a file another
+    thread (the service) created in between would be writable by everyone."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    while True:  # no /proc: a new file says it
+        probe = Path(folder) / temp_name()
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return os.fstat(fd).st_mode & 0o777
+        finally:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+
+
 @contextmanager
 def atomic_file(path: Path | str, *, replace: bool = True,
                 mode: int | None = None) -> Iterator[BinaryIO]:
@@ -157,9 +182,7 @@ def atomic_file(path: Path | str, *, replace: bool = True,
             try:
                 mode = os.stat(path).st_mode & 0o7777
             except OSError:
-                umask = os.umask(0)
-                os.umask(umask)
-                mode = 0o666 & ~umask
+                mode = new_file_mode(folder)
         os.chmod(tmp, mode)
         if replace:
             os.replace(tmp, path)

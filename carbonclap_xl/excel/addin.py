@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from carbonclap_xl.core.atomic import new_file_mode
 from carbonclap_xl.core.errors import CarbonClapError
 from carbonclap_xl.workbook.layout import COMMANDS
 
@@ -624,9 +625,7 @@ def write_package(source: Path, out_path: Path, vba_bin: bytes, spec: AddinSpec,
                 out.compress_type = zipfile.ZIP_DEFLATED
                 out.external_attr = 0o644 << 16
                 zout.writestr(out, data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, new_file_mode(tmp.parent))
         os.replace(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)

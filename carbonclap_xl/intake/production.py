@@ -31,14 +31,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from carbonclap_xl.core.dates import parse_date
 from carbonclap_xl.core.errors import InputFileError, close_matches, did_you_mean
 from carbonclap_xl.core.factors import match_key
 from carbonclap_xl.core.numbers import parse_number
 from carbonclap_xl.intake.textfile import read_text
 from carbonclap_xl.workbook import layout as L
 
-# Dates as people type them (the workbook reader accepts the same in the Production sheet).
-DATE_FORMATS: tuple[str, ...] = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y")
 # First row of a two-column production CSV that names its columns rather than a field.
 _HEADER_WORDS = frozenset({"champ", "champs", "field", "donnee", "nom", "cle", "key",
                            "rubrique"})
@@ -162,16 +161,9 @@ def _number_example(field: L.Field) -> str:
 
 
 def _date(field: L.Field, value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        for fmt in DATE_FORMATS:
-            try:
-                return dt.datetime.strptime(value.strip(), fmt).date()
-            except ValueError:
-                continue
+    date = parse_date(value)
+    if date is not None:
+        return date
     raise ValueError(f"« {value} » n'est pas une date : écrivez-la jj/mm/aaaa (par ex. "
                      "06/04/2026) ou aaaa-mm-jj")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from carbonclap_xl.core.atomic import new_file_mode
 from carbonclap_xl.core.errors import InputFileError
 
 FORMATS = {".html": "html", ".htm": "html", ".pdf": "pdf"}
@@ -62,9 +63,8 @@ def write_atomic(path: Path, data: bytes, force: bool = False) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists()
+                 else new_file_mode(path.parent))
         if not force and path.exists():  # appeared while we worked
             raise InputFileError(str(path), "existe déjà : --force pour le remplacer")
         os.replace(tmp, path)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from carbonclap_xl.core.a1 import col_index, col_letter, parse_cell, split_ref
+from carbonclap_xl.core.dates import parse_date
 from carbonclap_xl.core.factors import match_key
 from carbonclap_xl.core.issues import Code, Issue, make_issue
 from carbonclap_xl.core.lines import LineTable
@@ -110,17 +111,8 @@ def _number(v: Any) -> float | None:
 
 
 def _date(v: Any) -> str | None:
-    if isinstance(v, dt.datetime):
-        return v.date().isoformat()
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    if isinstance(v, str) and v.strip():
-        for fmt in ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y"):
-            try:
-                return dt.datetime.strptime(v.strip(), fmt).date().isoformat()
-            except ValueError:
-                continue
-    return None
+    date = parse_date(v)
+    return date.isoformat() if date else None
 
 
 def production_info(raw: dict[str, Any]) -> ProductionInfo:
