@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from carbonclap_xl.core.atomic import new_file_mode
+from carbonclap_xl.core.atomic import write_atomic as core_write_atomic
 from carbonclap_xl.core.errors import InputFileError
 
 FORMATS = {".html": "html", ".htm": "html", ".pdf": "pdf"}
@@ -54,23 +53,16 @@ def check_output(path: Path, force: bool) -> str:
 
 
 def write_atomic(path: Path, data: bytes, force: bool = False) -> None:
-    """Write through a private temporary file in the same folder, then a rename: a reader
-    never sees half a report, and an interrupted run leaves the old file intact."""
+    """Write through a private temporary file in the same folder, then a rename
+    (``core.atomic``): a reader never sees half a report, and an interrupted run leaves the
+    old file intact. Without ``force`` an existing report is never replaced, even one that
+    appears while we work."""
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists()
-                 else new_file_mode(path.parent))
-        if not force and path.exists():  # appeared while we worked
-            raise InputFileError(str(path), "existe déjà : --force pour le remplacer")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        core_write_atomic(path, data, replace=force)
+    except FileExistsError:
+        raise InputFileError(str(path), "existe déjà : --force pour le remplacer") from None
 
 
 def render(doc: dict[str, Any], fmt: str) -> bytes:
