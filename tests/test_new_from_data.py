@@ -308,3 +308,20 @@ def test_a_csv_given_as_a_workbook_points_to_compute_and_new(
     captured = capsys.readouterr()
     assert f"{csv_path} : c'est un fichier CSV (texte), pas un classeur" in captured.err
     assert "REJETÉ" in captured.out and "[NOT_A_WORKBOOK]" in captured.out
+
+
+@pytest.mark.parametrize("body, line", [
+    ('regie,"Repas, standard",1,,repas,"' + "x" * 140_000 + '"\n', 3),
+    ('regie,"Repas, standard,1,,repas,\n' + "regie,x,1,,kg,\n" * 12_000, 3),  # never closed
+])
+def test_csv_field_past_the_limit_is_a_french_message_with_its_line(
+        tmp_path: Path, body: str, line: int) -> None:
+    from carbonclap_xl.core.errors import InputFileError
+    from carbonclap_xl.intake.csv_lines import read_lines_csv
+
+    path = tmp_path / "long.csv"
+    path.write_text("# titre: Essai\nposte,activity,quantity_forecast,quantity_final,unit,"
+                    "comment\n" + body, encoding="utf-8")
+    with pytest.raises(InputFileError) as caught:
+        read_lines_csv(path)
+    assert f"ligne {line} : un champ dépasse 131\u202f072 caractères" in str(caught.value)

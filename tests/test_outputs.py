@@ -270,3 +270,22 @@ def test_new_file_mode_reads_the_umask_without_setting_it(tmp_path: Path,
     finally:
         monkeypatch.undo()
         os.umask(old)
+
+
+def test_json_to_a_reader_that_stops_early_keeps_the_exit_code(tmp_path: Path) -> None:
+    """`compute … --json - | head`: the summary still reaches stderr and the exit code still
+    says the file has errors (the JSON is streamed, so the pipe breaks mid-document)."""
+    import subprocess
+    import sys
+
+    lines = tmp_path / "bad.csv"
+    lines.write_text("poste,activity,quantity_forecast,quantity_final,unit\n"
+                     + "regie,Activité inconnue,1,,kg\n" * 3000, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "carbonclap_xl", "compute", str(lines),
+                             "--json", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100).startswith(b"{")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "3\u202f000 erreur(s)" in err and "Traceback" not in err

@@ -169,3 +169,35 @@ def test_lines_json_is_what_orjson_writes_of_the_records(n: int) -> None:
     dump(doc, stream)
     assert stream.getvalue() == dumps(doc)
     assert json.loads(stream.getvalue())["lines"] == json.loads(plain)
+
+
+def test_lines_json_keeps_equal_values_of_other_types_apart() -> None:
+    """1, 1.0 and True (0, 0.0, -0.0 and False) are one dict key but different JSON; byte
+    order and width of numpy columns do not change the numbers written."""
+    import orjson
+
+    from carbonclap_xl.core.result import LinesJson
+
+    n = 5000
+    mixed = np.empty(n, dtype=object)
+    mixed[:] = [[True, 1, 1.0, False, 0, 0.0, -0.0, "1", None][i % 9] for i in range(n)]
+    table = LineTable({"comment": mixed, "big_endian": np.arange(n, dtype=">i4"),
+                       "wide": np.linspace(0, 1, n, dtype=np.longdouble),
+                       "single": np.linspace(0, 1, n, dtype=np.float32),
+                       "swapped": np.linspace(0, 1, n).astype(">f8")}, n)
+    assert b"".join(LinesJson(table).chunks()) == orjson.dumps(
+        table.records(nan_as_none=False), option=orjson.OPT_SERIALIZE_NUMPY, default=str)
+
+
+def test_report_of_lines_named_otherwise_than_by_text_keeps_valid_json() -> None:
+    """A line table with a column named by a number is written through the records path."""
+    import json
+
+    from carbonclap_xl.core.engine import compute
+    from carbonclap_xl.core.factors import load_edition
+    from carbonclap_xl.core.result import dumps
+
+    lines = [{"poste": "regie", "activity": "Repas – standard", "quantity_forecast": 1,
+              "unit": "repas", 7: "x"} for _ in range(2001)]
+    doc = json.loads(dumps(compute(lines, load_edition()).to_dict(for_json=True)))
+    assert doc["lines"][0]["7"] == "x"

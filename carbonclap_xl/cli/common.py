@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +29,14 @@ def emit_json(doc: Any, target: str) -> None:
     from carbonclap_xl.core.result import dump
 
     if target == "-":
-        dump(doc, sys.stdout.buffer)
-        sys.stdout.flush()
+        try:
+            dump(doc, sys.stdout.buffer)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader stopped early (`| head`): the summary on stderr
+            # and the exit code still tell how the run went; what is left goes nowhere
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
     else:
         with atomic_file(Path(target)) as handle:
             dump(doc, handle)

@@ -65,8 +65,10 @@ class Report:
         return "errors" if severity_counts(self.issues)["errors"] else "ok"
 
     def to_dict(self, for_json: bool = False) -> dict[str, Any]:
-        """The document, plain Python values (blanks None); with ``for_json`` line values
-        keep their NaN, which ``dumps`` writes as null (faster for 100,000 lines)."""
+        """The document, plain Python values (blanks None). With ``for_json`` it is for
+        ``dumps`` or ``dump`` only: line values keep their NaN, which they write as null, and
+        over ``INDENT_MAX_LINES`` lines the lines are a ``LinesJson`` they encode column by
+        column (faster for 100,000 lines)."""
         doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "status": self.status}
         if self.file is not None:
             doc["file"] = self.file
@@ -119,7 +121,8 @@ def _result_part(result: EngineResult, include_lines: bool, for_json: bool) -> d
         "counts": {"lines": len(result.lines), "excluded_lines": result.excluded_lines},
     }
     if include_lines:
-        if for_json and len(result.lines) > INDENT_MAX_LINES:  # compact JSON, built by column
+        if (for_json and len(result.lines) > INDENT_MAX_LINES  # compact JSON, by column
+                and all(isinstance(name, str) for name in result.lines.names)):
             doc["lines"] = LinesJson(result.lines)
         else:
             doc["lines"] = result.lines.records(nan_as_none=not for_json)
@@ -205,6 +208,12 @@ def _mark() -> str:
 
 
 LINES_PER_CHUNK = 4096
+# columns orjson writes from numpy as it writes tolist()'s values (native byte order only)
+_NUMBERS = frozenset(f"{kind}{size}" for kind, sizes in (("float", (64,)),
+                                                         ("int", (8, 16, 32, 64)),
+                                                         ("uint", (8, 16, 32, 64)))
+                     for size in sizes) | {"bool"}
+_FLOATS = frozenset({"float16", "float32", "float64"})  # as native float64, as tolist() gives
 
 
 @dataclass(frozen=True)
@@ -245,19 +254,22 @@ class _ColumnJson:
         import numpy as np
         import orjson
 
-        if column.dtype.kind == "f" and column.dtype != np.float64:
-            column = column.astype(np.float64)  # as tolist() would give them
+        if column.dtype.name in _FLOATS:
+            column = column.astype(np.float64)  # the Python floats tolist() would give
+        elif column.dtype.name in _NUMBERS and not column.dtype.isnative:
+            column = column.astype(column.dtype.newbyteorder("="))
         self.column, self.key, self.end = np.ascontiguousarray(column), key, end
         self.items: list[Any] | None = None
         self.encoded: dict[Any, bytes] | None = None
-        if column.dtype.kind not in "fiub":
+        if column.dtype.name not in _NUMBERS:
             self.items = column.tolist()
-            option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-            try:  # lines repeat a few hundred activities, units and sources
-                self.encoded = {v: key + orjson.dumps(v, option=option, default=str) + end
+            # lines repeat a few hundred activities, units and sources: each text encoded
+            # once. Text only: 1, 1.0 and True (or 0.0 and -0.0) are one dict key, and are
+            # written apart.
+            if set(map(type, self.items)) <= {str, type(None)}:
+                option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+                self.encoded = {v: key + orjson.dumps(v, option=option) + end
                                 for v in dict.fromkeys(self.items)}
-            except TypeError:  # an unhashable value (or an integer beyond 64 bits)
-                self.encoded = None
 
     def encode(self, start: int, stop: int) -> list[bytes]:
         import orjson

@@ -37,6 +37,7 @@ from carbonclap_xl.core.factors import match_key
 from carbonclap_xl.core.issues import Code, Issue, make_issue
 from carbonclap_xl.core.lines import LineTable
 from carbonclap_xl.core.model import LINE_COLUMNS, OPTIONAL_LINE_COLUMNS, POSTES
+from carbonclap_xl.core.numbers import fr_integer
 from carbonclap_xl.intake.production import ProductionEntry, production_values
 from carbonclap_xl.intake.textfile import MAX_TEXT_BYTES, read_text
 from carbonclap_xl.workbook.layout import CURRENT_LAYOUT, LINE_LAYOUTS
@@ -145,7 +146,16 @@ def read_lines_csv(path: Path) -> CsvLines:
     header_entries, skipped, text = _split_preamble(path, text)
     production = production_values(header_entries, path) if header_entries else {}
     delimiter = _delimiter(text.split("\n", 1)[0])
-    header_row, rows, by_position, starts = _parse(text, delimiter)
+    try:
+        header_row, rows, by_position, starts = _parse(text, delimiter)
+    except csv.Error as exc:  # a field past the csv module's limit, say
+        reason = (f"un champ dépasse {fr_integer(csv.field_size_limit())} caractères"
+                  if "field larger" in str(exc) else f"CSV illisible ({exc})")
+        line = _failing_row_start(text, delimiter)
+        where = f"ligne {skipped + line} : " if line else ""
+        raise InputFileError(str(path), f"{where}{reason} : vérifiez les guillemets (un guillemet "
+                                        "ouvert et jamais fermé avale la suite du fichier) et "
+                                        "raccourcissez les textes trop longs") from None
     starts = [skipped + s for s in starts]  # lines of the file, its # lines counted
     if header_row is None:
         raise InputFileError(str(path), "fichier vide : la première ligne doit nommer les "
@@ -268,6 +278,18 @@ def _columns_of_joined(joined: list[str], sep: str
     fields = sep.join(body).split(sep) if body else []
     width = seps + 1
     return header, [], [fields[i::width] for i in range(width)], starts
+
+
+def _failing_row_start(text: str, delimiter: str) -> int | None:
+    """The line where the row the csv module cannot read starts (None if it reads them all)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    end = 0
+    try:
+        for _row in reader:
+            end = reader.line_num
+    except csv.Error:
+        return end + 1
+    return None
 
 
 def _csv_rows(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
