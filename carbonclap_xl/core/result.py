@@ -265,11 +265,16 @@ class _ColumnJson:
             self.items = column.tolist()
             # lines repeat a few hundred activities, units and sources: each text encoded
             # once. Text only: 1, 1.0 and True (or 0.0 and -0.0) are one dict key, and are
-            # written apart.
-            if set(map(type, self.items)) <= {str, type(None)}:
+            # written apart; no value but a text equals a text, and None only None, so the
+            # distinct values' types tell.
+            try:
+                distinct = dict.fromkeys(self.items)
+            except TypeError:  # an unhashable value
+                distinct = {}
+            if distinct and all(type(v) is str or v is None for v in distinct):
                 option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
                 self.encoded = {v: key + orjson.dumps(v, option=option) + end
-                                for v in dict.fromkeys(self.items)}
+                                for v in distinct}
 
     def encode(self, start: int, stop: int) -> list[bytes]:
         import orjson
