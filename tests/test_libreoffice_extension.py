@@ -368,11 +368,14 @@ def test_unopkg_route_for_a_normal_user(tmp_path: Path) -> None:
                 f"PATH={install.clean_env()['PATH']}"]
         command = install.unopkg_command(unopkg, home / oxt.name, home / "profile")
         for _ in range(2):  # the second time replaces the first
+            # from the home of the user « nobody »: unopkg cds back to the working folder, and
+            # a clone in a private mktemp folder is closed to that user
             done = subprocess.run([*user, *command], capture_output=True, text=True,
-                                  timeout=300, check=False, stdin=subprocess.DEVNULL)
+                                  timeout=300, check=False, stdin=subprocess.DEVNULL, cwd=home)
             assert done.returncode == 0, done.stdout + done.stderr
         listed = subprocess.run([*user, unopkg, "list", command[-1]], capture_output=True,
-                                text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
+                                text=True, timeout=300, check=False, stdin=subprocess.DEVNULL,
+                                cwd=home)
         assert "Identifier: org.carbonclap.xl" in listed.stdout
     finally:
         shutil.rmtree(shared, ignore_errors=True)
