@@ -65,7 +65,7 @@ def require_folder(path: Path | str) -> None:
 
 def temp_name() -> str:
     """A fresh temporary file name of this process (see the module's docstring)."""
-    return f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-{os.urandom(4).hex()}.tmp"  # secrets.token_hex(4)
+    return f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-{os.urandom(4).hex()}.tmp"
 
 
 def _pid_alive(pid: int) -> bool:

@@ -12,6 +12,7 @@ null). ``batch_document`` wraps the reports of a batch.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -202,17 +203,13 @@ def dump(doc: Any, stream: BinaryIO) -> None:
 
 def _mark() -> str:
     """A text no document holds, standing for its lines while the rest is encoded."""
-    import os
-
     return f"carbonclap-xl-lines-{os.urandom(16).hex()}"
 
 
 LINES_PER_CHUNK = 4096
 # columns orjson writes from numpy as it writes tolist()'s values (native byte order only)
-_NUMBERS = frozenset(f"{kind}{size}" for kind, sizes in (("float", (64,)),
-                                                         ("int", (8, 16, 32, 64)),
-                                                         ("uint", (8, 16, 32, 64)))
-                     for size in sizes) | {"bool"}
+_NUMBERS = frozenset({"float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                      "uint64", "bool"})
 _FLOATS = frozenset({"float16", "float32", "float64"})  # as native float64, as tolist() gives
 
 

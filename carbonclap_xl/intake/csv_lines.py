@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import repeat
@@ -282,24 +282,29 @@ def _columns_of_joined(joined: list[str], sep: str
 
 def _failing_row_start(text: str, delimiter: str) -> int | None:
     """The line where the row the csv module cannot read starts (None if it reads them all)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    end = 0
+    next_start = 1
     try:
-        for _row in reader:
-            end = reader.line_num
+        for _start, _row, after in _rows_with_starts(text, delimiter):
+            next_start = after
     except csv.Error:
-        return end + 1
+        return next_start
     return None
 
 
 def _csv_rows(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
     """Every row, and the file line where each starts (a quoted field may span lines)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows: list[list[str]] = []
     starts: list[int] = []
-    end = 0
-    for row in reader:
-        starts.append(end + 1)  # a quoted field may span lines: the row starts after the last
-        end = reader.line_num
+    for start, row, _next in _rows_with_starts(text, delimiter):
+        starts.append(start)
         rows.append(row)
     return rows, starts
+
+
+def _rows_with_starts(text: str, delimiter: str) -> Iterator[tuple[int, list[str], int]]:
+    """(line where the row starts, row, line where the next one starts), row by row."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    start = 1
+    for row in reader:  # a quoted field may span lines: a row starts after the last one
+        yield start, row, reader.line_num + 1
+        start = reader.line_num + 1
