@@ -92,7 +92,7 @@ def test_recalculer_writes_the_cells_process_writes(workbook: Path, tmp_path: Pa
         assert sheet.protected  # protected again after the write
     # block writes: one per run of a column, never one per cell
     plan = processed.plan()
-    runs = sum(len(column_runs(cells)) for cells in plan.cells.values())
+    runs = sum(len(column_runs(plan.sheet_cells(s))) for s in plan.sheets())
     assert len(book.writes) == runs < plan.cell_count() / 3
     assert book.app.calculation == "automatic" and book.app.screen_updating
     assert any("prévisionnel" in (s or "") for s in ui.statuses)

@@ -164,6 +164,7 @@ def _cells_of(plan: WritePlan) -> dict[str, set[tuple[int, int]]]:
     from carbonclap_xl.core.a1 import parse_cell
 
     owned: dict[str, set[tuple[int, int]]] = {}
+    plan = plan.expanded()
     for sheet, cells in plan.cells.items():
         owned.setdefault(sheet, set()).update(cells)
     for sheet, ranges in plan.clear.items():
@@ -179,6 +180,7 @@ def compare_owned(plan: WritePlan, ours: Path, theirs: Path) -> tuple[int, list[
     """Every cell ``plan`` owns, in two saved workbooks: formulas by text (normalised), values
     with a tolerance. Works whether the plan holds plain values or live formulas."""
     fa, fb = _formulas(ours), _formulas(theirs)
+    plan = plan.expanded()
     n, diffs = 0, []
     for sheet, cells in _cells_of(plan).items():
         va, vb = sheet_values(ours, sheet), sheet_values(theirs, sheet)

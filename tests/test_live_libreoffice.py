@@ -62,7 +62,7 @@ def libreoffice(path: Path, steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _formula_cells(path: Path) -> dict[tuple[str, str], Formula]:
-    plan = process_workbook(path).plan()
+    plan = process_workbook(path).plan().expanded()
     return {(sheet, cell_ref(*key)): value for sheet, cells in plan.cells.items()
             for key, value in cells.items() if isinstance(value, Formula)}
 

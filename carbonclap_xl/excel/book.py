@@ -176,12 +176,12 @@ class XlwingsSink:
         app.screen_updating = False
         app.calculation = "manual"
         try:
-            for name in dict.fromkeys([*plan.clear, *plan.cells]):
+            for name in plan.sheets():
                 sheet = self.book.sheets[name]
                 with SheetProtection.lifted(sheet):
                     for ref in plan.clear.get(name, []):
                         sheet.range(ref).clear_contents()
-                    for col, row, values in column_runs(plan.cells.get(name, {})):
+                    for col, row, values in column_runs(plan.sheet_cells(name)):
                         self._write(sheet, col, row, values)
         finally:
             app.calculation = calculation

@@ -44,6 +44,7 @@ from carbonclap_xl.core.a1 import col_index, parse_cell
 from carbonclap_xl.core.engine import INDICATORS, MAX_LINE_CO2E_KG, MAX_QUANTITY, STATUS_FR
 from carbonclap_xl.core.model import NATURES, POSTES
 from carbonclap_xl.workbook import layout as L
+from carbonclap_xl.workbook.port import ROW_MARK
 
 STATUS_PENDING = "À recalculer"
 QUANTITY_KEYS: tuple[str, ...] = ("quantity_forecast", "quantity_final")
@@ -52,7 +53,7 @@ EMISSION_OF: dict[str, str] = {"quantity_forecast": "co2e_forecast_kg",
 COUNT_KEY = "count"  # persons, vehicles, trips: E = Q × N × F when the layout has it
 MAX_TEXT_LITERAL = 255  # Excel refuses longer text constants in a formula
 LAST_ROW = L.MAX_LINE_ROWS  # live ranges reach every row the reader reads
-ROW = "\0"  # the row number in a formula template (no formula text holds a control character)
+ROW = ROW_MARK  # the row number in a formula template (no formula text holds a control character)
 PENDING_TEXT = (" ligne(s) à recalculer : cliquez « Recalculer » (onglet Carbon'Clap) ou "
                 "lancez « carbonclap-xl process ».")
 

@@ -11,6 +11,7 @@ the LibreOffice extension write it into the open workbook.
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from carbonclap_xl.core.numbers import fr_integer
 from carbonclap_xl.core.text import VALUE_MAX, shorten
 from carbonclap_xl.workbook import formulas as F
 from carbonclap_xl.workbook import layout as L
-from carbonclap_xl.workbook.port import CellValue, Formula, WritePlan
+from carbonclap_xl.workbook.port import CellBlock, CellValue, Formula, FormulaColumn, WritePlan
 from carbonclap_xl.workbook.read import WorkbookData
 
 Writes = dict[str, dict[str | tuple[int, int], CellValue]]
@@ -46,6 +47,25 @@ def _str(v: Any) -> str | None:
     return str(v)
 
 
+def _numbers(values: list[Any]) -> list[float | None]:
+    """:func:`_num` of each value (a float column's finite numbers kept as they are)."""
+    isfinite = math.isfinite
+    return [v if type(v) is float and isfinite(v) else _num(v) for v in values]
+
+
+def _texts(values: list[Any]) -> list[str | None]:
+    """:func:`_str` of each value (a text kept as it is)."""
+    return [v if type(v) is str and v else _str(v) for v in values]
+
+
+def _plain_numbers(values: list[Any]) -> list[bool]:
+    """``formulas.is_plain_number`` of each value (a float or a blank at once: NaN is a
+    blank of a numeric column, an infinity is not plain)."""
+    isinf = math.isinf
+    return [v is None or (not isinf(v) if type(v) is float else F.is_plain_number(v))
+            for v in values]
+
+
 def line_columns(lines: Any, live: bool = False, other_warnings: Any = None,
                  layout: L.LineLayout = L.CURRENT_LAYOUT,
                  dated: set[tuple[str, int]] | None = None) -> dict[str, list[CellValue]]:
@@ -54,20 +74,31 @@ def line_columns(lines: Any, live: bool = False, other_warnings: Any = None,
     ``live``: emission and status cells become formulas (``formulas``) carrying the engine's
     values, and the nature column is filled; ``other_warnings`` marks the lines with a
     warning other than a missing quantity (their status once filled is « À vérifier »)."""
+    columns = _line_columns(lines, live, other_warnings, layout, dated)
+    rows = [int(r) for r in lines["row"].tolist()] if live else []
+    return {k: [v.value(i, r) for i, r in enumerate(rows)] if isinstance(v, FormulaColumn)
+            else v for k, v in columns.items()}
+
+
+def _line_columns(lines: Any, live: bool, other_warnings: Any, layout: L.LineLayout,
+                  dated: set[tuple[str, int]] | None
+                  ) -> dict[str, list[CellValue] | FormulaColumn]:
+    """:func:`line_columns` with the live formulas as ``port.FormulaColumn`` (templates
+    shared by the lines, no text per cell)."""
     def col(name: str) -> list[Any]:
         return lines[name].tolist() if name in lines else [None] * len(lines)
 
     sources = [None if not _str(d) else f"{d} {e} #{i}" for d, e, i in
                zip(col("source_dataset"), col("source_edition"), col("source_id"), strict=True)]
-    out: dict[str, list[CellValue]] = {
-        "factor_value": [_num(v) for v in col("factor_value")],
-        "factor_unit": [_str(v) for v in col("factor_unit")],
-        "co2e_forecast_kg": [_num(v) for v in col("co2e_forecast_kg")],
-        "co2e_final_kg": [_num(v) for v in col("co2e_final_kg")],
-        "uncertainty_pct": [_num(v) for v in col("uncertainty_pct")],  # template 1.0
-        "uncertainty_forecast_pct": [_num(v) for v in col("uncertainty_forecast_pct")],
-        "uncertainty_final_pct": [_num(v) for v in col("uncertainty_final_pct")],
-        "factor_id": [_str(v) for v in col("factor_id")],
+    out: dict[str, list[CellValue] | FormulaColumn] = {
+        "factor_value": _numbers(col("factor_value")),
+        "factor_unit": _texts(col("factor_unit")),
+        "co2e_forecast_kg": _numbers(col("co2e_forecast_kg")),
+        "co2e_final_kg": _numbers(col("co2e_final_kg")),
+        "uncertainty_pct": _numbers(col("uncertainty_pct")),  # template 1.0
+        "uncertainty_forecast_pct": _numbers(col("uncertainty_forecast_pct")),
+        "uncertainty_final_pct": _numbers(col("uncertainty_final_pct")),
+        "factor_id": _texts(col("factor_id")),
         "source": sources,
         "status": [STATUS_FR.get(s) if _str(s) else None for s in col("status")],
     }
@@ -79,13 +110,14 @@ def line_columns(lines: Any, live: bool = False, other_warnings: Any = None,
 _COUNTED = ("ok", "warning", "empty")
 
 
-def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any,
-                layout: F.LineCells, dated: set[tuple[str, int]]) -> None:
-    """Turn ``out``'s emission and status cells into live formulas (in place), add natures.
+def _live_cells(lines: Any, out: dict[str, list[CellValue] | FormulaColumn],
+                other_warnings: Any, layout: F.LineCells, dated: set[tuple[str, int]]) -> None:
+    """Turn ``out``'s emission and status columns into ``port.FormulaColumn`` (in place),
+    add natures.
 
-    Formulas are built from templates (``formulas.ROW`` for the row number): one per
-    quantity column and conversion for emissions, one per distinct set of compared inputs
-    for statuses, so each line only fills in its row."""
+    Formulas are templates (``formulas.ROW`` for the row number): one per quantity column
+    and conversion for emissions, one per distinct set of compared inputs for statuses;
+    each line only points at its template."""
     n = len(lines)
     read = {k: (lines[k].tolist() if k in lines else [None] * n) for k in layout.inputs}
     status, rows = lines["status"].tolist(), [int(r) for r in lines["row"].tolist()]
@@ -99,30 +131,34 @@ def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any
                    for live in (True, False)}
     emission_templates: dict[tuple[str, float], str] = {}
     status_templates: dict[tuple[Any, ...], str | None] = {}
-    row_mark = F.ROW
-    out["nature"] = [None] * n
+    natures_out: list[CellValue] = [None] * n
+    out["nature"] = natures_out
+    emission_cached = {e: out[e] for _, e in emission_keys}
+    emission_formulas: dict[str, list[str | None]] = {e: [None] * n for _, e in emission_keys}
+    status_cached = out["status"]
+    status_formulas: list[str | None] = [None] * n
     # a numeric column holds only numbers and blanks (NaN): every cell is plain
     plain = {k: None if k in lines and lines[k].dtype.kind in "fiu" else
-             [F.is_plain_number(v) for v in read[k]] for k in numeric}
+             _plain_numbers(read[k]) for k in numeric}
     for i in range(n):
         state = status[i]
-        if not _str(state):
+        if not (type(state) is str and state) and not _str(state):
             continue
         counted = state in _COUNTED
-        row = str(rows[i])
         live = (counted and all(p is None or p[i] for p in plain.values())
                 and math.isfinite(conversion[i]) and math.isfinite(factor[i]))
         if counted:
-            out["nature"][i] = _str(natures[i])
+            nature = natures[i]
+            natures_out[i] = nature if type(nature) is str and nature else _str(nature)
         if live:
             for quantity, emission in emission_keys:
-                cached = out[emission][i]
                 template = emission_templates.get((quantity, conversion[i]))
                 if template is None:
                     template = emission_templates[quantity, conversion[i]] = \
                         F.emission_template(quantity, conversion[i], layout)
-                out[emission][i] = Formula(template.replace(row_mark, row),
-                                           "" if cached is None else cached)
+                emission_formulas[emission][i] = template
+                if emission_cached[emission][i] is None:
+                    emission_cached[emission][i] = ""
             shown = STATUS_FR["warning"] if warned[i] else STATUS_FR["ok"]
         else:
             shown = STATUS_FR[state]
@@ -134,7 +170,11 @@ def _live_cells(lines: Any, out: dict[str, list[CellValue]], other_warnings: Any
             inputs = {k: read[k][i] for k in layout.inputs}
             text = status_templates[key] = F.status_template(inputs, live, shown, layout)
         if text is not None and not (dated and (sheets[i], rows[i]) in dated):
-            out["status"][i] = Formula(text.replace(row_mark, row), STATUS_FR[state])
+            status_formulas[i] = text
+            status_cached[i] = STATUS_FR[state]
+    for _, emission in emission_keys:
+        out[emission] = FormulaColumn(emission_formulas[emission], emission_cached[emission])
+    out["status"] = FormulaColumn(status_formulas, status_cached)
 
 
 def _pct(part: float, whole: float) -> float | None:
@@ -281,17 +321,20 @@ def controles_writes(issues: list[Issue], previous_rows: int,
 
 def result_plan(data: WorkbookData, result: EngineResult, issues: list[Issue]) -> WritePlan:
     """Every owned cell to write, and the ranges to clear first."""
-    writes, clear = _result_writes(data, result, issues)
+    writes, clear, blocks = _result_writes(data, result, issues)
     plan = WritePlan(clear=clear)
     for sheet, cells in writes.items():
         plan.update(sheet, cells)
+    for sheet, block in blocks:
+        plan.add_block(sheet, block)
     return plan
 
 
-def _result_writes(data: WorkbookData, result: EngineResult,
-                   issues: list[Issue]) -> tuple[Writes, dict[str, list[str]]]:
+def _result_writes(data: WorkbookData, result: EngineResult, issues: list[Issue]
+                   ) -> tuple[Writes, dict[str, list[str]], list[tuple[str, CellBlock]]]:
     writes: Writes = {}
     clear: dict[str, list[str]] = {}
+    blocks: list[tuple[str, CellBlock]] = []
     layout = data.layout  # the columns of the workbook's own template version
     first, last = layout.computed[0].letter, layout.computed[-1].letter
     for sheet in data.sheets_read:
@@ -313,20 +356,21 @@ def _result_writes(data: WorkbookData, result: EngineResult,
                 warned[issue.line] = True
         keep = np.isin(lines["sheet"], list(writes))
         lines, warned = lines.select(keep), warned[keep]
-        sheets, rows = lines["sheet"].tolist(), [int(r) for r in lines["row"].tolist()]
-        columns = line_columns(lines, True, warned, layout,  # lines are live on their own
-                               data.dated_inputs)
-        nature_cols = columns.pop("nature", None)
-        for spec in layout.computed:
-            column, values = spec.index, columns[spec.key]
-            for sheet, r, value in zip(sheets, rows, values, strict=True):
-                if value is not None:  # blanks: the computed area was cleared just before
-                    writes[sheet][(r, column)] = value
-        if nature_cols is not None:
-            column = layout.nature.index
-            for sheet, r, value in zip(sheets, rows, nature_cols, strict=True):
-                if value is not None and sheet in data.nature_owned:
-                    writes[sheet][(r, column)] = value
+        columns = _line_columns(lines, True, warned, layout,  # lines are live on their own
+                                data.dated_inputs)
+        nature_values = columns.pop("nature", None)
+        by_column = {spec.index: columns[spec.key] for spec in layout.computed}
+        sheets = np.asarray(lines["sheet"], dtype=object)
+        rows = np.asarray(lines["row"]).astype(np.int64)
+        for sheet in writes:
+            at = np.flatnonzero(sheets == sheet)
+            if not len(at):
+                continue
+            at = at[np.argsort(rows[at], kind="stable")]
+            block = {c: _take(v, at) for c, v in by_column.items()}
+            if nature_values is not None and sheet in data.nature_owned:
+                block[layout.nature.index] = _take(nature_values, at)
+            blocks.append((sheet, CellBlock(rows[at].tolist(), block)))
         pending = sum(1 for a, s in zip(lines["activity"].tolist(), lines["status"].tolist(),
                                         strict=True) if _str(a) and not _str(s))
     if L.SHEET_PRODUCTION in data.sheet_names:
@@ -338,7 +382,16 @@ def _result_writes(data: WorkbookData, result: EngineResult,
         writes[L.SHEET_CONTROLES] = cells
         if ctrl_clear:
             clear[L.SHEET_CONTROLES] = ctrl_clear
-    return writes, clear
+    return writes, clear, blocks
+
+
+def _take(values: list[CellValue] | FormulaColumn, at: Any) -> list[CellValue] | FormulaColumn:
+    """The values of ``values`` at positions ``at``."""
+    if isinstance(values, FormulaColumn):
+        return FormulaColumn(_take(values.templates, at), _take(values.cached, at))
+    if len(at) == 1:
+        return [values[int(at[0])]]
+    return list(itemgetter(*at.tolist())(values))
 
 
 def controles_plan(data: WorkbookData, issues: list[Issue],

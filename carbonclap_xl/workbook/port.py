@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Protocol
 
 from carbonclap_xl.core.a1 import cell_ref, parse_cell
@@ -39,6 +41,48 @@ class Formula:
 
 
 CellValue = str | int | float | bool | Formula | None
+
+ROW_MARK = "\0"  # where a formula template takes its row number (no formula holds a NUL)
+
+
+@dataclass(frozen=True)
+class FormulaColumn:
+    """One column of a :class:`CellBlock` holding formulas: row ``i`` gets
+    ``templates[i]`` with its row number for :data:`ROW_MARK` and ``cached[i]`` as its cached
+    value; where ``templates[i]`` is None it gets the plain value ``cached[i]`` (None: the
+    cell is emptied). Thousands of lines share a few templates: no text per cell until a
+    sink writes it."""
+
+    templates: list[str | None]
+    cached: list[float | str | None]
+
+    def value(self, i: int, row: int) -> CellValue:
+        template = self.templates[i]
+        if template is None:
+            return self.cached[i]
+        return Formula(template.replace(ROW_MARK, str(row)), self.cached[i])
+
+
+@dataclass(frozen=True)
+class CellBlock:
+    """The same columns over many rows, column by column: the computed cells of thousands
+    of lines without an object per cell. Column ``number`` of row ``rows[i]`` gets
+    ``columns[number][i]`` (None: the cell is emptied), or the formula of a
+    :class:`FormulaColumn`. ``rows`` ascend."""
+
+    rows: list[int]
+    columns: dict[int, list[CellValue] | FormulaColumn]
+
+    def cells(self) -> dict[tuple[int, int], CellValue]:
+        """The block as single cells (what a sink that does not write blocks needs)."""
+        out: dict[tuple[int, int], CellValue] = {}
+        for col, values in self.columns.items():
+            if isinstance(values, FormulaColumn):
+                for i, row in enumerate(self.rows):
+                    out[row, col] = values.value(i, row)
+            else:
+                out.update(zip(zip(self.rows, repeat(col)), values, strict=True))
+        return out
 
 
 @dataclass
@@ -76,10 +120,32 @@ class SheetSource(Protocol):
 
 @dataclass
 class WritePlan:
-    """Cells to write, per sheet: ``clear`` ranges first, then ``cells``."""
+    """Cells to write, per sheet: ``clear`` ranges first, then ``cells`` and ``blocks``
+    (no cell is in both, nor in two blocks)."""
 
     cells: dict[str, dict[tuple[int, int], CellValue]] = field(default_factory=dict)
     clear: dict[str, list[str]] = field(default_factory=dict)
+    blocks: dict[str, list[CellBlock]] = field(default_factory=dict)
+
+    def add_block(self, sheet: str, block: CellBlock) -> None:
+        self.blocks.setdefault(sheet, []).append(block)
+
+    def sheets(self) -> list[str]:
+        """Every sheet the plan clears or writes, in the order they come."""
+        return list(dict.fromkeys([*self.clear, *self.cells, *self.blocks]))
+
+    def sheet_cells(self, sheet: str) -> dict[tuple[int, int], CellValue]:
+        """Every cell the plan writes in ``sheet``, blocks included."""
+        cells = dict(self.cells.get(sheet, {}))
+        for block in self.blocks.get(sheet, []):
+            cells.update(block.cells())
+        return cells
+
+    def expanded(self) -> WritePlan:
+        """The same plan with its blocks as single cells."""
+        return WritePlan({s: self.sheet_cells(s) for s in self.sheets()
+                          if s in self.cells or s in self.blocks},
+                         {s: list(r) for s, r in self.clear.items()})
 
     def set(self, sheet: str, ref: str | tuple[int, int], value: CellValue) -> None:
         key = ref if isinstance(ref, tuple) else _key(ref)
@@ -92,10 +158,21 @@ class WritePlan:
 
     def get(self, sheet: str, ref: str | tuple[int, int]) -> CellValue:
         key = ref if isinstance(ref, tuple) else _key(ref)
-        return self.cells.get(sheet, {}).get(key)
+        if key in self.cells.get(sheet, {}):
+            return self.cells[sheet][key]
+        row, col = key
+        for block in self.blocks.get(sheet, []):
+            values = block.columns.get(col)
+            if values is not None:
+                at = bisect_left(block.rows, row)
+                if at < len(block.rows) and block.rows[at] == row:
+                    return (values.value(at, row) if isinstance(values, FormulaColumn)
+                            else values[at])
+        return None
 
     def cell_count(self) -> int:
-        return sum(len(c) for c in self.cells.values())
+        return sum(len(c) for c in self.cells.values()) + sum(
+            len(b.rows) * len(b.columns) for blocks in self.blocks.values() for b in blocks)
 
 
 def _key(ref: str) -> tuple[int, int]:
@@ -128,11 +205,12 @@ def plan_to_json(plan: WritePlan, message: str | None = None,
     """The plan as the exchange document: ``{"version", "clear": {sheet: ["A5:N20"]},
     "cells": {sheet: [[row, col, value], ...]}}``; a formula is ``{"formula": "=…",
     "value": cached}``; rows and columns count from 1."""
+    flat = plan.expanded()
     doc: dict[str, Any] = {
         "version": EXCHANGE_VERSION,
-        "clear": {s: list(r) for s, r in plan.clear.items()},
+        "clear": {s: list(r) for s, r in flat.clear.items()},
         "cells": {s: [[r, c, _json_value(v)] for (r, c), v in sorted(cells.items())]
-                  for s, cells in plan.cells.items()},
+                  for s, cells in flat.cells.items()},
     }
     if message is not None:
         doc["message"] = message
@@ -263,6 +341,7 @@ def source_from_json(doc: Mapping[str, Any]) -> MemorySource:
     return MemorySource(str(doc.get("name", "classeur")), sheets, structures)
 
 
-__all__ = ["EXCHANGE_VERSION", "CellValue", "Formula", "MemorySource", "PlanSink",
-           "SheetSource", "SheetStructure", "WritePlan", "date_to_serial", "plan_from_json",
+__all__ = ["EXCHANGE_VERSION", "ROW_MARK", "CellBlock", "CellValue", "Formula",
+           "FormulaColumn", "MemorySource", "PlanSink", "SheetSource", "SheetStructure",
+           "WritePlan", "date_to_serial", "plan_from_json",
            "plan_to_json", "serial_to_date", "source_from_json", "source_to_json"]

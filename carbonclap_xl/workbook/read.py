@@ -491,10 +491,11 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
             cells = row[:read_columns]
             if len(cells) < read_columns:
                 cells = cells + [""] * (read_columns - len(cells))
-            if all(v == "" or v is None for v in cells):
+            if cells.count(None) + cells.count("") == read_columns:  # all blank
                 continue
             last_row = r
-            if all(v == "" or v is None for v in cells[:n_inputs]):
+            inputs = cells[:n_inputs]
+            if inputs.count(None) + inputs.count("") == n_inputs:
                 continue  # computed leftovers of a deleted line: not a line, cleared on write
         else:
             width = len(row)
@@ -506,7 +507,8 @@ def _read_poste_sheet(rows: list[list[Any]], poste: str, sheet: str, scan: Sheet
                 continue
             last_row = r
             cells += [None] * n_computed  # not written: its computed cells are not read
-        cells = [None if v == "" or v is None else _not_nan(v) for v in cells]  # "" = empty
+        cells = [None if v is None or v == "" else v if not isinstance(v, float) or v == v
+                 else "NaN" for v in cells]  # "" = empty; NaN: see ``_not_nan``
         for i in number_slots:
             if isinstance(cells[i], dt.date | dt.datetime | dt.time):
                 cells[i] = _as_text(cells[i])

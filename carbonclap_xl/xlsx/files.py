@@ -139,7 +139,8 @@ class FileSink:
 
     def apply(self, plan: WritePlan) -> None:
         # formulas are written with their cached values
-        patch_workbook(self.src, self.dst, plan.cells, plan.clear, replace=self.replace)
+        patch_workbook(self.src, self.dst, plan.cells, plan.clear, blocks=plan.blocks,
+                       replace=self.replace)
 
 
 def scan_sheet_of(path: Path, sheet: str, xml: bytes) -> SheetStructure:
@@ -169,7 +170,7 @@ def check_writable(processed: Processed, src: Path | str) -> None:
     """Raise what ``write_processed`` would raise while patching ``src`` with this result
     (WorkbookPatchError), writing nothing."""
     plan = processed.plan()
-    check_patch(Path(src), plan.cells, plan.clear)
+    check_patch(Path(src), plan.cells, plan.clear, blocks=plan.blocks)
 
 
 def default_output(path: Path) -> Path:

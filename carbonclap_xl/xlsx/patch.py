@@ -23,8 +23,6 @@ value                     cell written as
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 import re
 import struct
@@ -36,7 +34,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
 from pathlib import Path
-from typing import NamedTuple
 
 from lxml import etree
 
@@ -44,15 +41,35 @@ from carbonclap_xl.core.a1 import (
     KNOWN_COLUMNS,
     MAX_COL,
     MAX_ROW,
-    cell_ref,
-    col_index,
-    col_letter,
     column_number,
-    parse_cell,
 )
 from carbonclap_xl.core.atomic import atomic_file
 from carbonclap_xl.core.errors import WorkbookPatchError, close_matches, did_you_mean
-from carbonclap_xl.workbook.port import Formula
+from carbonclap_xl.workbook.port import CellBlock
+from carbonclap_xl.xlsx.cellxml import (
+    _TRUE,
+    _VALUE_ATTRIBUTES,
+    _XML_SPACE,
+    CellKey,
+    CellValue,
+    _Area,
+    _cell_ref,
+    _Encoded,
+    _encoded,
+    _get,
+    _parse_area,
+    _parse_cell,
+    _plan,
+    _SheetPlan,
+    _Value,
+    _value_markup,
+    _where,
+    _xml_attribute,
+    _xml_text,
+    _xml_unescape,
+    column_index,
+    column_letters,
+)
 from carbonclap_xl.xlsx.package import (
     REL_CALC_CHAIN,
     drop_part,
@@ -64,338 +81,8 @@ from carbonclap_xl.xlsx.package import (
     sheet_parts,
     workbook_part,
 )
+from carbonclap_xl.xlsx.rowsplice import splice_sheet
 from carbonclap_xl.xlsx.zipread import member_is_link, read_member
-
-CellValue = str | int | float | bool | Formula | None
-CellKey = str | tuple[int, int]  # "B7", or (row, column) numbers: (7, 2)
-
-MAX_TEXT_LENGTH = 32_767  # Excel's limit for the text of one cell
-MAX_FORMULA_LENGTH = 8_192  # Excel's limit for the text of one formula
-_EXACT_INT_LIMIT = 2**53  # beyond this, an int is not exactly representable as a double
-
-_XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
-_CELL_RE = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
-_COL_RE = re.compile(r"^\$?([A-Za-z]{1,3})$")
-_ROW_RE = re.compile(r"^\$?([0-9]{1,7})$")
-# Excel escapes characters XML cannot carry as _xHHHH_, so a literal "_xHHHH_" must itself be
-# escaped (as _x005F_xHHHH_) to read back unchanged.
-_LITERAL_ESCAPE_RE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
-_XML_ILLEGAL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_TRUE = ("1", "true")
-_DIGITS = "0123456789"
-_VALUE_ATTRIBUTES = ("t", "cm", "vm")  # what a cell loses with its value (its ``s`` stays)
-_get = etree._Element.get  # map(_get, elements, names): one attribute of many elements
-
-
-# --------------------------------------------------------------------------- references
-
-
-column_letters = col_letter  # public names kept for the patcher's callers
-column_index = col_index
-_cell_ref = cell_ref
-_parse_cell = parse_cell
-
-
-@dataclass(frozen=True)
-class _Area:
-    """A rectangle of cells, bounds included."""
-
-    top: int
-    left: int
-    bottom: int
-    right: int
-
-    def __contains__(self, cell: tuple[int, int]) -> bool:
-        row, col = cell
-        return self.top <= row <= self.bottom and self.left <= col <= self.right
-
-    def union(self, other: _Area) -> _Area:
-        return _Area(
-            min(self.top, other.top),
-            min(self.left, other.left),
-            max(self.bottom, other.bottom),
-            max(self.right, other.right),
-        )
-
-    def __str__(self) -> str:
-        first = _cell_ref(self.top, self.left)
-        if (self.top, self.left) == (self.bottom, self.right):
-            return first
-        return f"{first}:{_cell_ref(self.bottom, self.right)}"
-
-
-def _parse_area(text: str) -> _Area | None:
-    """'A5:F2000', 'B3', whole columns 'A:C' or whole rows '5:10'; None if malformed."""
-    first, sep, last = text.strip().partition(":")
-    if not sep:
-        cell = _parse_cell(first)
-        return None if cell is None else _Area(cell[0], cell[1], cell[0], cell[1])
-    a, b = _parse_cell(first), _parse_cell(last)
-    if a is not None and b is not None:
-        return _Area(min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1]))
-    col_a, col_b = _COL_RE.match(first), _COL_RE.match(last)
-    if col_a and col_b:
-        left, right = sorted((column_index(col_a.group(1)), column_index(col_b.group(1))))
-        return _Area(1, left, MAX_ROW, right) if right <= MAX_COL else None
-    row_a, row_b = _ROW_RE.match(first), _ROW_RE.match(last)
-    if row_a and row_b:
-        top, bottom = sorted((int(row_a.group(1)), int(row_b.group(1))))
-        return _Area(top, 1, bottom, MAX_COL) if top >= 1 and bottom <= MAX_ROW else None
-    return None
-
-
-def _where(sheet: str, ref: str | None = None) -> str:
-    """How a message names a sheet or a cell: Bilan, 'Saisie 2024'!B7."""
-    quoted = (
-        sheet
-        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", sheet)
-        else ("'" + sheet.replace("'", "''") + "'")
-    )
-    if ref is None:
-        return f"feuille {quoted}"
-    return f"{quoted}!{ref}"
-
-
-# --------------------------------------------------------------------------- values
-
-
-class _Encoded(NamedTuple):
-    """A value ready for the XML: the cell's ``t`` attribute (None for a number), its text, and
-    that text escaped as element content."""
-
-    type: str | None
-    text: str
-    xml: str
-    formula: str | None = None  # a formula's text escaped as element content; ``text`` and
-    # ``xml`` are then its cached value ("" with type None: no cached value)
-
-
-def _number(text: str) -> _Encoded:
-    return _Encoded(None, text, text)  # digits, '.', 'e', '+', '-': nothing to escape
-
-
-def _inline_string(text: str) -> _Encoded:
-    return _Encoded("inlineStr", text, _xml_text(text))
-
-
-_TRUE_ENCODED = _Encoded("b", "1", "1")
-_FALSE_ENCODED = _Encoded("b", "0", "0")
-
-
-def _xml_text(text: str) -> str:
-    """``text`` as element content, escaped exactly as lxml serializes it (UTF-8 output)."""
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
-    )
-
-
-def _xml_unescape(markup: str) -> str:
-    """The text :func:`_xml_text` escaped."""
-    return (markup.replace("&lt;", "<").replace("&gt;", ">").replace("&#13;", "\r")
-            .replace("&amp;", "&"))
-
-
-def _xml_attribute(value: str) -> str:
-    """``value`` as a double-quoted attribute value, escaped exactly as lxml serializes it."""
-    return _xml_text(value).replace('"', "&quot;").replace("\t", "&#9;").replace("\n", "&#10;")
-
-
-# A write as the plan keeps it: None empties the cell; a float (finite, of type float exactly)
-# is written as its repr, kept as the caller gave it (most values are floats: this saves an
-# object per cell); anything else is encoded.
-_Value = _Encoded | float | None
-
-
-def _encoded(value: _Encoded | float) -> _Encoded:
-    return _number(repr(value)) if isinstance(value, float) else value
-
-
-def _value_markup(value: _Encoded | float, p: str, text: str = "") -> str:
-    """The end of a written cell's start tag (its ``t`` attribute), then ``text`` (markup of
-    what precedes the cell's children) and the ``<v>`` or ``<is>`` element holding ``value``,
-    tags prefixed with ``p``."""
-    if isinstance(value, float):
-        return f">{text}<{p}v>{value!r}</{p}v>"
-    if value.formula is not None:
-        kind = f' t="{value.type}"' if value.type else ""
-        cached = f"<{p}v>{value.xml}</{p}v>" if value.type or value.text else ""
-        return f"{kind}>{text}<{p}f>{value.formula}</{p}f>{cached}"
-    if value.type == "inlineStr":
-        return f' t="inlineStr">{text}<{p}is><{p}t xml:space="preserve">{value.xml}</{p}t></{p}is>'
-    if value.type is None:
-        return f">{text}<{p}v>{value.xml}</{p}v>"
-    return f' t="{value.type}">{text}<{p}v>{value.xml}</{p}v>'
-
-
-def _escape_text(text: str) -> str:
-    text = _LITERAL_ESCAPE_RE.sub(r"_x005F_\1", text)
-    return _XML_ILLEGAL_RE.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
-
-
-@lru_cache(maxsize=1024)
-def _cached_text(text: str) -> tuple[str, str]:
-    """A formula's cached text, escaped as a value and as element content (a few distinct
-    texts, « OK », « À vérifier »…, over thousands of status cells)."""
-    escaped = _escape_text(text)
-    return escaped, _xml_text(escaped)
-
-
-def _encode_formula(value: Formula, sheet: str, cell: tuple[int, int]) -> _Encoded:
-    """A formula (text without ``=``) and its cached value."""
-    text = value.text
-    if not text or text[0] == "=" or len(text) > MAX_FORMULA_LENGTH or (
-            not text.isprintable() and _XML_ILLEGAL_RE.search(text)):
-        raise WorkbookPatchError(
-            _where(sheet, _cell_ref(*cell)),
-            f"formule invalide « {text[:80]} » (sans « = », {MAX_FORMULA_LENGTH} caractères au "
-            "plus, sans caractère de contrôle)",
-        )
-    markup = _xml_text(text) if ("&" in text or "<" in text or ">" in text or "\r" in text) \
-        else text
-    cached = value.cached
-    if cached is None:
-        return _Encoded(None, "", "", markup)
-    if type(cached) is float and math.isfinite(cached):  # the common case, without _encode
-        number = repr(cached)
-        return _Encoded(None, number, number, markup)
-    if isinstance(cached, str):
-        return _Encoded("str", *_cached_text(cached), markup)
-    encoded = _encode(cached, sheet, cell)
-    assert encoded is not None
-    return encoded._replace(formula=markup)
-
-
-def _encode(value: object, sheet: str, cell: tuple[int, int]) -> _Encoded | None:
-    if value is None:
-        return None
-    if isinstance(value, Formula):
-        return _encode_formula(value, sheet, cell)
-    if isinstance(value, bool):
-        return _TRUE_ENCODED if value else _FALSE_ENCODED
-    if isinstance(value, str):
-        if len(value) > MAX_TEXT_LENGTH:
-            raise WorkbookPatchError(
-                _where(sheet, _cell_ref(*cell)),
-                f"texte de {len(value)} caractères, Excel en accepte {MAX_TEXT_LENGTH} au plus",
-            )
-        return _inline_string(_escape_text(value))
-    if isinstance(value, numbers.Integral):
-        integer = int(value)
-        if abs(integer) <= _EXACT_INT_LIMIT:
-            return _number(str(integer))
-        try:
-            value = float(integer)
-        except OverflowError:
-            raise WorkbookPatchError(
-                _where(sheet, _cell_ref(*cell)),
-                f"nombre {integer} hors de la plage des nombres d'Excel",
-            ) from None
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        if not math.isfinite(number):
-            raise WorkbookPatchError(
-                _where(sheet, _cell_ref(*cell)),
-                f"valeur {number!r} : Excel n'accepte que des nombres finis (ni NaN ni infini)",
-            )
-        return _number(repr(number))
-    raise WorkbookPatchError(
-        _where(sheet, _cell_ref(*cell)),
-        f"type {type(value).__name__} non pris en charge : écrivez un texte, un nombre, un booléen "
-        "ou None (une date s'écrit comme son numéro de série Excel)",
-    )
-
-
-def _encode_cached(
-    value: object, sheet: str, cell: tuple[int, int], texts: dict[str, _Encoded | None]
-) -> _Value:
-    """:func:`_encode`, with shortcuts for the common types; a text is encoded once per call of
-    :func:`_plan` however many cells repeat it."""
-    if type(value) is float and math.isfinite(value):  # not a subclass: numpy's repr differs
-        return value
-    if type(value) is str:
-        encoded = texts.get(value)
-        if encoded is None:
-            encoded = texts[value] = _encode(value, sheet, cell)  # raises for a text too long
-        return encoded
-    if type(value) is Formula:  # emission and status cells: thousands of them
-        return _encode_formula(value, sheet, cell)
-    return _encode(value, sheet, cell)
-
-
-@dataclass
-class _SheetPlan:
-    rows: dict[int, dict[int, _Value]]  # row -> column -> value (None: empty the cell)
-    clear: list[_Area]
-    formulas: bool = False  # formulas are written: the calculation chain must go
-    _index: tuple[list[int], dict[int, list[int]]] | None = None
-
-    def touches(self, cell: tuple[int, int]) -> bool:
-        """True when the patch overwrites or clears ``cell`` (its value and formula go)."""
-        written = self.rows.get(cell[0])
-        return (written is not None and cell[1] in written) or any(
-            cell in area for area in self.clear
-        )
-
-    def written_rows(self) -> tuple[list[int], dict[int, list[int]]]:
-        """The rows the plan writes to, ascending, and each row's columns, ascending."""
-        if self._index is None:
-            numbers = sorted(self.rows)
-            self._index = (numbers, {number: sorted(self.rows[number]) for number in numbers})
-        return self._index
-
-
-def _plan(
-    writes: Mapping[str, Mapping[CellKey, CellValue]],
-    clear: Mapping[str, Sequence[str]] | None,
-) -> dict[str, _SheetPlan]:
-    """Validate every reference and value before any file is opened."""
-    plans: dict[str, _SheetPlan] = {}
-    for sheet, ranges in (clear or {}).items():
-        if isinstance(ranges, str):
-            ranges = [ranges]
-        areas: list[_Area] = []
-        for text in ranges:
-            area = _parse_area(text) if isinstance(text, str) else None
-            if area is None:
-                raise WorkbookPatchError(
-                    _where(sheet),
-                    f"plage à effacer invalide « {text} » (attendu par exemple « A5:F2000 »)",
-                )
-            areas.append(area)
-        plans.setdefault(sheet, _SheetPlan({}, [])).clear.extend(areas)
-    texts: dict[str, _Encoded | None] = {}
-    isfinite = math.isfinite
-    for sheet, cells in writes.items():
-        sheet_plan = plans.setdefault(sheet, _SheetPlan({}, []))
-        rows = sheet_plan.rows
-        formulas = False
-        for ref, value in cells.items():
-            if isinstance(ref, tuple):  # (row, column) numbers: no text to parse
-                cell = ref if (len(ref) == 2 and 1 <= ref[0] <= MAX_ROW
-                               and 1 <= ref[1] <= MAX_COL) else None
-            else:
-                cell = _parse_cell(ref) if isinstance(ref, str) else None
-            if cell is None:
-                raise WorkbookPatchError(
-                    _where(sheet),
-                    f"référence de cellule invalide « {ref} » (attendu par exemple « B7 », "
-                    f"colonnes A à XFD, lignes 1 à {MAX_ROW})",
-                )
-            number, col = cell
-            row = rows.get(number)
-            if row is None:
-                row = rows[number] = {}
-            elif col in row:
-                raise WorkbookPatchError(_where(sheet, _cell_ref(number, col)),
-                                         "cellule écrite deux fois")
-            if type(value) is float and isfinite(value):  # most cells: kept as they are
-                row[col] = value
-                continue
-            encoded = row[col] = _encode_cached(value, sheet, cell, texts)
-            if not formulas and isinstance(encoded, _Encoded) and encoded.formula is not None:
-                formulas = sheet_plan.formulas = True
-    return plans
-
 
 # --------------------------------------------------------------------------- formulas
 
@@ -1044,7 +731,18 @@ class _SheetResult:
 
 def _patch_sheet(sheet: str, part: str, data: bytes, plan: _SheetPlan,
                  check: bool = False) -> _SheetResult:
-    tree = parse_xml(data, part)
+    tree = parse_xml(data, part)  # what lxml refuses (malformed, too deep) is refused here
+    if local_name(tree.getroot()) == "worksheet":
+        spliced = splice_sheet(sheet, data, plan)  # the usual sheet: its text, row by row
+        if spliced is not None:
+            return _SheetResult(None if check else spliced.data, spliced.formulas_removed)
+    return _patch_tree(sheet, part, data, tree, plan, check)
+
+
+def _patch_tree(sheet: str, part: str, data: bytes, tree: etree._ElementTree,
+                plan: _SheetPlan, check: bool = False) -> _SheetResult:
+    """The sheet patched through its lxml tree: every case, each cell one step."""
+    plan.expand_blocks(sheet)
     patcher = _SheetPatcher(sheet, part, tree, data)
     patcher.check_formulas(plan)
     if check:  # every refusal of apply() comes from indexing the rows it touches
@@ -1174,6 +872,7 @@ def patch_workbook(
     writes: Mapping[str, Mapping[CellKey, CellValue]],
     clear: Mapping[str, Sequence[str]] | None = None,
     *,
+    blocks: Mapping[str, Sequence[CellBlock]] | None = None,
     replace: bool = True,
 ) -> None:
     """Write ``writes`` (sheet -> {"B7": value}) into a copy of ``src`` saved as ``dst``.
@@ -1203,17 +902,19 @@ def patch_workbook(
     Excel cannot hold (NaN, inf, text over 32,767 characters), or a package that cannot be
     patched safely.
     """
-    _patch_package(Path(src), Path(dst), writes, clear, replace)
+    _patch_package(Path(src), Path(dst), writes, clear, blocks, replace)
 
 
 def check_patch(
     src: Path,
     writes: Mapping[str, Mapping[CellKey, CellValue]],
     clear: Mapping[str, Sequence[str]] | None = None,
+    *,
+    blocks: Mapping[str, Sequence[CellBlock]] | None = None,
 ) -> None:
     """Everything :func:`patch_workbook` does and refuses, without writing anything: the
     validator's way of giving the verdict ``process`` would give."""
-    _patch_package(Path(src), None, writes, clear)
+    _patch_package(Path(src), None, writes, clear, blocks)
 
 
 def _patch_package(
@@ -1221,9 +922,10 @@ def _patch_package(
     dst: Path | None,
     writes: Mapping[str, Mapping[CellKey, CellValue]],
     clear: Mapping[str, Sequence[str]] | None,
+    blocks: Mapping[str, Sequence[CellBlock]] | None = None,
     replace: bool = True,
 ) -> None:
-    plans = _plan(writes, clear)
+    plans = _plan(writes, clear, blocks)
     try:
         with zipfile.ZipFile(src) as zin:
             for info in zin.infolist():

@@ -1,0 +1,694 @@
+"""Write a sheet's plan into its XML text, row by row, without building a tree.
+
+The tree patcher (``patch``) parses a sheet, edits its rows and serialises it again: every
+cell costs a few Python steps, and a processed 5,000-line workbook holds 50,000 computed
+cells. This module does the same edits on the text of the usual sheet (what Excel,
+LibreOffice and openpyxl write): the rows the plan does not touch are kept as they are, byte
+for byte; each touched row is written again from its cells; a block's columns
+(``port.CellBlock``) are rendered column by column, a few string operations a cell.
+
+Anything unusual sends the whole sheet back to the tree patcher, which handles every case and
+gives every refusal (:func:`splice_sheet` returns None): a text that is not UTF-8, a DOCTYPE,
+comments, CDATA or processing instructions, namespace declarations or prefixes among the
+cells, shared or array formulas, a row or cell without its reference or out of order,
+whitespace or anything but cells inside a touched row, attributes in single quotes or in a
+namespace. The result is the tree patcher's, as XML (``tests/test_rowsplice.py`` compares
+both on random sheets and plans after canonicalisation): same cells, attributes, styles,
+spans and dimension.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from typing import Any
+
+from carbonclap_xl.core.a1 import MAX_COL, column_number
+from carbonclap_xl.workbook.port import ROW_MARK, CellBlock, Formula, FormulaColumn
+from carbonclap_xl.xlsx.cellxml import (
+    _TRUE,
+    MAX_FORMULA_LENGTH,
+    _Area,
+    _cached_text,
+    _encode_cached,
+    _Encoded,
+    _parse_area,
+    _SheetPlan,
+    _Value,
+    _value_markup,
+    _xml_attribute,
+    _xml_text,
+    column_letters,
+)
+
+_ROW = re.compile(r"<row\b([^>]*?)(/>|>(.*?)</row>)", re.S)
+_NAME = r"[A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)?"
+_ATTRIBUTE = re.compile(rf'\s+({_NAME})="([^"<]*)"')
+_ATTRIBUTES = re.compile(rf'(?:\s+{_NAME}="[^"<]*")*\s*')
+_ROW_NUMBER = re.compile(rb'\sr="([1-9][0-9]{0,6})"')
+_CELL_REF = re.compile(r'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+_ANY_CELL = re.compile(r"<c[\s/>]")
+_HEADS = re.compile(r'<c r="([A-Z]{1,3})[0-9]{1,7}"( s="[0-9]{1,9}")?'
+                    r'(?: t="[A-Za-z]{1,9}")?(/>|><)')
+_SIMPLE_CELL = re.compile(r'(<c r="[A-Z]{1,3}[0-9]{1,7}"(?: s="([0-9]{1,9})")?)'
+                          r'(?: t="[A-Za-z]{1,9}")?(/?)>')
+_SPANS = re.compile(r'\sspans="([^"]*)"')
+_SPECIAL_FORMULA = re.compile(rb"""\bt\s*=\s*["'](?:shared|array|dataTable)["']""")
+_DIMENSION = re.compile(r'(<dimension\b[^>]*?\sref=")([^"]*)(")')
+_DECLARATION_ENCODING = re.compile(rb"""<\?xml[^>]*encoding=["']([^"']*)["']""")
+_VALUE_NAMES = frozenset(("t", "cm", "vm"))
+_FLOATS = frozenset((float, type(None)))
+_TEXTS = frozenset((str, type(None)))
+_UNUSUAL = b"<!"  # comments, CDATA sections, a DOCTYPE
+
+Write = tuple[int, str | None, str | None]  # column, value markup + "</c>" (None: empty), cell
+
+
+@dataclass
+class Spliced:
+    data: bytes | None  # None: nothing changed
+    formulas_removed: bool
+
+
+class _Unusual(Exception):  # an internal signal: it never leaves this module
+    """The sheet leaves the usual shape: the tree patcher takes it."""
+
+
+def splice_sheet(sheet: str, data: bytes, plan: _SheetPlan) -> Spliced | None:
+    """``data`` (a worksheet part lxml has parsed) with ``plan`` applied; None when the sheet
+    is not of the usual shape (the caller patches the tree). Raises what the tree patcher
+    raises for a value a cell cannot hold."""
+    if not _usual(data):
+        return None
+    start = data.find(b"<sheetData>")
+    end = data.rfind(b"</sheetData>")
+    if start < 0 or end < start or data.count(b"<sheetData") != 1:
+        return None
+    start += len(b"<sheetData>")
+    body = data[start:end]
+    if b"xmlns" in body or b"<?" in body:
+        return None
+    head = data[:start].decode("utf-8")
+    splicer = _Splicer(sheet, head, plan)
+    try:
+        new_body = splicer.body(body)
+    except _Unusual:
+        return None
+    if not splicer.changed:
+        return Spliced(None, splicer.formulas_removed)
+    return Spliced(splicer.dimension(head).encode("utf-8") + new_body + data[end:],
+                   splicer.formulas_removed)
+
+
+def _usual(data: bytes) -> bool:
+    if not data.startswith(b"<"):
+        return False  # a byte order mark or leading space: let the tree patcher read it
+    if data.startswith(b"<?xml"):
+        declared = _DECLARATION_ENCODING.match(data[:200])
+        if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+            return False
+        if data.find(b"<?", 2) >= 0:
+            return False
+    elif b"<?" in data:
+        return False
+    if _UNUSUAL in data:
+        return False
+    return not ((b"shared" in data or b"array" in data or b"dataTable" in data)
+                and _SPECIAL_FORMULA.search(data))
+
+
+class _Splicer:
+    def __init__(self, sheet: str, head: str, plan: _SheetPlan) -> None:
+        self.sheet = sheet
+        self.plan = plan
+        self.changed = False
+        self.formulas_removed = False
+        self.extent: list[int] | None = None  # top, left, bottom, right of the written cells
+        self.col_styles = _column_styles(head)
+        self._col_min = [spec[0] for spec in self.col_styles]
+        self.text_tails: dict[str, str | None] = {}
+        self.columns_of: dict[str, int] = {}  # column letters -> number, for this sheet
+        self._style_attributes: dict[int, str | None] = {}
+        self.texts: dict[str, _Encoded | None] = {}
+        self.blocks = [_RenderedBlock(self, block) for block in plan.blocks]
+
+    def text_tail(self, text: str, row: int, col: int) -> str | None:
+        """The value markup of a text (checked, escaped), once per distinct text."""
+        tail = self.text_tails[text] = _tail(_encode_cached(text, self.sheet, (row, col),
+                                                            self.texts))
+        return tail
+
+    # -- styles
+
+    def column_style(self, col: int) -> str | None:
+        """``' s="…"'`` for a new cell of column ``col`` from its column's style; None when
+        the column has none (the row's style applies then)."""
+        if col not in self._style_attributes:
+            at = bisect_right(self._col_min, col) - 1
+            spec = self.col_styles[at] if at >= 0 else None
+            style = spec[2] if spec is not None and col <= spec[1] else None
+            self._style_attributes[col] = (f' s="{_xml_attribute(style)}"'
+                                           if style and style != "0" else None)
+        return self._style_attributes[col]
+
+    # -- the rows
+
+    def body(self, body: bytes) -> bytes:
+        """The rows of ``<sheetData>`` with the plan applied: untouched rows as they are."""
+        plan = self.plan
+        areas = plan.clear
+        single = plan.rows
+        block_rows: dict[int, list[tuple[_RenderedBlock, int]]] = {}
+        for block in self.blocks:
+            for i, row in enumerate(block.rows):
+                block_rows.setdefault(row, []).append((block, i))
+        wanted = set(single).union(block_rows)  # rows written (maybe new)
+        pieces: list[bytes] = []
+        kept_from = 0  # start of the original text not yet copied
+        previous = 0
+        new_rows = sorted(wanted)
+        next_new = 0  # index in new_rows of the first row not yet met
+        last_end = 0
+        find = body.find
+        while True:
+            at = find(b"<row", last_end)
+            if at < 0:
+                break
+            if at != last_end and not body[last_end:at].isspace():
+                raise _Unusual  # text or another element between rows
+            close = find(b">", at)
+            if close < 0 or body[at + 4] not in b" \t\r\n/>":
+                raise _Unusual
+            if body[close - 1] == 47:  # "/": an empty row
+                attributes, content, end = body[at + 4:close - 1], b"", close + 1
+            else:
+                end = find(b"</row>", close)
+                if end < 0:
+                    raise _Unusual
+                attributes, content, end = body[at + 4:close], body[close + 1:end], end + 6
+            last_end = end
+            if attributes.startswith(b' r="') and (quote := attributes.find(b'"', 4)) > 4 \
+                    and attributes[4:quote].isdigit() and attributes[4] != 48:  # not "0…"
+                number = int(attributes[4:quote])
+            else:
+                number_match = _ROW_NUMBER.search(attributes)
+                if number_match is None:
+                    raise _Unusual
+                number = int(number_match.group(1))
+            if number <= previous:
+                raise _Unusual  # the tree patcher tells which row
+            previous = number
+            while next_new < len(new_rows) and new_rows[next_new] < number:
+                missing = new_rows[next_new]
+                next_new += 1
+                new_row = self.new_row(missing, self.writes(missing, single, block_rows))
+                if new_row:
+                    pieces.append(body[kept_from:at])
+                    kept_from = at
+                    pieces.append(new_row.encode())
+            if next_new < len(new_rows) and new_rows[next_new] == number:
+                next_new += 1
+            clears = [(a.left, a.right) for a in areas if a.top <= number <= a.bottom] \
+                if areas else []
+            entries = block_rows.get(number)
+            if entries is None and number not in single and not clears:
+                continue
+            row_attributes, row_content = attributes.decode(), content.decode()
+            new = None
+            if entries is not None and len(entries) == 1 and number not in single:
+                new = self.block_row(number, row_attributes, row_content, entries[0], clears)
+            if new is None:
+                writes = self.writes(number, single, block_rows)
+                new = self.row(number, row_attributes, row_content, writes, clears)
+            encoded = new.encode()
+            if len(encoded) != end - at or encoded != body[at:end]:
+                pieces.append(body[kept_from:at])
+                pieces.append(encoded)
+                kept_from = end
+                self.changed = True
+        if body[last_end:].strip():
+            raise _Unusual
+        tail_rows = []
+        for missing in new_rows[next_new:]:
+            new_row = self.new_row(missing, self.writes(missing, single, block_rows))
+            if new_row:
+                tail_rows.append(new_row.encode())
+        if tail_rows:
+            pieces.append(body[kept_from:last_end])
+            pieces.extend(tail_rows)
+            kept_from = last_end
+        if not pieces:
+            return body
+        pieces.append(body[kept_from:])
+        return b"".join(pieces)
+
+    def block_row(self, number: int, attributes: str, content: str,
+                  entry: tuple[_RenderedBlock, int], clears: list[tuple[int, int]]) -> str:
+        """A row that one block writes: when its cells are all left of the block's (a line
+        row processed for the first time), the block's run of new cells goes after them."""
+        block, i = entry
+        touched_from = block.first_col
+        for left, _ in clears:
+            touched_from = min(touched_from, left)
+        cols = self.cell_columns(content, number)
+        if block.runs is None or not _ends_with_cell(content, bool(cols)):
+            return self.row(number, attributes, content, block.row_writes(i), clears, cols)
+        replaced: list[int] = []  # existing cells the run stands for
+        if cols and cols[-1] >= touched_from:
+            # A line row processed before: its computed cells as this block writes them
+            # (each with its column's style) are replaced by the block's run as they are
+            prefix = self.rewritten_prefix(content, number, cols, touched_from, block, i)
+            if prefix is None:
+                return self.row(number, attributes, content, block.row_writes(i), clears,
+                                cols)
+            content = prefix
+            replaced = cols[bisect_left(cols, touched_from):]
+        run = block.runs[i]
+        if not run:
+            return self._row_text(attributes, content)
+        if ' spans="' in attributes:  # new cells only: a cell written over keeps the spans
+            attributes = _without_spans(attributes, [col for col in block.row_cols(i)
+                                                     if col not in replaced])
+        extent = self.extent
+        if extent is None:
+            self.extent = [number, block.first_written, number, block.last_written]
+        else:  # the union of the rows' extents is the block's columns over its rows
+            extent[0] = min(extent[0], number)
+            extent[2] = max(extent[2], number)
+            extent[1] = min(extent[1], block.first_written)
+            extent[3] = max(extent[3], block.last_written)
+        return f"<row{attributes}>{content}{run}</row>"
+
+    def writes(self, number: int, single: dict[int, dict[int, _Value]],
+               block_rows: dict[int, list[tuple[_RenderedBlock, int]]]) -> list[Write]:
+        """What row ``number`` gets, in column order."""
+        writes: list[Write] = []
+        for block, i in block_rows.get(number, ()):
+            writes.extend(block.row_writes(i))
+        cells = single.get(number)
+        if cells:
+            writes.extend((col, _tail(value), None) for col, value in cells.items())
+        if len(writes) > 1 and (cells or len(block_rows.get(number, ())) > 1):
+            writes.sort(key=_first)
+        return writes
+
+    def new_row(self, number: int, writes: list[Write]) -> str:
+        """A row the sheet does not have: ``<row r="…">`` and its written cells (none: "")."""
+        cells = [self.new_cell(number, col, tail, full, "")
+                 for col, tail, full in writes if tail is not None]
+        if not cells:
+            return ""
+        self.changed = True
+        self.grow(number, writes)
+        return f'<row r="{number}">{"".join(cells)}</row>'
+
+    def new_cell(self, number: int, col: int, tail: str, full: str | None,
+                 row_style: str) -> str:
+        if full is not None:
+            return full
+        style = self.column_style(col)
+        return f'<c r="{column_letters(col)}{number}"{row_style if style is None else style}{tail}'
+
+    def grow(self, number: int, writes: list[Write]) -> None:
+        cols = [col for col, tail, _ in writes if tail is not None]
+        if not cols:
+            return
+        first, last = cols[0], cols[-1]
+        extent = self.extent
+        if extent is None:
+            self.extent = [number, first, number, last]
+        else:
+            extent[0] = min(extent[0], number)
+            extent[1] = min(extent[1], first)
+            extent[2] = max(extent[2], number)
+            extent[3] = max(extent[3], last)
+
+    def rewritten_prefix(self, content: str, number: int, cols: list[int], touched_from: int,
+                         block: _RenderedBlock, i: int) -> str | None:
+        """The row's content before its first touched cell, when every touched cell is one
+        the block rewrites, with its column's style and nothing else (the cells of an
+        earlier run of ``process``): the block's run then stands for all of them. None for
+        any other row."""
+        k = bisect_left(cols, touched_from)
+        first = content.find(f'<c r="{column_letters(cols[k])}{number}"')
+        if first < 0:
+            return None
+        rest = content[first:]
+        heads = _HEADS.findall(rest)
+        if len(heads) != len(cols) - k:
+            return None
+        row_cols = block.row_cols(i)
+        if not set(cols[k:]) <= set(row_cols):
+            return None
+        style_of = self.column_style
+        if any(style != style_of(col) for (_, style, _), col in zip(heads, cols[k:],
+                                                                      strict=True)):
+            return None
+        if not all(piece.endswith(("</c>", "/>")) for piece in rest.split('<c r="')[1:]):
+            return None
+        if "<f" in rest:
+            self.formulas_removed = True
+        return content[:first]
+
+    def cell_columns(self, content: str, number: int) -> list[int]:
+        """The columns of a row's cells, checked as the tree patcher checks them (each cell
+        with its reference, in this row, in column order): _Unusual otherwise."""
+        if not content:
+            return []
+        refs = _CELL_REF.findall(content)
+        if len(refs) != len(_ANY_CELL.findall(content)):
+            raise _Unusual  # a reference missing or not first: the tree patcher writes it
+        suffix = str(number)
+        known = self.columns_of
+        cols = []
+        for letters, digits in refs:
+            col = known.get(letters)
+            if col is None:
+                col = known[letters] = column_number(letters) or 0
+            if digits != suffix or col == 0:
+                raise _Unusual
+            cols.append(col)
+        if not all(map(int.__lt__, cols, cols[1:])):
+            raise _Unusual
+        return cols
+
+    def row(self, number: int, attributes: str, content: str, writes: list[Write],
+            clears: list[tuple[int, int]], cols: list[int] | None = None) -> str:
+        """Row ``number`` with its clears then its writes, cell by cell as the tree patcher
+        does: clears first (a cleared cell keeps its element only for its style, and a
+        write then makes a new cell where one went), then each write (an existing cell
+        keeps its attributes but its value's, a new one takes its column's style, else its
+        row's)."""
+        if cols is None:
+            cols = self.cell_columns(content, number)
+        touched_from = min(writes[0][0] if writes else MAX_COL + 1,
+                           min((left for left, _ in clears), default=MAX_COL + 1))
+        starts = ([m.start() for m in _ANY_CELL.finditer(content)] if cols else [])
+        k = bisect_left(cols, touched_from)  # the first existing cell touched, maybe
+        out: list[str] = [content[:starts[k]] if k < len(starts) else content]
+        if writes and not _ends_with_cell(content, bool(cols)):
+            raise _Unusual  # new cells could go after something that is not a cell
+        new_cols: list[int] = []
+        row_style: str | None = None
+        w, count = 0, len(writes)
+        for i in range(k, len(starts)):
+            col = cols[i]
+            while w < count and writes[w][0] < col:
+                new_col, tail, full = writes[w]
+                w += 1
+                if tail is not None:
+                    row_style = self._row_style(attributes) if row_style is None else row_style
+                    out.append(self.new_cell(number, new_col, tail, full, row_style))
+                    new_cols.append(new_col)
+            segment = content[starts[i]:starts[i + 1] if i + 1 < len(starts) else len(content)]
+            tail = None
+            written = w < count and writes[w][0] == col
+            if written:
+                tail = writes[w][1]
+                full = writes[w][2]
+                w += 1
+            cleared = any(left <= col <= right for left, right in clears)
+            if not written and not cleared:
+                out.append(segment)
+                continue
+            head, styled, formula = _touched_cell(segment)
+            if formula:
+                self.formulas_removed = True
+            if tail is None:  # emptied: the element stays only for its style
+                if styled:
+                    out.append(head + "/>")
+            elif cleared and not styled:  # it went with the clear: the write makes it anew
+                row_style = self._row_style(attributes) if row_style is None else row_style
+                out.append(self.new_cell(number, col, tail, full, row_style))
+                new_cols.append(col)
+            else:
+                out.append(head + tail)
+        while w < count:
+            new_col, tail, full = writes[w]
+            w += 1
+            if tail is not None:
+                row_style = self._row_style(attributes) if row_style is None else row_style
+                out.append(self.new_cell(number, new_col, tail, full, row_style))
+                new_cols.append(new_col)
+        if new_cols and ' spans="' in attributes:
+            attributes = _without_spans(attributes, new_cols)
+        self.grow(number, writes)
+        return self._row_text(attributes, "".join(out))
+
+    @staticmethod
+    def _row_text(attributes: str, content: str) -> str:
+        return f"<row{attributes}>{content}</row>" if content else f"<row{attributes}/>"
+
+    @staticmethod
+    def _row_style(attributes: str) -> str:
+        """``' s="…"'`` for a new cell of the row when its column has no style: the row's
+        ``s`` when ``customFormat`` is set ("" otherwise)."""
+        parsed = _attributes(attributes)
+        style = parsed.get("s")
+        return (f' s="{style}"' if parsed.get("customFormat") in _TRUE and style
+                and style != "0" else "")
+
+    # -- the dimension
+
+    def dimension(self, head: str) -> str:
+        """``head`` with ``<dimension ref>`` grown to the written cells (as the tree patcher
+        grows it: unchanged when it does not parse)."""
+        if self.extent is None:
+            return head
+        match = _DIMENSION.search(head)
+        if match is None:
+            return head
+        current = _parse_area(match.group(2))
+        if current is None:
+            return head
+        wanted = current.union(_Area(*self.extent))
+        if wanted == current:
+            return head
+        return head[:match.start(2)] + str(wanted) + head[match.end(2):]
+
+
+class _RenderedBlock:
+    """A block's cells as markup, column by column: for each column, each row's value markup
+    (``tails``) and whole cell with the column's style (``fulls``)."""
+
+    def __init__(self, splicer: _Splicer, block: CellBlock) -> None:
+        self.rows = block.rows
+        numbers = [str(r) for r in block.rows]
+        self.columns = sorted(block.columns)
+        self.tails: list[list[str | None]] = []
+        self.fulls: list[list[str | None]] = []
+        for col in self.columns:
+            values = block.columns[col]
+            render = _formula_tails if isinstance(values, FormulaColumn) else _value_tails
+            tails = render(splicer, col, block.rows, numbers, values)
+            style = splicer.column_style(col)
+            self.tails.append(tails)
+            if style is None:
+                self.fulls.append([None] * len(tails))
+            else:
+                head = f'<c r="{column_letters(col)}'
+                self.fulls.append([None if t is None else f'{head}{n}"{style}{t}'
+                                   for n, t in zip(numbers, tails, strict=True)])
+
+        self.first_col = self.columns[0] if self.columns else MAX_COL + 1
+        written = [col for col, tails in zip(self.columns, self.tails, strict=True)
+                   if any(t is not None for t in tails)]
+        self.first_written = written[0] if written else MAX_COL + 1
+        self.last_written = written[-1] if written else 0
+        # each row's new cells as one text, when every written cell has its column's style
+        self.runs: list[str] | None = None
+        if all(splicer.column_style(col) is not None for col in written):
+            self.runs = ["".join(filter(None, cells)) for cells in zip(*self.fulls, strict=True)
+                         ] if self.fulls else [""] * len(self.rows)
+
+    def row_cols(self, i: int) -> list[int]:
+        """The columns row ``i`` writes a value to."""
+        return [col for col, tails in zip(self.columns, self.tails, strict=True)
+                if tails[i] is not None]
+
+    def row_writes(self, i: int) -> list[Write]:
+        return [(col, tails[i], fulls[i])
+                for col, tails, fulls in zip(self.columns, self.tails, self.fulls, strict=True)]
+
+
+def _value_tails(splicer: _Splicer, col: int, rows: list[int], numbers: list[str],
+                 values: list[Any]) -> list[str | None]:
+    kinds = set(map(type, values))
+    if kinds <= _FLOATS and all(map(math.isfinite, filter(_not_none, values))):
+        return [None if v is None else f"><v>{v!r}</v></c>" for v in values]
+    text_tails = splicer.text_tails
+    if kinds <= _TEXTS:
+        return [None if v is None else text_tails[v] if v in text_tails
+                else splicer.text_tail(v, row, col) for row, v in zip(rows, values, strict=True)]
+    isfinite = math.isfinite
+    out: list[str | None] = []
+    append = out.append
+    for row, value in zip(rows, values, strict=True):
+        if value is None:
+            append(None)
+        elif type(value) is float and isfinite(value):
+            append(f"><v>{value!r}</v></c>")
+        elif type(value) is str:
+            append(text_tails[value] if value in text_tails
+                   else splicer.text_tail(value, row, col))
+        else:
+            append(_tail(_encode_cached(value, splicer.sheet, (row, col), splicer.texts)))
+    return out
+
+
+def _formula_tails(splicer: _Splicer, col: int, rows: list[int], numbers: list[str],
+                   values: FormulaColumn) -> list[str | None]:
+    """Formula cells from their templates: each distinct template checked and escaped once,
+    then filled in with each row's number."""
+    isfinite = math.isfinite
+    texts = splicer.texts
+    escaped: dict[str, str | None] = {}
+    mark = ROW_MARK
+    out: list[str | None] = []
+    append = out.append
+    for row, number, template, cached in zip(rows, numbers, values.templates, values.cached,
+                                            strict=True):
+        if template is None:
+            if cached is None:
+                append(None)
+            elif type(cached) is float and isfinite(cached):
+                append(f"><v>{cached!r}</v></c>")
+            else:
+                append(_tail(_encode_cached(cached, splicer.sheet, (row, col), texts)))
+            continue
+        markup = escaped.get(template, "")
+        if markup == "":
+            markup = escaped[template] = _template_markup(splicer, template, row, col)
+        if markup is not None and type(cached) is float and isfinite(cached):
+            append(f"><f>{markup.replace(mark, number)}</f><v>{cached!r}</v></c>")
+        elif markup is not None and type(cached) is str:
+            append(f' t="str"><f>{markup.replace(mark, number)}</f>'
+                   f"<v>{_cached_text(cached)[1]}</v></c>")
+        else:  # another cached value, or a formula near the length limit: one by one
+            formula = Formula(template.replace(ROW_MARK, number), cached)
+            append(_tail(_encode_cached(formula, splicer.sheet, (row, col), texts)))
+    return out
+
+
+def _template_markup(splicer: _Splicer, template: str, row: int, col: int) -> str | None:
+    """``template`` as element content, checked as a formula of its longest row number would
+    be; None when that is near Excel's length limit (each cell is then checked on its
+    own)."""
+    if len(template.replace(ROW_MARK, "1048576")) > MAX_FORMULA_LENGTH:
+        return None
+    _encode_cached(Formula(template.replace(ROW_MARK, str(row)), None), splicer.sheet,
+                   (row, col), splicer.texts)  # raises for an invalid formula
+    return _xml_text(template)
+
+
+def _touched_cell(segment: str) -> tuple[str, bool, bool]:
+    """A cell the plan clears or writes: its start tag without its value's attributes (and
+    without its ``>``), whether it has a style, whether it holds a formula. _Unusual for a
+    cell followed by anything (whitespace, another element) or holding text of its own."""
+    simple = _SIMPLE_CELL.match(segment)
+    if simple is not None:
+        head, style, closing = simple.group(1), simple.group(2), simple.group(3)
+    else:
+        close = segment.find(">")
+        closing = "/" if segment[close - 1] == "/" else ""
+        attributes = _attributes(segment[2:close - len(closing)])
+        head, style = _head(attributes), attributes.get("s")
+    if closing:
+        if not segment.endswith("/>") or segment.find(">") != len(segment) - 1:
+            raise _Unusual
+        return head, style is not None, False
+    inner = segment[segment.find(">") + 1:]
+    if not inner.endswith("</c>") or (inner[0] != "<"):
+        raise _Unusual
+    return head, style is not None, "<f" in inner
+
+
+def _ends_with_cell(content: str, has_cells: bool) -> bool:
+    """New cells may go at the end of a row: its content ends with a cell (or is empty)."""
+    return content.endswith(("</c>", "/>")) if has_cells else not content.strip()
+
+
+def _without_spans(attributes: str, cols: list[int]) -> str:
+    """A row's attributes without ``spans`` when a new cell of ``cols`` falls outside it."""
+    match = _SPANS.search(attributes)
+    if match is None:
+        return attributes
+    ranges = _spans(match.group(1))
+    if all(any(low <= col <= high for low, high in ranges) for col in cols):
+        return attributes
+    return attributes[:match.start()] + attributes[match.end():]
+
+
+def _not_none(value: object) -> bool:
+    return value is not None
+
+
+def _tail(value: _Value) -> str | None:
+    """A single cell's value markup and end tag (None: the cell is emptied)."""
+    if value is None:
+        return None
+    if type(value) is float:
+        return f"><v>{value!r}</v></c>"
+    return _value_markup(value, "") + "</c>"
+
+
+def _attributes(text: str) -> dict[str, str]:
+    """A start tag's attributes, in double quotes: _Unusual otherwise."""
+    if not _ATTRIBUTES.fullmatch(text):
+        raise _Unusual
+    pairs = _ATTRIBUTE.findall(text)
+    attributes = dict(pairs)
+    if len(attributes) != len(pairs):
+        raise _Unusual
+    return attributes
+
+
+def _head(attributes: dict[str, str]) -> str:
+    """A written cell's start tag without its ``>``: its attributes but the value's, in
+    their order."""
+    return "<c" + "".join(f' {name}="{value}"' for name, value in attributes.items()
+                          if name not in _VALUE_NAMES)
+
+
+def _stripped(attributes: dict[str, str]) -> str:
+    return _head(attributes) + "/>"
+
+
+def _column_styles(head: str) -> list[tuple[int, int, str | None]]:
+    """``<cols>``'s (min, max, style), sorted."""
+    specs = []
+    for match in re.finditer(r"<col\b([^>]*?)/?>", head):
+        try:
+            attributes = _attributes(match.group(1).rstrip("/"))
+        except _Unusual:
+            continue
+        try:
+            specs.append((int(attributes["min"]), int(attributes["max"]),
+                          _unescape_attribute(attributes.get("style"))))
+        except (KeyError, ValueError):
+            continue
+    return sorted(specs, key=lambda spec: (spec[0], spec[1], spec[2] or ""))
+
+
+def _unescape_attribute(value: str | None) -> str | None:
+    if value is None or "&" not in value:
+        return value
+    return (value.replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+            .replace("&#9;", "\t").replace("&#10;", "\n").replace("&amp;", "&"))
+
+
+def _spans(spans: str) -> list[tuple[int, int]]:
+    parsed = []
+    for span in spans.split():
+        low, _, high = span.partition(":")
+        try:
+            parsed.append((int(low), int(high or low)))
+        except ValueError:
+            continue
+    return parsed
+
+
+def _first(write: Write) -> int:
+    return write[0]

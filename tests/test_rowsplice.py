@@ -1,0 +1,198 @@
+"""The row splicer (``xlsx.rowsplice``) writes what the tree patcher writes.
+
+Random sheets (styled and plain cells, formulas, inline strings, spans, row styles, empty and
+missing rows, a few unusual shapes) and random plans (clears, single cells, blocks with
+formula columns) go through both; their results must be the same XML once canonicalised,
+with the same formula flag, or both refuse. Most cases must take the splicer (else this test
+would prove nothing), and a few must be sent back to the tree.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from lxml import etree
+
+from carbonclap_xl.core.errors import WorkbookPatchError
+from carbonclap_xl.workbook.port import ROW_MARK, CellBlock, Formula, FormulaColumn
+from carbonclap_xl.xlsx import cellxml, rowsplice
+from carbonclap_xl.xlsx.package import parse_xml
+from carbonclap_xl.xlsx.patch import _patch_tree
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+X14AC = "http://schemas.microsoft.com/office/spreadsheetml/2009/9/ac"
+LETTERS = "ABCDEFGHIJKL"
+
+
+def _cell(rng: random.Random, ref: str) -> str:
+    style = f' s="{rng.randint(1, 4)}"' if rng.random() < 0.5 else ""
+    kind = rng.random()
+    if kind < 0.15:
+        return f'<c r="{ref}"{style}/>'
+    if kind < 0.45:
+        return f'<c r="{ref}"{style}><v>{rng.randint(-5, 500) / 4}</v></c>'
+    if kind < 0.7:
+        text = rng.choice(["été", "a&amp;b", "x &lt; y", "  espaces ", "_x0041_"])
+        return f'<c r="{ref}"{style} t="inlineStr"><is><t>{text}</t></is></c>'
+    if kind < 0.85:
+        return f'<c r="{ref}"{style}><f>SUM(A1:B2)&gt;0</f><v>1</v></c>'
+    if kind < 0.92:
+        return f'<c r="{ref}"{style} t="b"><v>1</v></c>'
+    return f'<c r="{ref}"{style} t="str"><f>"a"&amp;"b"</f><v>ab</v></c>'
+
+
+def _sheet(rng: random.Random) -> str:
+    cols = "".join(f'<col min="{i}" max="{i}" width="9"'
+                   + (f' style="{rng.randint(0, 6)}"' if rng.random() < 0.7 else "") + "/>"
+                   for i in range(1, 13) if rng.random() < 0.8)
+    rows = []
+    for r in sorted(rng.sample(range(1, 30), rng.randint(0, 20))):
+        attributes = f' r="{r}"'
+        if rng.random() < 0.3:
+            attributes += f' spans="1:{rng.randint(1, 12)}"'
+        if rng.random() < 0.2:
+            attributes += f' s="{rng.randint(0, 5)}" customFormat="1"'
+        if rng.random() < 0.2:
+            attributes += ' x14ac:dyDescent="0.25"'
+        cells = "".join(_cell(rng, f"{LETTERS[c - 1]}{r}")
+                        for c in sorted(rng.sample(range(1, 13), rng.randint(0, 6))))
+        rows.append(f"<row{attributes}>{cells}</row>" if cells or rng.random() < 0.5
+                    else f"<row{attributes}/>")
+    body = "".join(rows)
+    unusual = rng.random()
+    if unusual < 0.04:
+        body = body.replace("</c><c", "</c>\n  <c", 1)  # pretty-printed: the tree takes it
+    elif unusual < 0.06:
+        body = body.replace('<c r="', '<c cm="1" r="', 1)  # reference not first
+    dimension = rng.choice(['<dimension ref="A1:C3"/>', '<dimension ref="B2"/>', ""])
+    return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<worksheet xmlns="{MAIN}" xmlns:x14ac="{X14AC}">{dimension}'
+            + (f"<cols>{cols}</cols>" if cols else "")
+            + f"<sheetData>{body}</sheetData><pageMargins left=\"0.7\"/></worksheet>")
+
+
+def _value(rng: random.Random) -> object:
+    kind = rng.random()
+    if kind < 0.3:
+        return rng.randint(-1000, 1000) / 8
+    if kind < 0.45:
+        return rng.choice(["OK", "À vérifier", "a<b & c", "_x0041_", ""])
+    if kind < 0.6:
+        return None
+    if kind < 0.7:
+        return rng.choice([True, False, 3, -2])
+    if kind < 0.9:
+        return Formula(rng.choice(["A1*2", 'IF(B1>0,"x","")', "SUM(A:A)"]),
+                       rng.choice([1.5, "OK", "", None]))
+    if kind < 0.905:  # what no cell can hold: both refuse
+        return rng.choice([float("nan"), "x" * 40_000, Formula("=A1"), object()])
+    return 0.1
+
+
+def _column(rng: random.Random, n: int) -> list[object] | FormulaColumn:
+    if rng.random() < 0.4:
+        templates = [rng.choice([f"A{ROW_MARK}*2", f'IF(B{ROW_MARK}<>"",1,"")', None])
+                     for _ in range(n)]
+        cached = [rng.choice([2.5, "OK", "", "À vérifier"]) if t else rng.choice([None, 1.0, "v"])
+                  for t in templates]
+        return FormulaColumn(templates, cached)
+    return [_value(rng) for _ in range(n)]
+
+
+def _plan(rng: random.Random) -> dict:
+    clears = [f"{LETTERS[a - 1]}{t}:{LETTERS[b - 1]}{u}"
+              for a, b, t, u in ((*sorted(rng.sample(range(1, 13), 2)),
+                                  *sorted(rng.sample(range(1, 35), 2)))
+                                 for _ in range(rng.randint(0, 2)))]
+    blocks = []
+    taken: set[tuple[int, int]] = set()
+    if rng.random() < 0.8:
+        rows = sorted(rng.sample(range(1, 35), rng.randint(1, 15)))
+        first = rng.randint(1, 9)
+        columns = {c: _column(rng, len(rows)) for c in range(first, first + rng.randint(1, 4))}
+        blocks.append(CellBlock(rows, columns))
+        taken = {(r, c) for r in rows for c in columns}
+    writes = {}
+    for _ in range(rng.randint(0, 6)):
+        cell = (rng.randint(1, 34), rng.randint(1, 12))
+        if cell not in taken:
+            writes[cell] = _value(rng)
+    return {"writes": {"S": writes}, "clear": {"S": clears}, "blocks": {"S": blocks}}
+
+
+def _c14n(data: bytes) -> bytes:
+    return etree.tostring(etree.fromstring(data), method="c14n")
+
+
+def _outcome(run):  # type: ignore[no-untyped-def]
+    try:
+        return run()
+    except WorkbookPatchError as exc:
+        return f"refused: {exc}"
+
+
+@pytest.mark.parametrize("seed", range(int(__import__("os").environ.get("SEEDS", "8"))))
+def test_the_splicer_writes_what_the_tree_patcher_writes(seed: int) -> None:
+    rng = random.Random(seed)
+    spliced = changed = fell_back = refused = 0
+    for _ in range(60):
+        data = _sheet(rng).encode()
+        args = _plan(rng)
+
+        def plan() -> cellxml._SheetPlan:
+            return cellxml._plan(args["writes"], args["clear"], args["blocks"])["S"]
+
+        parse_xml(data, "sheet.xml")  # as ``patch._patch_sheet`` does first
+        by_splice = _outcome(lambda: rowsplice.splice_sheet("S", data, plan()))
+        sheet_plan = None
+
+        def tree():  # type: ignore[no-untyped-def]
+            nonlocal sheet_plan
+            sheet_plan = plan()
+            return _patch_tree("S", "sheet.xml", data, parse_xml(data, "sheet.xml"), sheet_plan)
+
+        by_tree = _outcome(tree)
+        if by_splice is None:
+            fell_back += 1
+            continue
+        if isinstance(by_splice, str) or isinstance(by_tree, str):
+            assert isinstance(by_splice, str) and isinstance(by_tree, str), (by_splice, by_tree)
+            refused += 1
+            continue
+        spliced += 1
+        changed += by_splice.data is not None
+        assert _c14n(by_splice.data or data) == _c14n(by_tree.data or data)
+        assert by_splice.formulas_removed == by_tree.formulas_removed or sheet_plan.formulas
+    print("STATS", spliced, changed, fell_back, refused)
+    assert spliced >= 40 and changed >= 30, (spliced, changed, fell_back, refused)
+
+
+def test_a_block_row_processed_again_is_rewritten_in_one_run() -> None:
+    """The cells an earlier run wrote (their column's style, nothing else) are replaced by the
+    block's run: the usual second ``process`` of a workbook."""
+    head = (f'<worksheet xmlns="{MAIN}"><cols><col min="3" max="4" style="7"/></cols>'
+            "<sheetData>")
+    before = (head + '<row r="5"><c r="A5" t="inlineStr"><is><t>x</t></is></c>'
+              '<c r="C5" s="7"><f>A5*2</f><v>1</v></c><c r="D5" s="7" t="str"><v>a</v></c>'
+              '</row></sheetData></worksheet>').encode()
+    block = CellBlock([5], {3: FormulaColumn([f"A{ROW_MARK}*3"], [9.0]), 4: ["b"]})
+    plan = cellxml._plan({}, {"S": ["C5:D9"]}, {"S": [block]})["S"]
+    result = rowsplice.splice_sheet("S", before, plan)
+    assert result is not None and result.formulas_removed
+    assert b'<c r="C5" s="7"><f>A5*3</f><v>9.0</v></c>' in result.data
+    assert b'<c r="D5" s="7" t="inlineStr"><is><t xml:space="preserve">b</t></is></c></row>' \
+        in result.data
+
+
+@pytest.mark.parametrize("shape", [
+    '<row r="1"><c r="A1"><v>1</v></c></row><!-- note -->',
+    '<row r="1"><c r="A1"><f t="shared" ref="A1:A2" si="0">B1</f><v>1</v></c></row>',
+    '<row r="2"><c r="A2"><v>1</v></c></row><row r="1"/>',
+    '<row><c r="A1"><v>1</v></c></row>',
+    '<row r="1"><c><v>1</v></c></row>',
+])
+def test_unusual_sheets_go_back_to_the_tree_patcher(shape: str) -> None:
+    data = f'<worksheet xmlns="{MAIN}"><sheetData>{shape}</sheetData></worksheet>'.encode()
+    plan = cellxml._plan({"S": {(1, 1): 5.0}}, {}, {})["S"]
+    assert rowsplice.splice_sheet("S", data, plan) is None
