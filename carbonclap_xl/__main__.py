@@ -1,5 +1,5 @@
 """``python -m carbonclap_xl`` runs the command line."""
 
-from carbonclap_xl.cli import main
+from carbonclap_xl.cli import run
 
-raise SystemExit(main())
+run()

@@ -289,3 +289,40 @@ def test_json_to_a_reader_that_stops_early_keeps_the_exit_code(tmp_path: Path) -
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert "3\u202f000 erreur(s)" in err and "Traceback" not in err
+
+
+def test_the_console_script_runs_exit_handlers_then_ends_at_once(tmp_path: Path) -> None:
+    """``cli.run`` skips the interpreter's teardown but not the exit handlers: a library's
+    clean-up (openpyxl's temporary files) still happens."""
+    import subprocess
+    import sys
+
+    mark = tmp_path / "handler-ran"
+    code = ("import atexit, pathlib, sys; from carbonclap_xl.cli import run; "
+            f"atexit.register(pathlib.Path({str(mark)!r}).write_text, 'oui'); "
+            "run(['new', '-o', sys.argv[1]])")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "new.xlsx")],
+                          capture_output=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert mark.read_text() == "oui" and (tmp_path / "new.xlsx").is_file()
+
+
+def test_the_console_script_flushes_before_it_ends(tmp_path: Path, workbook: Path) -> None:
+    """What ``python -m carbonclap_xl`` prints reaches the reader whole, the output file is
+    complete, and the exit code is main's."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.xlsx"
+    proc = subprocess.run([sys.executable, "-m", "carbonclap_xl", "process", str(workbook),
+                           "-o", str(out), "--json", "-"], capture_output=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["lines"] and "Résultats écrits dans" in proc.stderr.decode()
+    with zipfile.ZipFile(out) as zf:
+        assert zf.testzip() is None
+    bad = subprocess.run([sys.executable, "-m", "carbonclap_xl", "process",
+                          str(tmp_path / "absent.xlsx")], capture_output=True, timeout=120,
+                         check=False)
+    assert bad.returncode != 0 and "introuvable" in bad.stderr.decode()

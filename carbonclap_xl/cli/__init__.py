@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from carbonclap_xl import __version__
 from carbonclap_xl.cli import (
@@ -84,5 +86,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNREADABLE
 
 
+def run(argv: Sequence[str] | None = None) -> NoReturn:
+    """The console script and ``python -m carbonclap_xl``: :func:`main`, then the process
+    ends without tearing its modules and objects down one by one (about 25 ms after a
+    5,000-line workbook, paid at every click in Excel). The exit handlers still run
+    (openpyxl's temporary files, the sandbox's workers), then the output is flushed; while a
+    thread still runs, or when ``main`` raises (``SystemExit`` for a wrong argument), the
+    process ends the usual way."""
+    code = main(argv)
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        sys.exit(code)  # the usual exit waits for the thread
+    import atexit
+
+    atexit._run_exitfuncs()  # what the interpreter would run at exit, in the same order
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # a reader gone, or a stream closed: as main does
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

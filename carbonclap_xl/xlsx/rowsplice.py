@@ -49,6 +49,7 @@ _ATTRIBUTE = re.compile(rf'\s+({_NAME})="([^"<]*)"')
 _ATTRIBUTES = re.compile(rf'(?:\s+{_NAME}="[^"<]*")*\s*')
 _ROW_NUMBER = re.compile(rb'\sr="([1-9][0-9]{0,6})"')
 _CELL_REF = re.compile(r'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+_CELL_REF_BYTES = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
 _ANY_CELL = re.compile(r"<c[\s/>]")
 _HEADS = re.compile(r'<c r="([A-Z]{1,3})[0-9]{1,7}"( s="[0-9]{1,9}")?'
                     r'(?: t="[A-Za-z]{1,9}")?(/>|><)')
@@ -130,6 +131,7 @@ class _Splicer:
         self._col_min = [spec[0] for spec in self.col_styles]
         self.text_tails: dict[str, str | None] = {}
         self.columns_of: dict[str, int] = {}  # column letters -> number, for this sheet
+        self.columns_of_bytes: dict[bytes, int] = {}
         self._style_attributes: dict[int, str | None] = {}
         self.texts: dict[str, _Encoded | None] = {}
         self.blocks = [_RenderedBlock(self, block) for block in plan.blocks]
@@ -215,14 +217,16 @@ class _Splicer:
             entries = block_rows.get(number)
             if entries is None and number not in single and not clears:
                 continue
-            row_attributes, row_content = attributes.decode(), content.decode()
-            new = None
+            encoded = None
             if entries is not None and len(entries) == 1 and number not in single:
-                new = self.block_row(number, row_attributes, row_content, entries[0], clears)
-            if new is None:
+                encoded = self.fresh_row(number, attributes, content, entries[0], clears)
+                if encoded is None:
+                    encoded = self.block_row(number, attributes.decode(), content.decode(),
+                                             entries[0], clears).encode()
+            if encoded is None:
                 writes = self.writes(number, single, block_rows)
-                new = self.row(number, row_attributes, row_content, writes, clears)
-            encoded = new.encode()
+                encoded = self.row(number, attributes.decode(), content.decode(), writes,
+                                   clears).encode()
             if len(encoded) != end - at or encoded != body[at:end]:
                 pieces.append(body[kept_from:at])
                 pieces.append(encoded)
@@ -244,6 +248,47 @@ class _Splicer:
         pieces.append(body[kept_from:])
         return b"".join(pieces)
 
+    def fresh_row(self, number: int, attributes: bytes, content: bytes,
+                  entry: tuple[_RenderedBlock, int], clears: list[tuple[int, int]]
+                  ) -> bytes | None:
+        """The most usual row, on its bytes: a line row written for the first time (its
+        cells all left of the block's, which it gets as one run of new cells). None for any
+        other row."""
+        block, i = entry
+        runs = block.encoded_runs
+        if runs is None or not runs[i]:
+            return None
+        touched_from = block.first_col
+        for left, _ in clears:
+            touched_from = min(touched_from, left)
+        if content:
+            refs = _CELL_REF_BYTES.findall(content)
+            count = content.count(b"<c ") + content.count(b"<c>") + content.count(b"<c/")
+            if not refs or len(refs) != count or not content.endswith((b"</c>", b"/>")):
+                return None
+            known = self.columns_of_bytes
+            try:
+                cols = [known[letters] for letters, _ in refs]
+            except KeyError:
+                cols = [known.setdefault(letters, column_number(letters.decode()) or 0)
+                        for letters, _ in refs]
+            suffix = str(number).encode()
+            if cols[-1] >= touched_from or cols[0] < 1 \
+                    or [digits for _, digits in refs].count(suffix) != len(refs) \
+                    or not all(map(int.__lt__, cols, cols[1:])):
+                return None
+        if b' spans="' in attributes:
+            attributes = _without_spans(attributes.decode(), block.row_cols(i)).encode()
+        extent = self.extent
+        if extent is None:
+            self.extent = [number, block.first_written, number, block.last_written]
+        else:  # the union of the rows' extents is the block's columns over its rows
+            extent[0] = min(extent[0], number)
+            extent[2] = max(extent[2], number)
+            extent[1] = min(extent[1], block.first_written)
+            extent[3] = max(extent[3], block.last_written)
+        return b"<row" + attributes + b">" + content + runs[i] + b"</row>"
+
     def block_row(self, number: int, attributes: str, content: str,
                   entry: tuple[_RenderedBlock, int], clears: list[tuple[int, int]]) -> str:
         """A row that one block writes: when its cells are all left of the block's (a line
@@ -253,7 +298,7 @@ class _Splicer:
         for left, _ in clears:
             touched_from = min(touched_from, left)
         cols = self.cell_columns(content, number)
-        if block.runs is None or not _ends_with_cell(content, bool(cols)):
+        if block.encoded_runs is None or not _ends_with_cell(content, bool(cols)):
             return self.row(number, attributes, content, block.row_writes(i), clears, cols)
         replaced: list[int] = []  # existing cells the run stands for
         if cols and cols[-1] >= touched_from:
@@ -265,7 +310,7 @@ class _Splicer:
                                 cols)
             content = prefix
             replaced = cols[bisect_left(cols, touched_from):]
-        run = block.runs[i]
+        run = block.encoded_runs[i].decode()
         if not run:
             return self._row_text(attributes, content)
         if ' spans="' in attributes:  # new cells only: a cell written over keeps the spans
@@ -470,105 +515,118 @@ class _Splicer:
 
 
 class _RenderedBlock:
-    """A block's cells as markup, column by column: for each column, each row's value markup
-    (``tails``) and whole cell with the column's style (``fulls``)."""
+    """A block's cells as markup, column by column: in a column with a style, each row's
+    whole new cell; in one without (its new cells take their row's style), each row's value
+    markup only. None where the block empties the cell."""
 
     def __init__(self, splicer: _Splicer, block: CellBlock) -> None:
         self.rows = block.rows
-        numbers = [str(r) for r in block.rows]
+        self.numbers = numbers = [str(r) for r in block.rows]
         self.columns = sorted(block.columns)
-        self.tails: list[list[str | None]] = []
-        self.fulls: list[list[str | None]] = []
+        self.cells: list[list[str | None]] = []
+        self.head_lengths: list[int | None] = []  # a whole cell's start without its row
         for col in self.columns:
             values = block.columns[col]
-            render = _formula_tails if isinstance(values, FormulaColumn) else _value_tails
-            tails = render(splicer, col, block.rows, numbers, values)
+            render = _formula_cells if isinstance(values, FormulaColumn) else _value_cells
             style = splicer.column_style(col)
-            self.tails.append(tails)
             if style is None:
-                self.fulls.append([None] * len(tails))
+                heads = [""] * len(numbers)
+                self.head_lengths.append(None)
             else:
-                head = f'<c r="{column_letters(col)}'
-                self.fulls.append([None if t is None else f'{head}{n}"{style}{t}'
-                                   for n, t in zip(numbers, tails, strict=True)])
-
+                letters = column_letters(col)
+                heads = [f'<c r="{letters}{n}"{style}' for n in numbers]
+                self.head_lengths.append(len(f'<c r="{letters}"{style}'))
+            self.cells.append(render(splicer, col, block.rows, numbers, values, heads))
         self.first_col = self.columns[0] if self.columns else MAX_COL + 1
-        written = [col for col, tails in zip(self.columns, self.tails, strict=True)
-                   if any(t is not None for t in tails)]
+        written = [col for col, cells in zip(self.columns, self.cells, strict=True)
+                   if any(c is not None for c in cells)]
         self.first_written = written[0] if written else MAX_COL + 1
         self.last_written = written[-1] if written else 0
         # each row's new cells as one text, when every written cell has its column's style
-        self.runs: list[str] | None = None
+        self.encoded_runs: list[bytes] | None = None
         if all(splicer.column_style(col) is not None for col in written):
-            self.runs = ["".join(filter(None, cells)) for cells in zip(*self.fulls, strict=True)
-                         ] if self.fulls else [""] * len(self.rows)
+            self.encoded_runs = [
+                "".join(filter(None, cells)).encode()
+                for cells in zip(*self.cells, strict=True)] if self.cells \
+                else [b""] * len(self.rows)
 
     def row_cols(self, i: int) -> list[int]:
         """The columns row ``i`` writes a value to."""
-        return [col for col, tails in zip(self.columns, self.tails, strict=True)
-                if tails[i] is not None]
+        return [col for col, cells in zip(self.columns, self.cells, strict=True)
+                if cells[i] is not None]
 
     def row_writes(self, i: int) -> list[Write]:
-        return [(col, tails[i], fulls[i])
-                for col, tails, fulls in zip(self.columns, self.tails, self.fulls, strict=True)]
+        """Row ``i``'s (column, value markup, whole new cell or None)."""
+        digits = len(self.numbers[i])
+        writes: list[Write] = []
+        for col, cells, head in zip(self.columns, self.cells, self.head_lengths, strict=True):
+            cell = cells[i]
+            if cell is None or head is None:
+                writes.append((col, cell, None))
+            else:
+                writes.append((col, cell[head + digits:], cell))
+        return writes
 
 
-def _value_tails(splicer: _Splicer, col: int, rows: list[int], numbers: list[str],
-                 values: list[Any]) -> list[str | None]:
+def _value_cells(splicer: _Splicer, col: int, rows: list[int], numbers: list[str],
+                 values: list[Any], heads: list[str]) -> list[str | None]:
+    """A column of values, each after its head."""
     kinds = set(map(type, values))
     if kinds <= _FLOATS and all(map(math.isfinite, filter(_not_none, values))):
-        return [None if v is None else f"><v>{v!r}</v></c>" for v in values]
+        return [None if v is None else f"{h}><v>{v!r}</v></c>"
+                for h, v in zip(heads, values, strict=True)]
     text_tails = splicer.text_tails
-    if kinds <= _TEXTS:
-        return [None if v is None else text_tails[v] if v in text_tails
-                else splicer.text_tail(v, row, col) for row, v in zip(rows, values, strict=True)]
-    isfinite = math.isfinite
     out: list[str | None] = []
     append = out.append
-    for row, value in zip(rows, values, strict=True):
+    isfinite = math.isfinite
+    for row, value, head in zip(rows, values, heads, strict=True):
         if value is None:
             append(None)
         elif type(value) is float and isfinite(value):
-            append(f"><v>{value!r}</v></c>")
+            append(f"{head}><v>{value!r}</v></c>")
         elif type(value) is str:
-            append(text_tails[value] if value in text_tails
-                   else splicer.text_tail(value, row, col))
+            tail = text_tails[value] if value in text_tails \
+                else splicer.text_tail(value, row, col)
+            append(head + tail if tail is not None else None)
         else:
-            append(_tail(_encode_cached(value, splicer.sheet, (row, col), splicer.texts)))
+            tail = _tail(_encode_cached(value, splicer.sheet, (row, col), splicer.texts))
+            append(None if tail is None else head + tail)
     return out
 
 
-def _formula_tails(splicer: _Splicer, col: int, rows: list[int], numbers: list[str],
-                   values: FormulaColumn) -> list[str | None]:
-    """Formula cells from their templates: each distinct template checked and escaped once,
-    then filled in with each row's number."""
+def _formula_cells(splicer: _Splicer, col: int, rows: list[int], numbers: list[str],
+                   values: FormulaColumn, heads: list[str]) -> list[str | None]:
+    """A column of formulas from their templates, each after its head: each distinct
+    template checked and escaped once, then filled in with each row's number."""
     isfinite = math.isfinite
     texts = splicer.texts
     escaped: dict[str, str | None] = {}
     mark = ROW_MARK
     out: list[str | None] = []
     append = out.append
-    for row, number, template, cached in zip(rows, numbers, values.templates, values.cached,
-                                            strict=True):
+    for row, number, template, cached, head in zip(rows, numbers, values.templates,
+                                                    values.cached, heads, strict=True):
         if template is None:
             if cached is None:
                 append(None)
             elif type(cached) is float and isfinite(cached):
-                append(f"><v>{cached!r}</v></c>")
+                append(f"{head}><v>{cached!r}</v></c>")
             else:
-                append(_tail(_encode_cached(cached, splicer.sheet, (row, col), texts)))
+                tail = _tail(_encode_cached(cached, splicer.sheet, (row, col), texts))
+                append(None if tail is None else head + tail)
             continue
         markup = escaped.get(template, "")
         if markup == "":
             markup = escaped[template] = _template_markup(splicer, template, row, col)
         if markup is not None and type(cached) is float and isfinite(cached):
-            append(f"><f>{markup.replace(mark, number)}</f><v>{cached!r}</v></c>")
+            append(f"{head}><f>{markup.replace(mark, number)}</f><v>{cached!r}</v></c>")
         elif markup is not None and type(cached) is str:
-            append(f' t="str"><f>{markup.replace(mark, number)}</f>'
+            append(f'{head} t="str"><f>{markup.replace(mark, number)}</f>'
                    f"<v>{_cached_text(cached)[1]}</v></c>")
         else:  # another cached value, or a formula near the length limit: one by one
             formula = Formula(template.replace(ROW_MARK, number), cached)
-            append(_tail(_encode_cached(formula, splicer.sheet, (row, col), texts)))
+            append(head + (_tail(_encode_cached(formula, splicer.sheet, (row, col), texts))
+                           or ""))
     return out
 
 
