@@ -90,7 +90,8 @@ def cmd_process(args: argparse.Namespace) -> int:
     with locked_for_update(path) if args.in_place else contextlib.nullcontext():
         # the verdict validate gives: gate before any parser, same rules, same rejections
         try:
-            processed = assess_workbook(path).processed
+            assessment = assess_workbook(path)
+            processed = assessment.processed
         except HostileFile as exc:  # same verdict as validate; a CSV is told where to go
             hint = (csv_instead_of_workbook(path)
                     if exc.code == RejectionCode.NOT_A_WORKBOOK else None)
@@ -101,7 +102,8 @@ def cmd_process(args: argparse.Namespace) -> int:
             try:
                 written, backup = write_processed(processed, path,
                                                   Path(args.output) if args.output else None,
-                                                  in_place=args.in_place, force=args.force)
+                                                  in_place=args.in_place, force=args.force,
+                                                  source=assessment.source)
             except WorkbookPatchError as exc:  # the result cannot go into this file
                 raise as_rejection(exc, path) from None
     if args.json:

@@ -50,6 +50,7 @@ class Assessment:
     path: Path
     package: PackageReport
     processed: Processed  # its issues are the complete, folded list every report shows
+    source: FileSource | None = None  # the reading of the file (its XML is reused to write)
 
     @property
     def status(self) -> str:
@@ -75,12 +76,12 @@ def assess_workbook(path: Path | str, phase: Phase | None = None, *, stale: bool
         processed = compute_workbook(read_workbook(source), expected_phase=phase,
                                      package_issues=extra, stale=stale)
         if check_write and processed.data.is_carbonclap:
-            check_writable(processed, path)
+            check_writable(processed, path, source)
     except HostileFile:
         raise
     except CarbonClapError as exc:
         raise as_rejection(exc, path) from None
-    return Assessment(path, package, processed)
+    return Assessment(path, package, processed, source)
 
 
 def require_file(path: Path | str) -> Path:

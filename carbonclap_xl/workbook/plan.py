@@ -138,15 +138,16 @@ def _live_cells(lines: Any, out: dict[str, list[CellValue] | FormulaColumn],
     status_cached = out["status"]
     status_formulas: list[str | None] = [None] * n
     # a numeric column holds only numbers and blanks (NaN): every cell is plain
-    plain = {k: None if k in lines and lines[k].dtype.kind in "fiu" else
-             _plain_numbers(read[k]) for k in numeric}
+    plain = [_plain_numbers(read[k]) for k in numeric
+             if not (k in lines and lines[k].dtype.kind in "fiu")]
+    all_plain = list(map(all, zip(*plain, strict=True))) if plain else [True] * n
+    isfinite = math.isfinite
     for i in range(n):
         state = status[i]
         if not (type(state) is str and state) and not _str(state):
             continue
         counted = state in _COUNTED
-        live = (counted and all(p is None or p[i] for p in plain.values())
-                and math.isfinite(conversion[i]) and math.isfinite(factor[i]))
+        live = (counted and all_plain[i] and isfinite(conversion[i]) and isfinite(factor[i]))
         if counted:
             nature = natures[i]
             natures_out[i] = nature if type(nature) is str and nature else _str(nature)

@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import re
 import shutil
+import threading
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -42,7 +43,7 @@ from carbonclap_xl.workbook.port import SheetStructure, WritePlan
 from carbonclap_xl.workbook.read import WorkbookData, read_workbook
 from carbonclap_xl.xlsx.package import sheet_parts, xml_error_fr
 from carbonclap_xl.xlsx.patch import check_patch, patch_workbook
-from carbonclap_xl.xlsx.sheetscan import scan_sheet
+from carbonclap_xl.xlsx.sheetscan import parses_sheet, scan_sheet
 from carbonclap_xl.xlsx.zipread import read_member
 
 # sheets whose structure (hidden rows, merges, formulas) the reader asks for
@@ -69,6 +70,54 @@ def _put_errors(rows: list[list[Any]], xml: bytes) -> None:
             rows[r][c] = value.group(1).decode("utf-8", "replace") or "#ERREUR"
 
 
+class _Prefetch:
+    """calamine reading the sheets the reader needs, in order, on a second thread: calamine
+    lets go of the interpreter while it parses, so its reading of the next sheets overlaps
+    the Python work on the first ones. Each sheet's rows (or calamine's error) are taken
+    once; the thread is joined when the last one is."""
+
+    def __init__(self, path: Path, sheets: list[str]) -> None:
+        self._ready = {sheet: threading.Event() for sheet in sheets}
+        self._rows: dict[str, Any] = {}  # sheet -> rows, or the exception calamine raised
+        self._thread = threading.Thread(target=self._read, args=(path, sheets),
+                                        name="carbonclap-calamine", daemon=True)
+        self._thread.start()
+
+    def _read(self, path: Path, sheets: list[str]) -> None:
+        book: Any = None
+        for sheet in sheets:
+            try:
+                if book is None:  # its own workbook: calamine's are not shared by threads
+                    book = python_calamine.CalamineWorkbook.from_path(str(path))
+                self._rows[sheet] = book.get_sheet_by_name(sheet).to_python(
+                    skip_empty_area=False)
+            except Exception as exc:  # calamine raises its own untyped errors
+                self._rows[sheet] = exc
+            self._ready[sheet].set()
+
+    def has(self, sheet: str) -> bool:
+        return sheet in self._ready
+
+    def peek(self, sheet: str, nrows: int) -> list[list[Any]]:
+        """The first ``nrows`` rows, copied (the sheet stays to be taken)."""
+        rows = self._wait(sheet)
+        return [list(row) for row in rows[:nrows]]
+
+    def take(self, sheet: str) -> list[list[Any]]:
+        rows = self._wait(sheet)
+        del self._ready[sheet]
+        if not self._ready:
+            self._thread.join()
+        return rows
+
+    def _wait(self, sheet: str) -> Any:
+        self._ready[sheet].wait()
+        rows = self._rows[sheet]
+        if isinstance(rows, Exception):
+            raise rows
+        return rows
+
+
 class FileSource:
     """A workbook file read through the port (values: calamine; structure: the XML)."""
 
@@ -76,11 +125,15 @@ class FileSource:
         self.path = Path(path)
         if not self.path.is_file():
             raise InputFileError(str(self.path), "fichier introuvable")
+        self._prefetch: _Prefetch | None = None
         try:
             with zipfile.ZipFile(self.path) as zf:
                 parts = sheet_parts(zf)
+                self._parts = {name: part for name, part in parts.items() if name in _SCANNED}
+                if self._parts:
+                    self._prefetch = _Prefetch(self.path, list(self._parts))
                 self._xml = {name: read_member(zf, part, where=str(self.path))
-                             for name, part in parts.items() if name in _SCANNED}
+                             for name, part in self._parts.items()}
         except zipfile.BadZipFile:
             raise InputFileError(str(self.path), "ce n'est pas un classeur .xlsx/.xlsm (zip "
                                                  "illisible)") from None
@@ -90,6 +143,8 @@ class FileSource:
             raise InputFileError(str(self.path), f"classeur illisible ({type(exc).__name__}: "
                                  f"{exc}) ; enregistrez-le à nouveau au format .xlsx") from None
         self._structures: dict[str, SheetStructure] = {}
+        self._calamine_sheets: dict[str, Any] = {}
+        self._parsed: set[str] = set()  # the sheets whose XML lxml has read
 
     @property
     def name(self) -> str:
@@ -100,8 +155,11 @@ class FileSource:
 
     def values(self, sheet: str, nrows: int | None = None) -> list[list[Any]]:
         try:
-            rows = self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False,
-                                                                  nrows=nrows)
+            prefetch = self._prefetch
+            if prefetch is not None and prefetch.has(sheet):
+                rows = prefetch.take(sheet) if nrows is None else prefetch.peek(sheet, nrows)
+            else:
+                rows = self._sheet(sheet).to_python(skip_empty_area=False, nrows=nrows)
         except Exception as exc:  # calamine raises its own untyped errors
             raise InputFileError(str(self.path), f"feuille « {sheet} » illisible ({exc}) ; "
                                  "enregistrez le classeur à nouveau depuis Excel ou "
@@ -110,6 +168,21 @@ class FileSource:
         if xml is not None and b't="e"' in xml:
             _put_errors(rows, xml)
         return rows
+
+    def _sheet(self, sheet: str) -> Any:
+        """calamine's sheet, parsed once (the reader reads a poste sheet's header, then the
+        sheet)."""
+        found = self._calamine_sheets.get(sheet)
+        if found is None:
+            found = self._calamine_sheets[sheet] = self._book.get_sheet_by_name(sheet)
+        return found
+
+    def known_parts(self) -> dict[str, tuple[bytes, bool]]:
+        """The XML of the sheets read, and whether lxml has parsed it (part name -> (XML,
+        parsed)): what a :class:`FileSink` writing into a copy of the same file need not
+        inflate, or parse, again."""
+        return {self._parts[sheet]: (xml, sheet in self._parsed)
+                for sheet, xml in self._xml.items()}
 
     def scans(self, sheet: str) -> bool:
         """Whether ``structure`` reads this sheet's XML (the sheets the reader needs)."""
@@ -120,11 +193,13 @@ class FileSource:
             xml = self._xml.get(sheet)
             self._structures[sheet] = (scan_sheet_of(self.path, sheet, xml) if xml is not None
                                        else SheetStructure())
+            if xml is not None and parses_sheet(xml):
+                self._parsed.add(sheet)
         return self._structures[sheet]
 
     def used_rows(self, sheet: str) -> int:
         try:
-            return int(self._book.get_sheet_by_name(sheet).height)
+            return int(self._sheet(sheet).height)
         except Exception:  # calamine raises its own untyped errors
             return len(self.values(sheet))
 
@@ -133,14 +208,21 @@ class FileSink:
     """Applies a write plan to a copy of ``src`` saved as ``dst`` (``dst`` may be ``src``):
     written through a temporary file and a rename, never half-written."""
 
-    def __init__(self, src: Path | str, dst: Path | str, replace: bool = True) -> None:
+    def __init__(self, src: Path | str, dst: Path | str, replace: bool = True,
+                 source: FileSource | None = None) -> None:
         self.src, self.dst = Path(src), Path(dst)
         self.replace = replace  # False: an existing dst is never replaced (FileExistsError)
+        self.source = source  # the reading of ``src`` the plan came from: its XML is reused
 
     def apply(self, plan: WritePlan) -> None:
         # formulas are written with their cached values
         patch_workbook(self.src, self.dst, plan.cells, plan.clear, blocks=plan.blocks,
-                       replace=self.replace)
+                       replace=self.replace, known=self._known())
+
+    def _known(self) -> dict[str, tuple[bytes, bool]] | None:
+        if self.source is None or self.source.path.resolve() != self.src.resolve():
+            return None
+        return self.source.known_parts()
 
 
 def scan_sheet_of(path: Path, sheet: str, xml: bytes) -> SheetStructure:
@@ -166,11 +248,13 @@ def process_workbook(path: Path | str, edition: FactorEdition | None = None,
                             package_issues=package_issues, stale=stale)
 
 
-def check_writable(processed: Processed, src: Path | str) -> None:
+def check_writable(processed: Processed, src: Path | str,
+                   source: FileSource | None = None) -> None:
     """Raise what ``write_processed`` would raise while patching ``src`` with this result
     (WorkbookPatchError), writing nothing."""
     plan = processed.plan()
-    check_patch(Path(src), plan.cells, plan.clear, blocks=plan.blocks)
+    known = source.known_parts() if source is not None else None
+    check_patch(Path(src), plan.cells, plan.clear, blocks=plan.blocks, known=known)
 
 
 def default_output(path: Path) -> Path:
@@ -237,7 +321,8 @@ def _backup(real: Path) -> Path:
 
 
 def write_processed(processed: Processed, src: Path, dst: Path | None,
-                    in_place: bool = False, force: bool = False) -> tuple[Path, Path | None]:
+                    in_place: bool = False, force: bool = False,
+                    source: FileSource | None = None) -> tuple[Path, Path | None]:
     """Write the results; returns (output path, backup path). Never overwrites the source
     unless ``in_place``, and then only after a backup, atomically; never replaces an existing
     output unless ``force`` (even one created meanwhile). Every file is complete or absent:
@@ -251,7 +336,7 @@ def write_processed(processed: Processed, src: Path, dst: Path | None,
         real = Path(os.path.realpath(src))
         staged = real.with_name(temp_name())  # a temporary: cleaned if this run is killed
         try:
-            FileSink(real, staged).apply(processed.plan())
+            FileSink(real, staged, source=source).apply(processed.plan())
             backup = _backup(real)
             rename_synced(staged, real)
         except BaseException:
@@ -272,7 +357,7 @@ def write_processed(processed: Processed, src: Path, dst: Path | None,
                                        "du classeur d'entrée")
     require_folder(dst)  # a missing folder is refused, never created
     try:
-        FileSink(src, dst, replace=force).apply(processed.plan())
+        FileSink(src, dst, replace=force, source=source).apply(processed.plan())
     except FileExistsError:  # created by someone else while we computed
         raise InputFileError(str(dst), "existe déjà : --force pour le remplacer, ou -o "
                                        "AUTRE") from None

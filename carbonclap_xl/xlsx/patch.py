@@ -85,6 +85,8 @@ from carbonclap_xl.xlsx.package import (
 from carbonclap_xl.xlsx.rowsplice import splice_sheet
 from carbonclap_xl.xlsx.zipread import member_is_link, read_member
 
+KnownParts = Mapping[str, tuple[bytes, bool]]  # part -> (its XML, whether lxml has parsed it)
+
 # --------------------------------------------------------------------------- formulas
 
 _REF_CELL_RE = re.compile(r"^(\$?)([A-Za-z]{1,3})(\$?)([0-9]{1,7})$")
@@ -730,13 +732,27 @@ class _SheetResult:
     formulas_removed: bool
 
 
+def _still_the_same(zin: zipfile.ZipFile, part: str, known: KnownParts | None
+                    ) -> tuple[bytes | None, bool]:
+    """``known[part]`` when its XML is still the archive's member (same size and CRC-32);
+    (None, False) otherwise."""
+    xml, parsed = known.get(part, (None, False)) if known else (None, False)
+    info = zin.NameToInfo.get(part)
+    if xml is None or info is None or info.file_size != len(xml) or zlib.crc32(xml) != info.CRC:
+        return None, False
+    return xml, parsed
+
+
 def _patch_sheet(sheet: str, part: str, data: bytes, plan: _SheetPlan,
-                 check: bool = False) -> _SheetResult:
-    tree = parse_xml(data, part)  # what lxml refuses (malformed, too deep) is refused here
-    if local_name(tree.getroot()) == "worksheet":
+                 check: bool = False, parsed: bool = False) -> _SheetResult:
+    """``parsed``: lxml has read ``data`` already (its refusals are behind us)."""
+    tree = None if parsed else parse_xml(data, part)  # malformed, too deep: refused here
+    if tree is None or local_name(tree.getroot()) == "worksheet":
         spliced = splice_sheet(sheet, data, plan)  # the usual sheet: its text, row by row
         if spliced is not None:
             return _SheetResult(None if check else spliced.data, spliced.formulas_removed)
+    if tree is None:
+        tree = parse_xml(data, part)
     return _patch_tree(sheet, part, data, tree, plan, check)
 
 
@@ -933,6 +949,7 @@ def patch_workbook(
     *,
     blocks: Mapping[str, Sequence[CellBlock]] | None = None,
     replace: bool = True,
+    known: KnownParts | None = None,
 ) -> None:
     """Write ``writes`` (sheet -> {"B7": value}) into a copy of ``src`` saved as ``dst``.
 
@@ -954,6 +971,11 @@ def patch_workbook(
     Cached results of formulas elsewhere are not recomputed: Excel and LibreOffice show them
     until the next recalculation.
 
+    ``known`` (part name -> (XML, whether lxml has parsed it)) holds sheets already read
+    from ``src`` (``xlsx.files.FileSource`` did, for the plan): a part whose bytes still
+    match the archive's (size and CRC-32) is not inflated again, nor parsed again if lxml
+    has read it.
+
     ``dst`` is written through ``core.atomic.atomic_file`` (a temporary file in its folder,
     fsynced, then renamed): it is never half-written, and ``src`` may be ``dst``; with
     ``replace=False`` an existing ``dst`` is never replaced (FileExistsError). Raises
@@ -961,7 +983,7 @@ def patch_workbook(
     Excel cannot hold (NaN, inf, text over 32,767 characters), or a package that cannot be
     patched safely.
     """
-    _patch_package(Path(src), Path(dst), writes, clear, blocks, replace)
+    _patch_package(Path(src), Path(dst), writes, clear, blocks, replace, known)
 
 
 def check_patch(
@@ -970,10 +992,11 @@ def check_patch(
     clear: Mapping[str, Sequence[str]] | None = None,
     *,
     blocks: Mapping[str, Sequence[CellBlock]] | None = None,
+    known: KnownParts | None = None,
 ) -> None:
     """Everything :func:`patch_workbook` does and refuses, without writing anything: the
     validator's way of giving the verdict ``process`` would give."""
-    _patch_package(Path(src), None, writes, clear, blocks)
+    _patch_package(Path(src), None, writes, clear, blocks, known=known)
 
 
 def _patch_package(
@@ -983,6 +1006,7 @@ def _patch_package(
     clear: Mapping[str, Sequence[str]] | None,
     blocks: Mapping[str, Sequence[CellBlock]] | None = None,
     replace: bool = True,
+    known: KnownParts | None = None,
 ) -> None:
     plans = _plan(writes, clear, blocks)
     try:
@@ -1004,7 +1028,9 @@ def _patch_package(
             formulas_removed = False
             for sheet, plan in plans.items():  # (dst None: checked, nothing kept)
                 part = parts[sheet]
-                result = _patch_sheet(sheet, part, read_member(zin, part), plan,
+                data, parsed = _still_the_same(zin, part, known)
+                result = _patch_sheet(sheet, part, read_member(zin, part) if data is None
+                                      else data, plan, parsed=parsed,
                                       check=dst is None)
                 if result.data is not None:
                     replaced[part] = result.data

@@ -56,13 +56,13 @@ _HEADS = re.compile(r'<c r="([A-Z]{1,3})[0-9]{1,7}"( s="[0-9]{1,9}")?'
 _SIMPLE_CELL = re.compile(r'(<c r="[A-Z]{1,3}[0-9]{1,7}"(?: s="([0-9]{1,9})")?)'
                           r'(?: t="[A-Za-z]{1,9}")?(/?)>')
 _SPANS = re.compile(r'\sspans="([^"]*)"')
-_SPECIAL_FORMULA = re.compile(rb"""\bt\s*=\s*["'](?:shared|array|dataTable)["']""")
+_TYPED_FORMULA = re.compile(rb"<f\s[^>]*\bt\s*=")
 _DIMENSION = re.compile(r'(<dimension\b[^>]*?\sref=")([^"]*)(")')
 _DECLARATION_ENCODING = re.compile(rb"""<\?xml[^>]*encoding=["']([^"']*)["']""")
 _VALUE_NAMES = frozenset(("t", "cm", "vm"))
 _FLOATS = frozenset((float, type(None)))
 _TEXTS = frozenset((str, type(None)))
-_UNUSUAL = b"<!"  # comments, CDATA sections, a DOCTYPE
+_UNUSUAL = re.compile(rb"<[!?]")
 
 Write = tuple[int, str | None, str | None]  # column, value markup + "</c>" (None: empty), cell
 
@@ -89,7 +89,7 @@ def splice_sheet(sheet: str, data: bytes, plan: _SheetPlan) -> Spliced | None:
         return None
     start += len(b"<sheetData>")
     body = data[start:end]
-    if b"xmlns" in body or b"<?" in body:
+    if b"xmlns" in body:
         return None
     head = data[:start].decode("utf-8")
     splicer = _Splicer(sheet, head, plan)
@@ -106,18 +106,15 @@ def splice_sheet(sheet: str, data: bytes, plan: _SheetPlan) -> Spliced | None:
 def _usual(data: bytes) -> bool:
     if not data.startswith(b"<"):
         return False  # a byte order mark or leading space: let the tree patcher read it
+    after = 0
     if data.startswith(b"<?xml"):
         declared = _DECLARATION_ENCODING.match(data[:200])
         if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
             return False
-        if data.find(b"<?", 2) >= 0:
-            return False
-    elif b"<?" in data:
-        return False
-    if _UNUSUAL in data:
-        return False
-    return not ((b"shared" in data or b"array" in data or b"dataTable" in data)
-                and _SPECIAL_FORMULA.search(data))
+        after = 2
+    # comments, CDATA, a DOCTYPE, processing instructions; shared, array and data-table
+    # formulas (any formula with a type: a superset)
+    return _UNUSUAL.search(data, after) is None and _TYPED_FORMULA.search(data) is None
 
 
 class _Splicer:
@@ -259,12 +256,14 @@ class _Splicer:
         if runs is None or not runs[i]:
             return None
         touched_from = block.first_col
-        for left, _ in clears:
-            touched_from = min(touched_from, left)
+        if clears:
+            touched_from = min(touched_from, *(left for left, _ in clears))
         if content:
             refs = _CELL_REF_BYTES.findall(content)
-            count = content.count(b"<c ") + content.count(b"<c>") + content.count(b"<c/")
-            if not refs or len(refs) != count or not content.endswith((b"</c>", b"/>")):
+            # every cell has its reference first ("<c" also starts rich text's <color>,
+            # <charset>…: such a row takes the longer way)
+            if not refs or len(refs) != content.count(b"<c") \
+                    or not content.endswith((b"</c>", b"/>")):
                 return None
             known = self.columns_of_bytes
             try:

@@ -29,6 +29,12 @@ def has_formulas(data: bytes) -> bool:
     return _FORMULA.search(data) is not None
 
 
+def parses_sheet(data: bytes) -> bool:
+    """Whether :func:`scan_sheet` reads ``data`` with lxml (it does when the part holds
+    formulas): lxml's refusals are then behind the caller."""
+    return has_formulas(data)
+
+
 def scan_sheet(data: bytes) -> SheetScan:
     """Hidden rows, merged ranges and formulas of a worksheet part.
 
