@@ -198,8 +198,38 @@ def test_a_block_row_processed_again_is_rewritten_in_one_run() -> None:
     '<row r="2"><c r="A2"><v>1</v></c></row><row r="1"/>',
     '<row><c r="A1"><v>1</v></c></row>',
     '<row r="1"><c><v>1</v></c></row>',
+    '<row r="1"><c r="A1"><x:f t="shared" ref="A1:A2" si="0">B1</x:f></c></row>',
+    '<row r="1"><c r="B1"><v>1</v></c><extLst/></row>',
+    '<row r="1048577"><c r="A1048577"><v>1</v></c></row>',
 ])
 def test_unusual_sheets_go_back_to_the_tree_patcher(shape: str) -> None:
-    data = f'<worksheet xmlns="{MAIN}"><sheetData>{shape}</sheetData></worksheet>'.encode()
+    """Comments, shared formulas (prefixed too), rows out of order or without their
+    reference, a row's extension list (new cells go before it), a row beyond the grid."""
+    data = (f'<worksheet xmlns="{MAIN}" xmlns:x="{MAIN}"><sheetData>{shape}</sheetData>'
+            "</worksheet>").encode()
     plan = cellxml._plan({"S": {(1, 1): 5.0}}, {}, {})["S"]
     assert rowsplice.splice_sheet("S", data, plan) is None
+
+
+@pytest.mark.parametrize("head", [
+    f"<worksheet xmlns='{MAIN}'><cols><col min='1' max='3' style='5'/></cols>",
+    f'<dialogsheet xmlns="{MAIN}">',
+])
+def test_single_quotes_before_the_rows_or_a_dialog_sheet_go_to_the_tree(head: str) -> None:
+    """The splicer reads column styles and the dimension in double quotes only, and writes
+    worksheets only."""
+    end = head[1:head.index(" ")]
+    data = f'{head}<sheetData><row r="1"/></sheetData></{end}>'.encode()
+    plan = cellxml._plan({"S": {(1, 1): 5.0}}, {}, {})["S"]
+    assert rowsplice.splice_sheet("S", data, plan) is None
+
+
+def test_rich_text_is_not_taken_for_a_formula() -> None:
+    """``<family>`` in a cell's rich text is no ``<f>``: the calculation chain stays."""
+    data = (f'<worksheet xmlns="{MAIN}"><sheetData><row r="1"><c r="A1" t="inlineStr"><is>'
+            '<r><rPr><family val="2"/></rPr><t>x</t></r></is></c></row></sheetData>'
+            "</worksheet>").encode()
+    plan = cellxml._plan({"S": {(1, 1): 5.0}}, {}, {})["S"]
+    result = rowsplice.splice_sheet("S", data, plan)
+    assert result is not None and not result.formulas_removed
+    assert b'<c r="A1"><v>5.0</v></c>' in (result.data or b"")

@@ -14,7 +14,6 @@ import datetime as dt
 import os
 import re
 import shutil
-import threading
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -70,54 +69,6 @@ def _put_errors(rows: list[list[Any]], xml: bytes) -> None:
             rows[r][c] = value.group(1).decode("utf-8", "replace") or "#ERREUR"
 
 
-class _Prefetch:
-    """calamine reading the sheets the reader needs, in order, on a second thread: calamine
-    lets go of the interpreter while it parses, so its reading of the next sheets overlaps
-    the Python work on the first ones. Each sheet's rows (or calamine's error) are taken
-    once; the thread is joined when the last one is."""
-
-    def __init__(self, path: Path, sheets: list[str]) -> None:
-        self._ready = {sheet: threading.Event() for sheet in sheets}
-        self._rows: dict[str, Any] = {}  # sheet -> rows, or the exception calamine raised
-        self._thread = threading.Thread(target=self._read, args=(path, sheets),
-                                        name="carbonclap-calamine", daemon=True)
-        self._thread.start()
-
-    def _read(self, path: Path, sheets: list[str]) -> None:
-        book: Any = None
-        for sheet in sheets:
-            try:
-                if book is None:  # its own workbook: calamine's are not shared by threads
-                    book = python_calamine.CalamineWorkbook.from_path(str(path))
-                self._rows[sheet] = book.get_sheet_by_name(sheet).to_python(
-                    skip_empty_area=False)
-            except Exception as exc:  # calamine raises its own untyped errors
-                self._rows[sheet] = exc
-            self._ready[sheet].set()
-
-    def has(self, sheet: str) -> bool:
-        return sheet in self._ready
-
-    def peek(self, sheet: str, nrows: int) -> list[list[Any]]:
-        """The first ``nrows`` rows, copied (the sheet stays to be taken)."""
-        rows = self._wait(sheet)
-        return [list(row) for row in rows[:nrows]]
-
-    def take(self, sheet: str) -> list[list[Any]]:
-        rows = self._wait(sheet)
-        del self._ready[sheet]
-        if not self._ready:
-            self._thread.join()
-        return rows
-
-    def _wait(self, sheet: str) -> Any:
-        self._ready[sheet].wait()
-        rows = self._rows[sheet]
-        if isinstance(rows, Exception):
-            raise rows
-        return rows
-
-
 class FileSource:
     """A workbook file read through the port (values: calamine; structure: the XML)."""
 
@@ -125,13 +76,10 @@ class FileSource:
         self.path = Path(path)
         if not self.path.is_file():
             raise InputFileError(str(self.path), "fichier introuvable")
-        self._prefetch: _Prefetch | None = None
         try:
             with zipfile.ZipFile(self.path) as zf:
                 parts = sheet_parts(zf)
                 self._parts = {name: part for name, part in parts.items() if name in _SCANNED}
-                if self._parts:
-                    self._prefetch = _Prefetch(self.path, list(self._parts))
                 self._xml = {name: read_member(zf, part, where=str(self.path))
                              for name, part in self._parts.items()}
         except zipfile.BadZipFile:
@@ -155,11 +103,7 @@ class FileSource:
 
     def values(self, sheet: str, nrows: int | None = None) -> list[list[Any]]:
         try:
-            prefetch = self._prefetch
-            if prefetch is not None and prefetch.has(sheet):
-                rows = prefetch.take(sheet) if nrows is None else prefetch.peek(sheet, nrows)
-            else:
-                rows = self._sheet(sheet).to_python(skip_empty_area=False, nrows=nrows)
+            rows = self._sheet(sheet).to_python(skip_empty_area=False, nrows=nrows)
         except Exception as exc:  # calamine raises its own untyped errors
             raise InputFileError(str(self.path), f"feuille « {sheet} » illisible ({exc}) ; "
                                  "enregistrez le classeur à nouveau depuis Excel ou "

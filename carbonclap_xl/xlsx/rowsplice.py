@@ -25,7 +25,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-from carbonclap_xl.core.a1 import MAX_COL, column_number
+from carbonclap_xl.core.a1 import MAX_COL, MAX_ROW, column_number
 from carbonclap_xl.workbook.port import ROW_MARK, CellBlock, Formula, FormulaColumn
 from carbonclap_xl.xlsx.cellxml import (
     _TRUE,
@@ -57,6 +57,8 @@ _SIMPLE_CELL = re.compile(r'(<c r="[A-Z]{1,3}[0-9]{1,7}"(?: s="([0-9]{1,9})")?)'
                           r'(?: t="[A-Za-z]{1,9}")?(/?)>')
 _SPANS = re.compile(r'\sspans="([^"]*)"')
 _TYPED_FORMULA = re.compile(rb"<f\s[^>]*\bt\s*=")
+_PREFIXED_TAG = re.compile(rb"</?[A-Za-z_][\w.-]*:")
+_FORMULA_TAG = re.compile(r"<f[\s/>]")
 _DIMENSION = re.compile(r'(<dimension\b[^>]*?\sref=")([^"]*)(")')
 _DECLARATION_ENCODING = re.compile(rb"""<\?xml[^>]*encoding=["']([^"']*)["']""")
 _VALUE_NAMES = frozenset(("t", "cm", "vm"))
@@ -89,9 +91,13 @@ def splice_sheet(sheet: str, data: bytes, plan: _SheetPlan) -> Spliced | None:
         return None
     start += len(b"<sheetData>")
     body = data[start:end]
-    if b"xmlns" in body:
+    head_bytes = data[:start]
+    # a worksheet (not a dialog sheet), its columns and dimension in double quotes, no
+    # namespace declared or prefix used among the cells
+    if b"<worksheet" not in head_bytes or b"='" in head_bytes or b"xmlns" in body \
+            or _PREFIXED_TAG.search(body):
         return None
-    head = data[:start].decode("utf-8")
+    head = head_bytes.decode("utf-8")
     splicer = _Splicer(sheet, head, plan)
     try:
         new_body = splicer.body(body)
@@ -196,7 +202,7 @@ class _Splicer:
                 if number_match is None:
                     raise _Unusual
                 number = int(number_match.group(1))
-            if number <= previous:
+            if number <= previous or number > MAX_ROW:
                 raise _Unusual  # the tree patcher tells which row
             previous = number
             while next_new < len(new_rows) and new_rows[next_new] < number:
@@ -263,7 +269,7 @@ class _Splicer:
             # every cell has its reference first ("<c" also starts rich text's <color>,
             # <charset>…: such a row takes the longer way)
             if not refs or len(refs) != content.count(b"<c") \
-                    or not content.endswith((b"</c>", b"/>")):
+                    or not content.endswith((b"</c>", b"/>")) or b"<extLst" in content:
                 return None
             known = self.columns_of_bytes
             try:
@@ -392,7 +398,7 @@ class _Splicer:
             return None
         if not all(piece.endswith(("</c>", "/>")) for piece in rest.split('<c r="')[1:]):
             return None
-        if "<f" in rest:
+        if _FORMULA_TAG.search(rest):
             self.formulas_removed = True
         return content[:first]
 
@@ -659,11 +665,14 @@ def _touched_cell(segment: str) -> tuple[str, bool, bool]:
     inner = segment[segment.find(">") + 1:]
     if not inner.endswith("</c>") or (inner[0] != "<"):
         raise _Unusual
-    return head, style is not None, "<f" in inner
+    return head, style is not None, _FORMULA_TAG.search(inner) is not None
 
 
 def _ends_with_cell(content: str, has_cells: bool) -> bool:
-    """New cells may go at the end of a row: its content ends with a cell (or is empty)."""
+    """New cells may go at the end of a row: its content ends with a cell (or is empty);
+    an ``<extLst>`` would have to stay last: the tree patcher writes such a row."""
+    if "<extLst" in content:
+        return False
     return content.endswith(("</c>", "/>")) if has_cells else not content.strip()
 
 
