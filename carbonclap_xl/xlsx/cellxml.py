@@ -96,6 +96,18 @@ def _parse_area(text: str) -> _Area | None:
     return None
 
 
+def _grown(extent: list[int] | None, row: int, first: int, last: int) -> list[int]:
+    """``extent`` (top, left, bottom, right of the cells written so far) grown to hold row
+    ``row``'s columns ``first`` to ``last``."""
+    if extent is None:
+        return [row, first, row, last]
+    extent[0] = min(extent[0], row)
+    extent[1] = min(extent[1], first)
+    extent[2] = max(extent[2], row)
+    extent[3] = max(extent[3], last)
+    return extent
+
+
 def _where(sheet: str, ref: str | None = None) -> str:
     """How a message names a sheet or a cell: Bilan, 'Saisie 2024'!B7."""
     quoted = (

@@ -58,6 +58,7 @@ from carbonclap_xl.xlsx.cellxml import (
     _Encoded,
     _encoded,
     _get,
+    _grown,
     _parse_area,
     _parse_cell,
     _plan,
@@ -678,14 +679,7 @@ class _SheetPatcher:
         if not first:
             return
         self.changed = True
-        extent = self.extent
-        if extent is None:
-            self.extent = [number, first, number, last]
-        else:
-            extent[0] = min(extent[0], number)
-            extent[1] = min(extent[1], first)
-            extent[2] = max(extent[2], number)
-            extent[3] = max(extent[3], last)
+        self.extent = _grown(self.extent, number, first, last)
 
     def update_dimension(self) -> None:
         if self.extent is None:

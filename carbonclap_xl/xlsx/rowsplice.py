@@ -34,6 +34,7 @@ from carbonclap_xl.xlsx.cellxml import (
     _cached_text,
     _encode_cached,
     _Encoded,
+    _grown,
     _parse_area,
     _SheetPlan,
     _Value,
@@ -284,14 +285,8 @@ class _Splicer:
                 return None
         if b' spans="' in attributes:
             attributes = _without_spans(attributes.decode(), block.row_cols(i)).encode()
-        extent = self.extent
-        if extent is None:
-            self.extent = [number, block.first_written, number, block.last_written]
-        else:  # the union of the rows' extents is the block's columns over its rows
-            extent[0] = min(extent[0], number)
-            extent[2] = max(extent[2], number)
-            extent[1] = min(extent[1], block.first_written)
-            extent[3] = max(extent[3], block.last_written)
+        # the union of the rows' extents is the block's written columns over its rows
+        self.extent = _grown(self.extent, number, block.first_written, block.last_written)
         return b"<row" + attributes + b">" + content + runs[i] + b"</row>"
 
     def block_row(self, number: int, attributes: str, content: str,
@@ -321,14 +316,8 @@ class _Splicer:
         if ' spans="' in attributes:  # new cells only: a cell written over keeps the spans
             attributes = _without_spans(attributes, [col for col in block.row_cols(i)
                                                      if col not in replaced])
-        extent = self.extent
-        if extent is None:
-            self.extent = [number, block.first_written, number, block.last_written]
-        else:  # the union of the rows' extents is the block's columns over its rows
-            extent[0] = min(extent[0], number)
-            extent[2] = max(extent[2], number)
-            extent[1] = min(extent[1], block.first_written)
-            extent[3] = max(extent[3], block.last_written)
+        # the union of the rows' extents is the block's written columns over its rows
+        self.extent = _grown(self.extent, number, block.first_written, block.last_written)
         return f"<row{attributes}>{content}{run}</row>"
 
     def writes(self, number: int, single: dict[int, dict[int, _Value]],
@@ -365,15 +354,7 @@ class _Splicer:
         cols = [col for col, tail, _ in writes if tail is not None]
         if not cols:
             return
-        first, last = cols[0], cols[-1]
-        extent = self.extent
-        if extent is None:
-            self.extent = [number, first, number, last]
-        else:
-            extent[0] = min(extent[0], number)
-            extent[1] = min(extent[1], first)
-            extent[2] = max(extent[2], number)
-            extent[3] = max(extent[3], last)
+        self.extent = _grown(self.extent, number, cols[0], cols[-1])
 
     def rewritten_prefix(self, content: str, number: int, cols: list[int], touched_from: int,
                          block: _RenderedBlock, i: int) -> str | None:
@@ -441,23 +422,27 @@ class _Splicer:
         if writes and not _ends_with_cell(content, bool(cols)):
             raise _Unusual  # new cells could go after something that is not a cell
         new_cols: list[int] = []
-        row_style: str | None = None
+        row_style: list[str] = []  # read with the first new cell, as the tree patcher does
+
+        def add(col: int, tail: str, full: str | None) -> None:
+            if not row_style:
+                row_style.append(self._row_style(attributes))
+            out.append(self.new_cell(number, col, tail, full, row_style[0]))
+            new_cols.append(col)
+
         w, count = 0, len(writes)
         for i in range(k, len(starts)):
             col = cols[i]
             while w < count and writes[w][0] < col:
-                new_col, tail, full = writes[w]
+                new_col, new_tail, new_full = writes[w]
                 w += 1
-                if tail is not None:
-                    row_style = self._row_style(attributes) if row_style is None else row_style
-                    out.append(self.new_cell(number, new_col, tail, full, row_style))
-                    new_cols.append(new_col)
+                if new_tail is not None:
+                    add(new_col, new_tail, new_full)
             segment = content[starts[i]:starts[i + 1] if i + 1 < len(starts) else len(content)]
-            tail = None
+            tail = full = None
             written = w < count and writes[w][0] == col
             if written:
-                tail = writes[w][1]
-                full = writes[w][2]
+                _, tail, full = writes[w]
                 w += 1
             cleared = any(left <= col <= right for left, right in clears)
             if not written and not cleared:
@@ -470,18 +455,12 @@ class _Splicer:
                 if styled:
                     out.append(head + "/>")
             elif cleared and not styled:  # it went with the clear: the write makes it anew
-                row_style = self._row_style(attributes) if row_style is None else row_style
-                out.append(self.new_cell(number, col, tail, full, row_style))
-                new_cols.append(col)
+                add(col, tail, full)
             else:
                 out.append(head + tail)
-        while w < count:
-            new_col, tail, full = writes[w]
-            w += 1
-            if tail is not None:
-                row_style = self._row_style(attributes) if row_style is None else row_style
-                out.append(self.new_cell(number, new_col, tail, full, row_style))
-                new_cols.append(new_col)
+        for new_col, new_tail, new_full in writes[w:]:
+            if new_tail is not None:
+                add(new_col, new_tail, new_full)
         if new_cols and ' spans="' in attributes:
             attributes = _without_spans(attributes, new_cols)
         self.grow(number, writes)
