@@ -8,13 +8,15 @@ for byte; each touched row is written again from its cells; a block's columns
 (``port.CellBlock``) are rendered column by column, a few string operations a cell.
 
 Anything unusual sends the whole sheet back to the tree patcher, which handles every case and
-gives every refusal (:func:`splice_sheet` returns None): a text that is not UTF-8, a DOCTYPE,
-comments, CDATA or processing instructions, namespace declarations or prefixes among the
-cells, shared or array formulas, a row or cell without its reference or out of order,
-whitespace or anything but cells inside a touched row, attributes in single quotes or in a
-namespace. The result is the tree patcher's, as XML (``tests/test_rowsplice.py`` compares
-both on random sheets and plans after canonicalisation): same cells, attributes, styles,
-spans and dimension.
+gives every refusal (:func:`splice_sheet` returns None): another encoding than UTF-8, a
+DOCTYPE, comments, CDATA or processing instructions, a root other than ``<worksheet>``,
+single quotes before the rows, namespace declarations or prefixed elements among the cells,
+formulas with a type (shared, array, data table), a row or cell without its reference, out
+of order or beyond the grid, whitespace or anything but cells around a touched cell, a row's
+``<extLst>``. The caller has had lxml read the sheet (what lxml refuses is refused before).
+The result is the tree patcher's, as XML (``tests/test_rowsplice.py`` compares both on random
+sheets and plans after canonicalisation): same cells, attributes, styles, spans and
+dimension, and the same formula flag (the calculation chain goes when a formula does).
 """
 
 from __future__ import annotations
