@@ -103,6 +103,13 @@ def test_same_formula_as_clients_save_it() -> None:
     assert F.is_ours("Lieux", f"{I}9",  # another conversion
                      'IF(ISNUMBER($B9),B9*((I9*3.5)*IF(ISNUMBER(E9),E9,1)),"")')
     assert F.is_ours("Lieux", f"{N}9", F.status_formula(9, {"activity": "autre"}, False, "OK"))
+    # a negative quantity is compared as a signed literal (found by the fuzzer: the status
+    # formula of a line in error read as a foreign formula once processed)
+    for quantity in (-1, -0.5, -1e-5, 2):
+        inputs = {"activity": "autre", "quantity_forecast": quantity}
+        assert F.is_ours("Lieux", f"{N}9", F.status_formula(9, inputs, False, "Erreur"))
+    assert not F.is_ours("Lieux", f"{N}9", F.status_formula(9, {}, False, "OK").replace(
+        '<>""', '<>-B9', 1))  # a reference is no literal
     assert not F.is_ours("Lieux", f"{I}9", "B9*I9")
     assert not F.is_ours("Lieux", f"{I}9",  # another row
                          'IF(ISNUMBER(B8),B8*(I8*IF(ISNUMBER(E8),E8,1)),"")')

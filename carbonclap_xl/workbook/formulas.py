@@ -377,6 +377,9 @@ def _tokens(text: str, base_row: int | None) -> tuple[tuple[str, str], ...]:
             value = value.upper().removeprefix("_XLFN.")
             if value in ("TRUE", "FALSE") and base_row is not None:
                 kind, value = "literal", ""
+        if kind == "literal" and out and out[-1][0] == "op" and out[-1][1] in ("-", "+") \
+                and (len(out) == 1 or (out[-2][0] == "op" and out[-2][1] not in (")", "%"))):
+            out.pop()  # a signed number is one literal: B5<>-1 has the shape of B5<>""
         elif kind == "ref":
             sheet, bang, cells = value.rpartition("!")
             if sheet.startswith("'"):
