@@ -65,6 +65,7 @@ _FORMULA_TAG = re.compile(r"<f[\s/>]")
 _DIMENSION = re.compile(r'(<dimension\b[^>]*?\sref=")([^"]*)(")')
 _DECLARATION_ENCODING = re.compile(rb"""<\?xml[^>]*encoding=["']([^"']*)["']""")
 _VALUE_NAMES = frozenset(("t", "cm", "vm"))
+_AFTER_ROW_NAME = (b" ", b"\t", b"\r", b"\n", b"/", b">")
 _FLOATS = frozenset((float, type(None)))
 _TEXTS = frozenset((str, type(None)))
 _UNUSUAL = re.compile(rb"<[!?]")
@@ -187,8 +188,8 @@ class _Splicer:
             if at != last_end and not body[last_end:at].isspace():
                 raise _Unusual  # text or another element between rows
             close = find(b">", at)
-            if close < 0 or body[at + 4] not in b" \t\r\n/>":
-                raise _Unusual
+            if close < 0 or body[at + 4:at + 5] not in _AFTER_ROW_NAME:
+                raise _Unusual  # <rows…>, or the text ends
             if body[close - 1] == 47:  # "/": an empty row
                 attributes, content, end = body[at + 4:close - 1], b"", close + 1
             else:
