@@ -14,7 +14,7 @@ from carbonclap_xl.core.lines import LineTable
 from carbonclap_xl.intake import csv_lines
 from carbonclap_xl.workbook import formulas as F
 from carbonclap_xl.workbook.plan import line_columns
-from carbonclap_xl.workbook.port import Formula
+from carbonclap_xl.workbook.port import Formula, FormulaColumn
 
 HEADER = "poste,activity,quantity_forecast,quantity_final,unit"
 
@@ -91,7 +91,9 @@ def test_status_formulas_tell_equal_values_of_other_types_apart() -> None:
         "conversion": [np.nan] * n, "factor_value": [np.nan] * n, "nature": [None] * n,
         **{k: [None] * n for k in cells.inputs if k != key}, key: values,
     })
-    status = line_columns(lines, live=True, layout=F.L.CURRENT_LAYOUT)["status"]
+    column = line_columns(lines, live=True, layout=F.L.CURRENT_LAYOUT)["status"]
+    assert isinstance(column, FormulaColumn)
+    status = [column.value(i, 5 + i) for i in range(n)]
     for i, cell in enumerate(status):
         expected = F.status_formula(5 + i, {key: values[i]}, False, "Erreur", cells)
         assert isinstance(cell, Formula) and cell.text == expected

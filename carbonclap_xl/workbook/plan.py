@@ -68,23 +68,14 @@ def _plain_numbers(values: list[Any]) -> list[bool]:
 
 def line_columns(lines: Any, live: bool = False, other_warnings: Any = None,
                  layout: L.LineLayout = L.CURRENT_LAYOUT,
-                 dated: set[tuple[str, int]] | None = None) -> dict[str, list[CellValue]]:
+                 dated: set[tuple[str, int]] | None = None
+                 ) -> dict[str, list[CellValue] | FormulaColumn]:
     """The computed cells of result lines, column by column (layout column key -> values).
 
-    ``live``: emission and status cells become formulas (``formulas``) carrying the engine's
-    values, and the nature column is filled; ``other_warnings`` marks the lines with a
-    warning other than a missing quantity (their status once filled is « À vérifier »)."""
-    columns = _line_columns(lines, live, other_warnings, layout, dated)
-    rows = [int(r) for r in lines["row"].tolist()] if live else []
-    return {k: [v.value(i, r) for i, r in enumerate(rows)] if isinstance(v, FormulaColumn)
-            else v for k, v in columns.items()}
-
-
-def _line_columns(lines: Any, live: bool, other_warnings: Any, layout: L.LineLayout,
-                  dated: set[tuple[str, int]] | None
-                  ) -> dict[str, list[CellValue] | FormulaColumn]:
-    """:func:`line_columns` with the live formulas as ``port.FormulaColumn`` (templates
-    shared by the lines, no text per cell)."""
+    ``live``: emission and status columns become ``port.FormulaColumn`` (the formulas of
+    ``formulas``, templates the lines share, carrying the engine's values), and the nature
+    column is filled; ``other_warnings`` marks the lines with a warning other than a
+    missing quantity (their status once filled is « À vérifier »)."""
     def col(name: str) -> list[Any]:
         return lines[name].tolist() if name in lines else [None] * len(lines)
 
@@ -357,8 +348,8 @@ def _result_writes(data: WorkbookData, result: EngineResult, issues: list[Issue]
                 warned[issue.line] = True
         keep = np.isin(lines["sheet"], list(writes))
         lines, warned = lines.select(keep), warned[keep]
-        columns = _line_columns(lines, True, warned, layout,  # lines are live on their own
-                                data.dated_inputs)
+        columns = line_columns(lines, True, warned, layout,  # lines are live on their own
+                               data.dated_inputs)
         nature_values = columns.pop("nature", None)
         by_column = {spec.index: columns[spec.key] for spec in layout.computed}
         sheets = np.asarray(lines["sheet"], dtype=object)

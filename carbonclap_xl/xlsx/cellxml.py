@@ -7,7 +7,9 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
@@ -94,6 +96,48 @@ def _parse_area(text: str) -> _Area | None:
         top, bottom = sorted((int(row_a.group(1)), int(row_b.group(1))))
         return _Area(top, 1, bottom, MAX_COL) if top >= 1 and bottom <= MAX_ROW else None
     return None
+
+
+class _ColumnStyles:
+    """What a new cell takes from its column: the ``style`` of the ``<col>`` (min, max,
+    style) spec holding it, as ``' s="…"'``; None when it has none (its row's style then
+    applies, :func:`_row_style_attribute`)."""
+
+    def __init__(self, specs: Iterable[tuple[int, int, str | None]]) -> None:
+        self._specs = sorted(specs, key=lambda spec: (spec[0], spec[1], spec[2] or ""))
+        self._mins = [spec[0] for spec in self._specs]
+        self._attributes: dict[int, str | None] = {}
+
+    def attribute(self, col: int) -> str | None:
+        if col not in self._attributes:
+            at = bisect_right(self._mins, col) - 1
+            style = self._specs[at][2] if at >= 0 and col <= self._specs[at][1] else None
+            self._attributes[col] = (f' s="{_xml_attribute(style)}"'
+                                     if style and style != "0" else None)
+        return self._attributes[col]
+
+
+def _row_style_attribute(custom_format: str | None, style: str | None) -> str:
+    """``' s="…"'`` for a new cell that takes its row's style: the row's ``s`` when
+    ``customFormat`` is set ("" otherwise)."""
+    if custom_format in _TRUE and style and style != "0":
+        return f' s="{_xml_attribute(style)}"'
+    return ""
+
+
+@lru_cache(maxsize=256)
+def _parse_spans(spans: str) -> tuple[tuple[int, int], ...]:
+    """'1:5 7:9' -> ((1, 5), (7, 9)); a span that does not parse is left out."""
+    parsed: list[tuple[int, int]] = []
+    for span in spans.split():
+        low, _, high = span.partition(":")
+        with suppress(ValueError):
+            parsed.append((int(low), int(high or low)))
+    return tuple(parsed)
+
+
+def _in_spans(spans: str, col: int) -> bool:
+    return any(low <= col <= high for low, high in _parse_spans(spans))
 
 
 def _grown(extent: list[int] | None, row: int, first: int, last: int) -> list[int]:
@@ -300,17 +344,12 @@ class _SheetPlan:
         texts: dict[str, _Encoded | None] = {}
         isfinite = math.isfinite
         for block in self.blocks:
-            for col, values in block.columns.items():
-                formulas = values if isinstance(values, FormulaColumn) else None
-                for i, row in enumerate(block.rows):
-                    value = formulas.value(i, row) if formulas else values[i]
-                    written = self.rows.get(row)
-                    if written is None:
-                        written = self.rows[row] = {}
-                    if type(value) is float and isfinite(value):
-                        written[col] = value
-                    else:
-                        written[col] = _encode_cached(value, sheet, (row, col), texts)
+            for (row, col), value in block.cells().items():
+                written = self.rows.setdefault(row, {})
+                if type(value) is float and isfinite(value):
+                    written[col] = value
+                else:
+                    written[col] = _encode_cached(value, sheet, (row, col), texts)
         self.blocks = []
         self._index = None
 

@@ -32,7 +32,6 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import repeat
 from pathlib import Path
 
@@ -48,20 +47,22 @@ from carbonclap_xl.core.atomic import atomic_file
 from carbonclap_xl.core.errors import WorkbookPatchError, close_matches, did_you_mean
 from carbonclap_xl.workbook.port import CellBlock
 from carbonclap_xl.xlsx.cellxml import (
-    _TRUE,
     _VALUE_ATTRIBUTES,
     _XML_SPACE,
     CellKey,
     CellValue,
     _Area,
     _cell_ref,
+    _ColumnStyles,
     _Encoded,
     _encoded,
     _get,
     _grown,
+    _in_spans,
     _parse_area,
     _parse_cell,
     _plan,
+    _row_style_attribute,
     _SheetPlan,
     _Value,
     _value_markup,
@@ -270,20 +271,13 @@ class _SheetPatcher:
         for formula in sheet_data.iter(self._f_tag):
             cell = formula.getparent()
             self._formula_rows.add(cell.getparent() if cell is not None else None)
-        self._col_min: list[int] = []
-        self._col_max: list[int] = []
-        self._col_style: list[str | None] = []
-        self._style_attributes: dict[int, str] = {}  # column -> ' s="…"' of its style, or ""
         self._attributes: dict[tuple[str, str], str] = {}  # (name, value) -> ' name="value"'
         col_specs: list[tuple[int, int, str | None]] = []
         for cols in self.root.iterchildren(self.tag("cols")):
             for col in cols.iterchildren(self.tag("col")):
                 with suppress(TypeError, ValueError):
                     col_specs.append((int(col.get("min")), int(col.get("max")), col.get("style")))
-        for low, high, style in sorted(col_specs):
-            self._col_min.append(low)
-            self._col_max.append(high)
-            self._col_style.append(style)
+        self._column_styles = _ColumnStyles(col_specs)
 
     # -- indexing
 
@@ -356,15 +350,6 @@ class _SheetPatcher:
         row = _Row(element)
         self._indexed[number] = row
         return row
-
-    def _column_style(self, col: int) -> str:
-        """``' s="…"'`` for a new cell of column ``col`` that takes its column's style; "" when
-        the column has none (the row's style applies, if any)."""
-        at = bisect_right(self._col_min, col) - 1
-        style = self._col_style[at] if at >= 0 and col <= self._col_max[at] else None
-        attribute = f' s="{_xml_attribute(style)}"' if style and style != "0" else ""
-        self._style_attributes[col] = attribute
-        return attribute
 
     # -- formulas
 
@@ -619,7 +604,7 @@ class _SheetPatcher:
         plain = len(element) == len(cols)
         row_style: str | None = None  # read with the first new cell, like spans
         spans: str | None = None
-        style_attributes = self._style_attributes
+        column_style = self._column_styles.attribute
         count = len(cols)
         at = 0  # index in ``cols`` of the first cell not before the current column
         run: list[str] | None = None
@@ -664,11 +649,9 @@ class _SheetPatcher:
                         ext.addprevious(placeholder)
             follows = at
             if row_style is None:
-                row_style = _row_style(element)
+                row_style = _row_style_attribute(element.get("customFormat"), element.get("s"))
                 spans = element.get("spans")
-            style = style_attributes.get(col)
-            if style is None:
-                style = self._column_style(col)
+            style = column_style(col)
             run.append(
                 f'<{p}c r="{column_letters(col)}{suffix}"{style or row_style}'
                 f"{_value_markup(value, p)}</{p}c>"
@@ -693,31 +676,6 @@ class _SheetPatcher:
         wanted = current.union(_Area(*self.extent))
         if wanted != current:
             dimension.set("ref", str(wanted))
-
-
-def _row_style(row: etree._Element) -> str:
-    """``' s="…"'`` for a new cell of ``row`` that takes the row's style ("" when it has none):
-    its ``s`` when ``customFormat`` is set."""
-    if row.get("customFormat") in _TRUE:
-        style = row.get("s")
-        if style and style != "0":
-            return f' s="{_xml_attribute(style)}"'
-    return ""
-
-
-@lru_cache(maxsize=256)
-def _parse_spans(spans: str) -> tuple[tuple[int, int], ...]:
-    """'1:5 7:9' -> ((1, 5), (7, 9)); a span that does not parse is left out."""
-    parsed: list[tuple[int, int]] = []
-    for span in spans.split():
-        low, _, high = span.partition(":")
-        with suppress(ValueError):
-            parsed.append((int(low), int(high or low)))
-    return tuple(parsed)
-
-
-def _in_spans(spans: str, col: int) -> bool:
-    return any(low <= col <= high for low, high in _parse_spans(spans))
 
 
 @dataclass
@@ -868,9 +826,11 @@ def _deflate_all(parts: dict[str, bytes]) -> dict[str, tuple[int, bytes]]:
     names = sorted(parts, key=lambda name: -len(parts[name]))
     half = sum(len(d) for d in parts.values()) / 2
     theirs: list[str] = []
+    taken = 0
     for name in names:  # a greedy split by size
-        if sum(len(parts[n]) for n in theirs) + len(parts[name]) <= half or not theirs:
+        if not theirs or taken + len(parts[name]) <= half:
             theirs.append(name)
+            taken += len(parts[name])
     done: dict[str, tuple[int, bytes]] = {}
     failed: list[BaseException] = []
 
@@ -884,7 +844,7 @@ def _deflate_all(parts: dict[str, bytes]) -> dict[str, tuple[int, bytes]]:
     worker = threading.Thread(target=work, name="carbonclap-deflate")
     worker.start()
     try:
-        mine = {name: _deflate(parts[name]) for name in names if name not in set(theirs)}
+        mine = {name: _deflate(parts[name]) for name in names if name not in theirs}
     finally:
         worker.join()
     if failed:

@@ -23,36 +23,39 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from carbonclap_xl.core.a1 import MAX_COL, MAX_ROW, column_number
 from carbonclap_xl.workbook.port import ROW_MARK, CellBlock, Formula, FormulaColumn
 from carbonclap_xl.xlsx.cellxml import (
-    _TRUE,
     MAX_FORMULA_LENGTH,
     _Area,
     _cached_text,
+    _ColumnStyles,
     _encode_cached,
     _Encoded,
     _grown,
+    _in_spans,
     _parse_area,
+    _row_style_attribute,
     _SheetPlan,
     _Value,
     _value_markup,
-    _xml_attribute,
     _xml_text,
     column_letters,
 )
 
-_ROW = re.compile(r"<row\b([^>]*?)(/>|>(.*?)</row>)", re.S)
 _NAME = r"[A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)?"
 _ATTRIBUTE = re.compile(rf'\s+({_NAME})="([^"<]*)"')
 _ATTRIBUTES = re.compile(rf'(?:\s+{_NAME}="[^"<]*")*\s*')
 _ROW_NUMBER = re.compile(rb'\sr="([1-9][0-9]{0,6})"')
-_CELL_REF = re.compile(r'<c r="([A-Z]{1,3})([0-9]{1,7})"')
 _CELL_REF_BYTES = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+_CELL_REF = re.compile(_CELL_REF_BYTES.pattern.decode())  # the same, on text
 _ANY_CELL = re.compile(r"<c[\s/>]")
 _HEADS = re.compile(r'<c r="([A-Z]{1,3})[0-9]{1,7}"( s="[0-9]{1,9}")?'
                     r'(?: t="[A-Za-z]{1,9}")?(/>|><)')
@@ -67,7 +70,6 @@ _DECLARATION_ENCODING = re.compile(rb"""<\?xml[^>]*encoding=["']([^"']*)["']""")
 _VALUE_NAMES = frozenset(("t", "cm", "vm"))
 _AFTER_ROW_NAME = (b" ", b"\t", b"\r", b"\n", b"/", b">")
 _FLOATS = frozenset((float, type(None)))
-_TEXTS = frozenset((str, type(None)))
 _UNUSUAL = re.compile(rb"<[!?]")
 
 Write = tuple[int, str | None, str | None]  # column, value markup + "</c>" (None: empty), cell
@@ -102,8 +104,8 @@ def splice_sheet(sheet: str, data: bytes, plan: _SheetPlan) -> Spliced | None:
             or _PREFIXED_TAG.search(body):
         return None
     head = head_bytes.decode("utf-8")
-    splicer = _Splicer(sheet, head, plan)
     try:
+        splicer = _Splicer(sheet, head, plan)
         new_body = splicer.body(body)
     except _Unusual:
         return None
@@ -134,12 +136,10 @@ class _Splicer:
         self.changed = False
         self.formulas_removed = False
         self.extent: list[int] | None = None  # top, left, bottom, right of the written cells
-        self.col_styles = _column_styles(head)
-        self._col_min = [spec[0] for spec in self.col_styles]
+        self.column_style = _ColumnStyles(_column_specs(head)).attribute
         self.text_tails: dict[str, str | None] = {}
         self.columns_of: dict[str, int] = {}  # column letters -> number, for this sheet
         self.columns_of_bytes: dict[bytes, int] = {}
-        self._style_attributes: dict[int, str | None] = {}
         self.texts: dict[str, _Encoded | None] = {}
         self.blocks = [_RenderedBlock(self, block) for block in plan.blocks]
 
@@ -148,19 +148,6 @@ class _Splicer:
         tail = self.text_tails[text] = _tail(_encode_cached(text, self.sheet, (row, col),
                                                             self.texts))
         return tail
-
-    # -- styles
-
-    def column_style(self, col: int) -> str | None:
-        """``' s="…"'`` for a new cell of column ``col`` from its column's style; None when
-        the column has none (the row's style applies then)."""
-        if col not in self._style_attributes:
-            at = bisect_right(self._col_min, col) - 1
-            spec = self.col_styles[at] if at >= 0 else None
-            style = spec[2] if spec is not None and col <= spec[1] else None
-            self._style_attributes[col] = (f' s="{_xml_attribute(style)}"'
-                                           if style and style != "0" else None)
-        return self._style_attributes[col]
 
     # -- the rows
 
@@ -229,7 +216,7 @@ class _Splicer:
                 encoded = self.fresh_row(number, attributes, content, entries[0], clears)
                 if encoded is None:
                     encoded = self.block_row(number, attributes.decode(), content.decode(),
-                                             entries[0], clears).encode()
+                                             entries[0], clears)
             if encoded is None:
                 writes = self.writes(number, single, block_rows)
                 encoded = self.row(number, attributes.decode(), content.decode(), writes,
@@ -286,42 +273,44 @@ class _Splicer:
                     or [digits for _, digits in refs].count(suffix) != len(refs) \
                     or not all(map(int.__lt__, cols, cols[1:])):
                 return None
+        return self.with_run(number, attributes, content, block, i, ())
+
+    def with_run(self, number: int, attributes: bytes, content: bytes, block: _RenderedBlock,
+                 i: int, replaced: Sequence[int]) -> bytes:
+        """Row ``number``: ``content`` then the block's run of cells for it (``replaced``:
+        the existing cells the run stands for; the others are new, and ``spans`` goes when
+        one falls outside it)."""
+        run = block.encoded_runs[i] if block.encoded_runs is not None else b""
+        if not run:
+            return b"<row" + attributes + (b">" + content + b"</row>" if content else b"/>")
         if b' spans="' in attributes:
-            attributes = _without_spans(attributes.decode(), block.row_cols(i)).encode()
+            attributes = _without_spans(attributes.decode(), [
+                col for col in block.row_cols(i) if col not in replaced]).encode()
         # the union of the rows' extents is the block's written columns over its rows
         self.extent = _grown(self.extent, number, block.first_written, block.last_written)
-        return b"<row" + attributes + b">" + content + runs[i] + b"</row>"
+        return b"<row" + attributes + b">" + content + run + b"</row>"
 
     def block_row(self, number: int, attributes: str, content: str,
-                  entry: tuple[_RenderedBlock, int], clears: list[tuple[int, int]]) -> str:
-        """A row that one block writes: when its cells are all left of the block's (a line
-        row processed for the first time), the block's run of new cells goes after them."""
+                  entry: tuple[_RenderedBlock, int], clears: list[tuple[int, int]]) -> bytes:
+        """A row that one block writes, when :meth:`fresh_row` did not take it: one whose
+        cells are all left of the block's, or a line row processed before whose computed
+        cells are exactly the block's (its run then stands for them); any other row cell by
+        cell (:meth:`row`)."""
         block, i = entry
-        touched_from = block.first_col
-        for left, _ in clears:
-            touched_from = min(touched_from, left)
+        touched_from = min([block.first_col, *(left for left, _ in clears)])
         cols = self.cell_columns(content, number)
-        if block.encoded_runs is None or not _ends_with_cell(content, bool(cols)):
-            return self.row(number, attributes, content, block.row_writes(i), clears, cols)
         replaced: list[int] = []  # existing cells the run stands for
-        if cols and cols[-1] >= touched_from:
-            # A line row processed before: its computed cells as this block writes them
-            # (each with its column's style) are replaced by the block's run as they are
+        if block.encoded_runs is not None and _ends_with_cell(content, bool(cols)):
+            if not cols or cols[-1] < touched_from:
+                return self.with_run(number, attributes.encode(), content.encode(), block, i,
+                                     replaced)
             prefix = self.rewritten_prefix(content, number, cols, touched_from, block, i)
-            if prefix is None:
-                return self.row(number, attributes, content, block.row_writes(i), clears,
-                                cols)
-            content = prefix
-            replaced = cols[bisect_left(cols, touched_from):]
-        run = block.encoded_runs[i].decode()
-        if not run:
-            return self._row_text(attributes, content)
-        if ' spans="' in attributes:  # new cells only: a cell written over keeps the spans
-            attributes = _without_spans(attributes, [col for col in block.row_cols(i)
-                                                     if col not in replaced])
-        # the union of the rows' extents is the block's written columns over its rows
-        self.extent = _grown(self.extent, number, block.first_written, block.last_written)
-        return f"<row{attributes}>{content}{run}</row>"
+            if prefix is not None:
+                replaced = cols[bisect_left(cols, touched_from):]
+                return self.with_run(number, attributes.encode(), prefix.encode(), block, i,
+                                     replaced)
+        return self.row(number, attributes, content, block.row_writes(i), clears,
+                        cols).encode()
 
     def writes(self, number: int, single: dict[int, dict[int, _Value]],
                block_rows: dict[int, list[tuple[_RenderedBlock, int]]]) -> list[Write]:
@@ -333,7 +322,7 @@ class _Splicer:
         if cells:
             writes.extend((col, _tail(value), None) for col, value in cells.items())
         if len(writes) > 1 and (cells or len(block_rows.get(number, ())) > 1):
-            writes.sort(key=_first)
+            writes.sort(key=itemgetter(0))
         return writes
 
     def new_row(self, number: int, writes: list[Write]) -> str:
@@ -475,12 +464,9 @@ class _Splicer:
 
     @staticmethod
     def _row_style(attributes: str) -> str:
-        """``' s="…"'`` for a new cell of the row when its column has no style: the row's
-        ``s`` when ``customFormat`` is set ("" otherwise)."""
+        """``' s="…"'`` for a new cell of the row when its column has no style."""
         parsed = _attributes(attributes)
-        style = parsed.get("s")
-        return (f' s="{style}"' if parsed.get("customFormat") in _TRUE and style
-                and style != "0" else "")
+        return _row_style_attribute(parsed.get("customFormat"), _unescaped(parsed.get("s")))
 
     # -- the dimension
 
@@ -663,8 +649,7 @@ def _without_spans(attributes: str, cols: list[int]) -> str:
     match = _SPANS.search(attributes)
     if match is None:
         return attributes
-    ranges = _spans(match.group(1))
-    if all(any(low <= col <= high for low, high in ranges) for col in cols):
+    if all(_in_spans(match.group(1), col) for col in cols):
         return attributes
     return attributes[:match.start()] + attributes[match.end():]
 
@@ -700,43 +685,20 @@ def _head(attributes: dict[str, str]) -> str:
                           if name not in _VALUE_NAMES)
 
 
-def _stripped(attributes: dict[str, str]) -> str:
-    return _head(attributes) + "/>"
-
-
-def _column_styles(head: str) -> list[tuple[int, int, str | None]]:
-    """``<cols>``'s (min, max, style), sorted."""
+def _column_specs(head: str) -> list[tuple[int, int, str | None]]:
+    """``<cols>``'s (min, max, style), as the tree patcher reads them."""
     specs = []
     for match in re.finditer(r"<col\b([^>]*?)/?>", head):
-        try:
-            attributes = _attributes(match.group(1).rstrip("/"))
-        except _Unusual:
-            continue
-        try:
+        attributes = _attributes(match.group(1).rstrip("/"))
+        with suppress(KeyError, ValueError):
             specs.append((int(attributes["min"]), int(attributes["max"]),
-                          _unescape_attribute(attributes.get("style"))))
-        except (KeyError, ValueError):
-            continue
-    return sorted(specs, key=lambda spec: (spec[0], spec[1], spec[2] or ""))
+                          _unescaped(attributes.get("style"))))
+    return specs
 
 
-def _unescape_attribute(value: str | None) -> str | None:
-    if value is None or "&" not in value:
-        return value
-    return (value.replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
-            .replace("&#9;", "\t").replace("&#10;", "\n").replace("&amp;", "&"))
-
-
-def _spans(spans: str) -> list[tuple[int, int]]:
-    parsed = []
-    for span in spans.split():
-        low, _, high = span.partition(":")
-        try:
-            parsed.append((int(low), int(high or low)))
-        except ValueError:
-            continue
-    return parsed
-
-
-def _first(write: Write) -> int:
-    return write[0]
+def _unescaped(value: str | None) -> str | None:
+    """An attribute's value as lxml reads it, when it is plain; _Unusual for a reference or
+    a white space lxml would normalise."""
+    if value is not None and any(c in value for c in "&\t\n\r"):
+        raise _Unusual
+    return value
