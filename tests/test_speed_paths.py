@@ -203,3 +203,132 @@ def test_report_of_lines_named_otherwise_than_by_text_keeps_valid_json() -> None
               "unit": "repas", 7: "x"} for _ in range(2001)]
     doc = json.loads(dumps(compute(lines, load_edition()).to_dict(for_json=True)))
     assert doc["lines"][0]["7"] == "x"
+
+
+def _records_json(table: LineTable) -> bytes:
+    import orjson
+
+    return orjson.dumps(table.records(nan_as_none=False), option=orjson.OPT_SERIALIZE_NUMPY,
+                        default=str)
+
+
+def test_coded_columns_are_what_they_say_and_forget_when_replaced() -> None:
+    """``set_coded`` sets the column to values[codes] (negative codes from the end); the coding
+    follows ``select`` and ``with_columns`` and is dropped when the column is replaced."""
+    table = LineTable({"a": ["x", "y", "z"]}, 3)
+    table.set_coded("b", [1, -1, 0], np.array(["p", "q", None], dtype=object))
+    assert table["b"].tolist() == ["q", None, "p"]
+    codes, values = table.coded("b")
+    assert codes.tolist() == [1, 2, 0] and values[codes].tolist() == table["b"].tolist()
+    kept = table.select([True, False, True])
+    assert kept.coded("b")[0].tolist() == [1, 0] and kept["b"].tolist() == ["q", "p"]
+    added = table.with_columns({"c": [1.0, 2.0, 3.0]})
+    assert added.coded("b") is not None and added.coded("c") is None
+    replaced = table.with_columns({"b": ["r", "s", "t"]})
+    assert replaced.coded("b") is None and table.coded("b") is not None
+    table["b"] = ["u", "v", "w"]
+    assert table.coded("b") is None
+
+
+@pytest.mark.parametrize("n", [1, 3, 500, 4097, 20000])
+def test_lines_json_of_coded_and_repeated_columns_is_what_orjson_writes(n: int) -> None:
+    """Neighbouring columns of few values are written as one piece, coded columns from their
+    codes: the bytes stay orjson's of the records, whatever the mix (a table repeating a
+    value, negative codes, numbers by their bits: 0.0 and -0.0, NaN; many distinct values
+    among few; columns coded by one key; a coded column of many values)."""
+    from carbonclap_xl.core.result import LinesJson
+
+    rng = np.random.default_rng(n)
+    key = rng.integers(-1, 6, n)
+    table = LineTable({"poste": rng.choice(["regie", "transports", "décors"], n).astype(object),
+                       "amount": rng.uniform(-1, 1, n).round(3)}, n)
+    table.set_coded("label", key, np.array(["a", "b", "a", None, "é\"", "f", "g"], object))
+    table.set_coded("value", key, np.array([1.5, 0.0, -0.0, np.nan, 2.0, 1.5, 3.0]))
+    table.set_coded("unit", rng.integers(0, 3, n), np.array(["kg", "km", "kg"], object))
+    table["flag"] = rng.integers(0, 2, n).astype(bool)
+    table["few"] = rng.choice([0.0, -0.0, np.nan, 1e300], n)
+    table["text"] = np.array([f"t{i % 7}" if i % 5 else None for i in range(n)], object)
+    table["many"] = np.array([f"line {i}" for i in range(n)], object)
+    table.set_coded("quantity", np.arange(n)[::-1], np.array([str(i) for i in range(n)], object))
+    table["status"] = np.array(["ok"] * n, object)
+    assert b"".join(LinesJson(table).chunks()) == _records_json(table)
+
+
+def test_engine_codes_give_the_lines_the_plain_columns_give() -> None:
+    """The engine keeps its per-activity, unit and input columns coded; each coded column
+    holds what the uncoded reading gives: the same JSON, line by line."""
+    import json
+
+    from carbonclap_xl.core.engine import compute
+    from carbonclap_xl.core.factors import load_edition
+    from carbonclap_xl.core.result import dumps
+
+    lines = [{"poste": ["Régie", " regie", "transports", None][i % 4],
+              "activity": ["Repas – standard", " Repas – standard ", None, "inconnu",
+                           "Train – TGV (passager.km)"][i % 5],
+              "quantity_forecast": ["12", "12 km", "", None, "1,5", "abc", True, 1][i % 8],
+              "quantity_final": [float("nan"), "3", 4.0][i % 3],
+              "unit": ["repas", None, "km", ""][i % 4],
+              "data_source": ["facture", "devis", None][i % 3]} for i in range(400)]
+    result = compute(lines, load_edition())
+    coded = [name for name in result.lines.names if result.lines.coded(name) is not None]
+    assert {"activity_id", "factor_id", "source_id", "unit_used", "status", "poste"} <= set(coded)
+    plain = LineTable({name: result.lines[name].copy() for name in result.lines.names},
+                      len(result.lines))
+    doc = json.loads(dumps(result.to_dict(for_json=True)))
+    assert json.dumps(doc["lines"]) == json.dumps(json.loads(_records_json(plain)))
+    for name in coded:
+        codes, values = result.lines.coded(name)
+        assert [repr(v) for v in values[codes].tolist()] == \
+            [repr(v) for v in result.lines[name].tolist()]
+
+
+def test_masked_codes_are_factorize_of_the_masked_values() -> None:
+    """The engine's pairs from known codes number them as ``factorize`` does."""
+    from carbonclap_xl.core.engine import _masked
+    from carbonclap_xl.core.lines import factorize
+
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n = int(rng.integers(1, 300))
+        values = rng.choice(["a", "b", "c", "d", "e"], n).astype(object)
+        mask = rng.random(n) < 0.6
+        codes, uniques = factorize(values)
+        table = np.empty(len(uniques), dtype=object)
+        table[:] = uniques
+        got_codes, got = _masked((codes, table), mask)
+        want_codes, want = factorize(values[mask])
+        assert got == want and got_codes.tolist() == want_codes.tolist()
+
+
+def test_large_atomic_write_syncs_ahead_and_reports_a_failed_sync(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    """A file larger than SYNC_AHEAD is synced while written (on a thread, one at a time)
+    and ends whole; an error of such a sync fails the write and leaves nothing."""
+    import os
+
+    from carbonclap_xl.core import atomic
+
+    monkeypatch.setattr(atomic, "SYNC_AHEAD", 1000)
+    synced: list[int] = []
+    real = getattr(os, "fdatasync", os.fsync)
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd))[1],
+                        raising=False)
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    target = tmp_path / "big.json"
+    data = [bytes([65 + i % 26]) * 700 for i in range(40)]
+    with atomic.atomic_file(target) as handle:
+        for piece in data:
+            handle.write(piece)
+    assert target.read_bytes() == b"".join(data) and len(synced) > 2
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing, raising=False)
+    monkeypatch.setattr(os, "fsync", failing)
+    with pytest.raises(OSError), atomic.atomic_file(tmp_path / "lost.json") as handle:
+        for piece in data:
+            handle.write(piece)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.json"]

@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 __all__ = ["NAME_MAX", "TEMP_PREFIX", "atomic_file", "fit_name", "remove_stale",
            "rename_synced", "require_folder", "temp_name", "write_atomic"]
@@ -152,6 +153,58 @@ def new_file_mode(folder: Path | str) -> int:
                 os.unlink(probe)
 
 
+SYNC_AHEAD = 16 * 1024 * 1024  # bytes written between two syncs of a large file
+
+
+class _SyncAhead(io.BufferedWriter):
+    """A buffered file that sends its data to the disk while more is being written: after
+    every ``SYNC_AHEAD`` bytes, an fdatasync on a thread of its own (one at a time), so that
+    the fsync that ends a large write (a 100 MB JSON) waits for its last part only. A small
+    file never starts a thread. An error of such a sync is raised by ``wait`` (the next fsync
+    might not report it again)."""
+
+    def __init__(self, raw: io.FileIO) -> None:
+        super().__init__(raw)
+        self._unsynced = 0
+        self._thread: Any = None
+        self._error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        written = super().write(data)
+        self._unsynced += written
+        if self._unsynced >= SYNC_AHEAD and (self._thread is None
+                                             or not self._thread.is_alive()):
+            import threading
+
+            self.flush()
+            self._unsynced = 0
+            self._thread = threading.Thread(target=self._sync, args=(self.fileno(),),
+                                            name="carbonclap-sync", daemon=True)
+            self._thread.start()
+        return written
+
+    def _sync(self, fd: int) -> None:
+        try:
+            getattr(os, "fdatasync", os.fsync)(fd)
+        except OSError as exc:
+            self._error = exc
+
+    def wait(self) -> None:
+        """Wait for the sync under way; raise its error, if any."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def close(self) -> None:
+        if self._thread is not None:  # never close the descriptor under a running sync
+            self._thread.join()
+            self._thread = None
+        super().close()
+
+
 @contextmanager
 def atomic_file(path: Path | str, *, replace: bool = True,
                 mode: int | None = None) -> Iterator[BinaryIO]:
@@ -174,9 +227,10 @@ def atomic_file(path: Path | str, *, replace: bool = True,
         except FileExistsError:
             continue
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with _SyncAhead(io.FileIO(fd, "wb")) as handle:
             yield handle
             handle.flush()
+            handle.wait()
             os.fsync(handle.fileno())
         if mode is None:
             try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -124,6 +124,17 @@ _BOOL_CELL = "\x00VRAI/FAUX"  # stands for a boolean cell while factorising
 
 def _parse_cell(v: Any) -> tuple[float, str | None, int]:
     """(value, unit typed after it, kind) of one quantity cell."""
+    if type(v) is str and v != _BOOL_CELL:  # the usual cell of a CSV: a plain number
+        text = v.strip()
+        if not text:
+            return math.nan, None, _EMPTY
+        try:
+            number = float(text)
+        except ValueError:
+            pass
+        else:
+            return (math.nan, None, _NOT_NUMBER) if number != number \
+                else (number, None, _NUMBER_OK)
     if v is None or isinstance(v, bool | np.bool_) or v == _BOOL_CELL:
         return math.nan, None, _EMPTY if v is None else _NOT_NUMBER
     if isinstance(v, int | float | np.integer | np.floating):
@@ -144,25 +155,37 @@ def _parse_cell(v: Any) -> tuple[float, str | None, int]:
     return value, unit, _TEXT_NUMBER
 
 
-def _quantities(raw: np.ndarray, column: str, issues: list[Issue]
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(numbers, unit typed after a number, filled) of a quantity column: numbers are NaN
-    where blank or unusable; each unusable or suspicious cell adds its issue."""
+class _Quantities(NamedTuple):
+    numbers: np.ndarray  # NaN where blank or unusable
+    suffix: np.ndarray  # the unit typed after a number ("12 km"), else None
+    has_suffix: np.ndarray
+    filled: np.ndarray
+    coding: Coding | None  # the column as typed, coded (``_coding``)
+
+
+def _quantities(raw: np.ndarray, column: str, issues: list[Issue]) -> _Quantities:
+    """A quantity column read: each unusable or suspicious cell adds its issue."""
+    coding = None
     if raw.dtype.kind in "fiu":
         numeric = raw.astype(float)
         suffix = np.full(len(raw), None, dtype=object)
+        has_suffix = np.zeros(len(raw), dtype=bool)
         filled = ~np.isnan(numeric)
     else:
-        kinds = set(map(type, raw.tolist()))
-        is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), bool, len(raw)) \
-            if kinds & {bool, np.bool_} else np.zeros(len(raw), dtype=bool)
-        if is_bool.any():  # factorize would merge TRUE with 1: keep them apart
-            raw = raw.copy()
-            raw[is_bool] = _BOOL_CELL
         codes, uniques = factorize(raw)
+        if any(isinstance(u, bool | np.bool_) or (type(u) is not str and u in (0, 1))
+               for u in uniques):  # factorize merges TRUE with 1: keep them apart
+            is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), bool,
+                                  len(raw))
+            if is_bool.any():
+                raw = raw.copy()
+                raw[is_bool] = _BOOL_CELL
+                codes, uniques = factorize(raw)
+        coding = _coding(codes, uniques)  # None when a TRUE stands among them
         parsed = [_parse_cell(u) for u in uniques]
         numeric = np.array([p[0] for p in parsed], dtype=float)[codes]
         suffix = np.array([p[1] for p in parsed], dtype=object)[codes]
+        has_suffix = np.array([p[1] is not None for p in parsed], dtype=bool)[codes]
         kind = np.array([p[2] for p in parsed], dtype=np.int8)[codes]
         filled = kind != _EMPTY
         for idx in np.flatnonzero(kind == _NOT_NUMBER):
@@ -183,7 +206,7 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]
         issues.append(make_issue(Code.QUANTITY_ABSURD, value=float(numeric[idx]), line=int(idx),
                                  field=column, expected="une valeur hors d'échelle"))
     numeric = np.where(negative | huge, np.nan, numeric)
-    return numeric, suffix, filled
+    return _Quantities(numeric, suffix, has_suffix, filled, coding)
 
 
 def _counts(raw: np.ndarray, issues: list[Issue]) -> tuple[np.ndarray, np.ndarray]:
@@ -231,22 +254,50 @@ def _clean(v: Any) -> str:
     return str(v).strip()
 
 
-def _text(values: np.ndarray, lower: bool = False) -> np.ndarray:
-    """Stripped text ('' for blanks) of a column, as a numpy object array."""
-    if lower:
-        return by_unique(values, lambda v: _clean(v).lower())
-    return by_unique(values, _clean)
+# a column as (codes, values): the column is values[codes] (LineTable.set_coded)
+Coding = tuple[np.ndarray, np.ndarray]
 
 
-def _pair_codes(*columns: np.ndarray, mask: np.ndarray
+def _text_coded(values: np.ndarray, lower: bool = False) -> tuple[Coding, Coding | None]:
+    """The stripped text of a column ('' for blanks; lowered if ``lower``) as (codes, its
+    distinct texts), and the column itself coded when ``_coding`` allows."""
+    codes, uniques = factorize(values)
+    text_codes, texts = factorize([_clean(u).lower() if lower else _clean(u) for u in uniques])
+    return (text_codes[codes], _objects(texts)), _coding(codes, uniques)
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _distinct(codes: np.ndarray, table: np.ndarray) -> Coding:
+    """``table[codes]`` as (codes, its distinct values): a table may repeat a value (two
+    activities of one factor unit)."""
+    table_codes, values = factorize(table)
+    return table_codes[codes], _objects(values)
+
+
+def _coding(codes: np.ndarray, uniques: list[Any]) -> Coding | None:
+    """An input column as (codes, its distinct values) when those are all text or blank:
+    ``factorize`` takes 1, 1.0 and TRUE for one value (and NaN for None), so only then does
+    values[codes] write what the column holds."""
+    if not all(type(u) is str or u is None for u in uniques):
+        return None
+    return codes, _objects(uniques)
+
+
+def _pair_codes(*columns: np.ndarray | Coding, mask: np.ndarray
                 ) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
     """Codes of the distinct tuples of ``columns`` where ``mask`` (-1 elsewhere), and the
-    tuples."""
+    tuples. A column is its values, or (codes, distinct values) when already coded."""
     mask = np.asarray(mask, dtype=bool)
-    codes = np.full(len(columns[0]), -1, dtype=np.intp)
+    codes = np.full(len(mask), -1, dtype=np.intp)
     if not mask.any():
         return codes, []
-    factorized = [factorize(c[mask]) for c in columns]
+    factorized = [_masked(c, mask) if isinstance(c, tuple) else factorize(c[mask])
+                  for c in columns]
     combined = np.zeros(int(mask.sum()), dtype=np.int64)
     for c, u in factorized:  # mixed radix: one integer per tuple
         combined = combined * (len(u) + 1) + c
@@ -260,6 +311,18 @@ def _pair_codes(*columns: np.ndarray, mask: np.ndarray
             digits.append(u[digit])
         keys.append(tuple(reversed(digits)))
     return codes, keys
+
+
+def _masked(coded: Coding, mask: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """``factorize(values[mask])`` of a column coded by its distinct values, from its codes:
+    codes numbered in order of first appearance, as factorize numbers them."""
+    codes, values = coded
+    kept = codes[mask]
+    present, first = np.unique(kept, return_index=True)
+    order = present[np.argsort(first, kind="stable")]
+    rank = np.zeros(len(values), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    return rank[kept], [values[i] for i in order.tolist()]
 
 
 # --------------------------------------------------------------------------- resolution
@@ -351,35 +414,49 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
         values = frame.get(name)
         return values if values.dtype.kind in "fiuO" else values.astype(object)
 
-    poste = _text(column("poste"), lower=True)
-    activity = _text(column("activity"))
-    unit = _text(column("unit"))
+    # columns the result keeps as values[codes] (LineTable.set_coded), input ones included
+    coded: dict[str, Coding] = {}
+
+    def text(name: str, lower: bool = False) -> tuple[np.ndarray, Coding]:
+        """The column's stripped text, and that text coded."""
+        (codes, texts), raw = _text_coded(column(name), lower)
+        if raw is not None and name in frame:
+            coded[name] = raw
+        return texts[codes], (codes, texts)
+
+    # the result's poste is its text, stripped and lowered (an id, or what was typed)
+    coded["poste"] = _text_coded(column("poste"), lower=True)[0]
+    poste = coded["poste"][1][coded["poste"][0]]
+    activity, activity_coded = text("activity")
+    unit, _ = text("unit")
     if "count" in frame:
         count, count_given = _counts(column("count"), issues)
     else:  # a CSV or a 1.0 workbook without the column: every count is 1
         count, count_given = np.ones(n), np.zeros(n, dtype=bool)
     quantities: dict[Phase, np.ndarray] = {}
-    suffixes: list[np.ndarray] = []
+    read: list[_Quantities] = []
     has_quantity = np.zeros(n, dtype=bool)
     for phase in PHASES:
         col = QUANTITY_COLUMN[phase]
-        quantities[phase], suffix, filled = _quantities(column(col), col, issues)
-        suffixes.append(suffix)
-        has_quantity |= filled
+        read.append(_quantities(column(col), col, issues))
+        quantities[phase] = read[-1].numbers
+        if read[-1].coding is not None and col in frame:
+            coded[col] = read[-1].coding
+        has_quantity |= read[-1].filled
     has_activity = activity != ""
     error = np.zeros(n, dtype=bool)
     # a unit typed after the number ("12 km") fills a blank unit cell, and must agree with a
     # filled one
-    for phase, suffix in zip(PHASES, suffixes, strict=True):
-        for idx in np.flatnonzero(~is_none(suffix) & (unit != "")):
+    for phase, (_, suffix, has_suffix, _, _) in zip(PHASES, read, strict=True):
+        for idx in np.flatnonzero(has_suffix & (unit != "")):
             if normalise(suffix[idx]) != normalise(unit[idx]):
                 issues.append(make_issue(Code.QUANTITY_UNIT_CONFLICT,
                                          value=frame.value(idx, QUANTITY_COLUMN[phase]),
                                          line=int(idx), field=QUANTITY_COLUMN[phase],
                                          expected=unit[idx]))
                 error[idx] = True
-    typed_suffix = np.where(is_none(suffixes[0]), suffixes[1], suffixes[0])
-    fill_unit = (unit == "") & ~is_none(typed_suffix)
+    typed_suffix = np.where(read[0].has_suffix, read[0].suffix, read[1].suffix)
+    fill_unit = (unit == "") & (read[0].has_suffix | read[1].has_suffix)
     unit = np.where(fill_unit, typed_suffix, unit)
 
     unknown_poste = ~np.isin(poste, POSTE_IDS) & (has_activity | has_quantity)
@@ -397,7 +474,8 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
                                  field="quantity_forecast"))
 
     # resolve each distinct (poste, activity) once
-    key_codes, keys = _pair_codes(poste, activity, mask=has_activity)
+    key_codes, keys = _pair_codes(coded["poste"], activity_coded, mask=has_activity)
+    key_codes[key_codes < 0] = len(keys)  # a line without an activity: the blank after them
     resolved: list[_Resolved] = []
     for i, (p, a) in enumerate(keys):
         r = _resolve(edition, p, a)
@@ -410,39 +488,49 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
             if r.factor is None:
                 error[rows] = True
 
-    def attr(fn: Any, dtype: Any = object, blank: Any = None) -> np.ndarray:
-        """One attribute of each line's resolution, computed once per distinct key."""
+    def attr(fn: Any, dtype: Any = object, blank: Any = None, name: str | None = None
+             ) -> np.ndarray:
+        """One attribute of each line's resolution, computed once per distinct key (the
+        result's column ``name``, kept coded)."""
         table = np.empty(len(resolved) + 1, dtype=dtype)
         table[:] = [fn(r) for r in resolved] + [blank]
+        if name is not None:
+            coded[name] = (key_codes, table)
         return table[key_codes]
 
     nan = math.nan
     out: dict[str, Any] = {
-        "activity_id": attr(lambda r: r.activity.id if r.activity else None),
-        "activity_label": attr(lambda r: r.activity.label_fr if r.activity else None),
-        "nature": attr(lambda r: r.nature),
-        "factor_id": attr(lambda r: r.factor.id if r.factor else None),
-        "factor_label": attr(lambda r: r.factor.label_fr if r.factor else None),
-        "factor_value": attr(lambda r: r.factor.value if r.factor else nan, float, nan),
-        "factor_unit": attr(lambda r: r.factor.unit if r.factor else None),
+        "activity_id": attr(lambda r: r.activity.id if r.activity else None,
+                            name="activity_id"),
+        "activity_label": attr(lambda r: r.activity.label_fr if r.activity else None,
+                               name="activity_label"),
+        "nature": attr(lambda r: r.nature, name="nature"),
+        "factor_id": attr(lambda r: r.factor.id if r.factor else None, name="factor_id"),
+        "factor_label": attr(lambda r: r.factor.label_fr if r.factor else None,
+                             name="factor_label"),
+        "factor_value": attr(lambda r: r.factor.value if r.factor else nan, float, nan,
+                             name="factor_value"),
+        "factor_unit": attr(lambda r: r.factor.unit if r.factor else None, name="factor_unit"),
     }
     default_unit = attr(lambda r: r.default_unit)
     unit_used = np.where(unit != "", unit, default_unit)
     out["unit_used"] = unit_used
 
     # units: one conversion per distinct (unit, factor unit, VAT rate of an amount TTC)
-    usable = ~is_none(out["factor_id"])
+    usable = ~is_none(coded["factor_id"][1])[key_codes]
     unit_codes, unit_uniques = factorize(unit_used)
+    coded["unit_used"] = (unit_codes, _objects(unit_uniques))
 
     def per_unit_text(fn: Any) -> np.ndarray:
         return np.array([bool(u) and fn(str(u)) for u in unit_uniques], dtype=bool)[unit_codes]
 
     ttc = per_unit_text(is_ttc)
+    factor_units = _distinct(*coded["factor_unit"])
     if ttc.any():
         vat = np.where(ttc, attr(lambda r: _vat_pct(r.nature), float, nan), nan)
-        pair_codes, pairs = _pair_codes(unit_used, out["factor_unit"], vat, mask=usable)
+        pair_codes, pairs = _pair_codes(coded["unit_used"], factor_units, vat, mask=usable)
     else:
-        pair_codes, two = _pair_codes(unit_used, out["factor_unit"], mask=usable)
+        pair_codes, two = _pair_codes(coded["unit_used"], factor_units, mask=usable)
         pairs = [(typed, target, None) for typed, target in two]
     conv_table = np.full(len(pairs) + 1, nan)
     for i, (typed, unit_of_factor, vat_pct) in enumerate(pairs):
@@ -454,8 +542,10 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
                 issues.append(_unit_issue(exc, typed, default_unit[rows[0]], int(idx)))
             error[rows] = True
     out["conversion"] = conv_table[pair_codes]
+    coded["conversion"] = (pair_codes, conv_table)
     out["count_used"] = count
-    out["count_unit"] = attr(lambda r: count_noun(r.factor.unit) if r.factor else None)
+    out["count_unit"] = attr(lambda r: count_noun(r.factor.unit) if r.factor else None,
+                             name="count_unit")
     error |= np.isnan(count)
     # a distance per trip against a factor per passager.km, and no count: ask for persons
     per_passenger = attr(lambda r: bool(r.factor) and is_passenger_distance(r.factor.unit),
@@ -489,7 +579,8 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
                                      default=fr_general(DEFAULT_FACTOR_UNCERTAINTY_PCT)))
     u_factor = np.where(np.isnan(u_factor), DEFAULT_FACTOR_UNCERTAINTY_PCT, u_factor)
     out["factor_uncertainty_pct"] = np.where(usable, u_factor, nan)
-    out["uncertainty_group"] = attr(lambda r: r.factor.uncertainty_key if r.factor else None)
+    out["uncertainty_group"] = attr(lambda r: r.factor.uncertainty_key if r.factor else None,
+                                    name="uncertainty_group")
 
     def quality(text: Any) -> float:
         key = DATA_SOURCE_ALIASES.get(str(text or "").lower(), str(text or "").lower())
@@ -508,6 +599,8 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
             u_quality[phase] = u_quality[Phase.FORECAST]
             continue
         codes, uniques = factorize(column(name))
+        if (coding := _coding(codes, uniques)) is not None and name in frame:
+            coded[name] = coding
         texts = [_clean(u) for u in uniques]
         for i in np.flatnonzero(~np.array([known(t) for t in texts], dtype=bool)[codes]):
             issues.append(make_issue(Code.DATA_SOURCE_UNKNOWN, value=texts[codes[i]],
@@ -548,22 +641,29 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     for phase in PHASES:
         out[EMISSIONS_COLUMN[phase]] = np.where(error, nan, emissions[phase])
 
-    out["source_dataset"] = attr(lambda r: r.factor.source_dataset if r.factor else None)
-    out["source_edition"] = attr(lambda r: r.factor.source_edition if r.factor else None)
-    out["source_id"] = attr(lambda r: r.factor.source_id if r.factor else None)
+    out["source_dataset"] = attr(lambda r: r.factor.source_dataset if r.factor else None,
+                                 name="source_dataset")
+    out["source_edition"] = attr(lambda r: r.factor.source_edition if r.factor else None,
+                                 name="source_edition")
+    out["source_id"] = attr(lambda r: r.factor.source_id if r.factor else None,
+                            name="source_id")
     warned = np.zeros(n, dtype=bool)
     for issue in issues:
         if issue.line is not None and issue.severity is Severity.WARNING:
             warned[issue.line] = True
-    status = np.full(n, "ok", dtype=object)
-    status[warned] = "warning"
-    status[~has_quantity] = "empty"
-    status[error] = "error"
-    status[~has_activity & ~has_quantity & (unit == "")] = None  # blank rows carry nothing
-    out["status"] = status
+    statuses = np.array(["ok", "warning", "empty", "error", None], dtype=object)
+    status = np.zeros(n, dtype=np.intp)  # codes of statuses
+    status[warned] = 1
+    status[~has_quantity] = 2
+    status[error] = 3
+    status[~has_activity & ~has_quantity & (unit == "")] = 4  # blank rows carry nothing
+    coded["status"] = (status, statuses)
+    out["status"] = statuses[status]
 
     missing = {c: np.full(n, None, dtype=object) for c in LINE_COLUMNS if c not in frame}
     result_lines = frame.with_columns({**missing, **out, "poste": poste})
+    for name, (codes, values) in coded.items():
+        result_lines.set_coded(name, codes, values)
     issues.sort(key=lambda i: (i.line if i.line is not None else n, str(i.field)))
     groups = {key: i for i, key in enumerate(dict.fromkeys(r.factor.uncertainty_key for r in
                                                             resolved if r.factor))}
@@ -627,9 +727,16 @@ def absolute_uncertainty(e: np.ndarray, u_factor: np.ndarray, u_quantity: np.nda
     return np.sqrt(variance)
 
 
-def _codes(values: np.ndarray, ids: tuple[str, ...]) -> np.ndarray:
+def _codes(lines: LineTable, name: str, ids: tuple[str, ...]) -> np.ndarray:
+    """Each line's index in ``ids`` of its value of column ``name`` (-1: none)."""
     index = {g: i for i, g in enumerate(ids)}
-    return by_unique(values, lambda g: index.get(g, -1), np.int64)
+    coding = lines.coded(name)
+    if coding is None:
+        return by_unique(lines[name], lambda g: index.get(g, -1), np.int64)
+    codes, values = coding
+    table = np.array([index.get(v, -1) if type(v) is str else -1 for v in values.tolist()],
+                     dtype=np.int64)
+    return table[codes]
 
 
 def _aggregate(lines: LineTable, issues: list[Issue], edition: FactorEdition,
@@ -640,7 +747,7 @@ def _aggregate(lines: LineTable, issues: list[Issue], edition: FactorEdition,
     by_nature: dict[str, dict[Phase, float]] = {n: {} for n in NATURE_IDS}
     u_poste: dict[str, dict[Phase, float]] = {p: {} for p in POSTE_IDS}
     u_nature: dict[str, dict[Phase, float]] = {n: {} for n in NATURE_IDS}
-    axes = ((_codes(lines["poste"], POSTE_IDS), POSTE_IDS, by_poste, u_poste),
+    axes = ((_codes(lines, "poste", POSTE_IDS), POSTE_IDS, by_poste, u_poste),
             (spread.nature, NATURE_IDS, by_nature, u_nature))
     for phase in PHASES:
         e = lines[EMISSIONS_COLUMN[phase]].astype(float)

@@ -29,9 +29,9 @@ def _as_column(values: Any, length: int | None) -> np.ndarray:
         array = values
     elif hasattr(values, "to_numpy"):  # a pandas Series
         array = values.to_numpy()
-    else:
-        array = np.empty(len(values), dtype=object)
-        array[:] = list(values)
+    else:  # any sequence or iterable, each element one value (a tuple too)
+        items = values if isinstance(values, list) else list(values)
+        array = np.fromiter(items, dtype=object, count=len(items))
     if array.ndim != 1:
         raise ValueError("a line column is one-dimensional")
     if length is not None and len(array) != length:
@@ -44,10 +44,12 @@ def _as_column(values: Any, length: int | None) -> np.ndarray:
 class LineTable:
     """Equal-length named columns (numpy arrays); rows are lines, in input order."""
 
-    __slots__ = ("_columns", "_length")
+    __slots__ = ("_coded", "_columns", "_length")
 
     def __init__(self, columns: Mapping[str, Any] | None = None, length: int | None = None):
         self._columns: dict[str, np.ndarray] = {}
+        # columns known as values[codes]: name -> (codes, values); see set_coded
+        self._coded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._length = length
         for name, values in (columns or {}).items():
             self[name] = values
@@ -99,6 +101,24 @@ class LineTable:
         if self._length is None:
             self._length = len(array)
         self._columns[name] = array
+        self._coded.pop(name, None)
+
+    def set_coded(self, name: str, codes: Any, values: Any) -> None:
+        """Column ``name`` set to ``values[codes]``, a form the table remembers (``coded``):
+        the engine's columns repeat a few hundred activities, factors and sources, and a
+        writer encodes each of ``values`` once instead of each line's. Negative codes count
+        from the end, as numpy's indexing does."""
+        table = _as_column(values, None)
+        index = np.asarray(codes, dtype=np.intp)
+        if len(table):
+            index = np.where(index < 0, index + len(table), index)
+        self[name] = table[index]
+        self._coded[name] = (index, table)
+
+    def coded(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(codes, values) when column ``name`` was set as ``values[codes]`` (``set_coded``)
+        and has not been replaced since; else None."""
+        return self._coded.get(name)
 
     def get(self, name: str) -> np.ndarray:
         """The column, or a column of None when the table lacks it."""
@@ -117,11 +137,14 @@ class LineTable:
     def select(self, mask: np.ndarray | Sequence[bool]) -> LineTable:
         """The lines where ``mask`` is true, in order."""
         keep = np.asarray(mask, dtype=bool)
-        return LineTable({n: c[keep] for n, c in self._columns.items()}, int(keep.sum()))
+        table = LineTable({n: c[keep] for n, c in self._columns.items()}, int(keep.sum()))
+        table._coded = {n: (codes[keep], values) for n, (codes, values) in self._coded.items()}
+        return table
 
     def with_columns(self, columns: Mapping[str, Any]) -> LineTable:
         """A new table: these columns added or replaced, the others shared."""
         table = LineTable(self._columns, len(self))
+        table._coded = dict(self._coded)
         for name, values in columns.items():
             table[name] = values
         return table

@@ -218,8 +218,13 @@ class LinesJson:
     """A document's lines, to be written as compact JSON by ``dumps`` or ``dump``: the bytes
     ``orjson.dumps(table.records())`` writes (NaN as null), built column by column. 100,000
     lines of 30 fields are 3 million values: a dict per line costs more than encoding each
-    column once (numbers by numpy, text once per distinct value) and joining each line's
-    fields, and the whole text (100 MB) need not be held at once."""
+    distinct value once (numbers by numpy) and joining each line from a few pieces, and the
+    whole text (100 MB) need not be held at once.
+
+    A piece is a column of many distinct values (amounts, quantities), or neighbouring columns
+    of few (an activity's factor, unit and source fields: a few hundred combinations), each
+    combination of theirs encoded once. The table's coded columns (``LineTable.set_coded``)
+    give their codes for free; other columns of few values are coded here."""
 
     table: LineTable
 
@@ -232,34 +237,60 @@ class LinesJson:
             yield b",".join([b"{}"] * n) + b"]"
             return
         last = len(names) - 1
+        # each line starts with ",{": the first line's comma is dropped below
         columns = [_ColumnJson(self.table.get(name),
-                               (b"{" if i == 0 else b",") + orjson.dumps(name) + b":",
-                               b"}" if i == last else b"")
+                               (b",{" if i == 0 else b",") + orjson.dumps(name) + b":",
+                               b"}" if i == last else b"", self.table.coded(name))
                    for i, name in enumerate(names)]
+        pieces = _pieces(columns)
+        width = len(pieces)
         for start in range(0, n, LINES_PER_CHUNK):
             stop = min(start + LINES_PER_CHUNK, n)
-            lines = map(b"".join, zip(*(c.encode(start, stop) for c in columns), strict=True))
-            yield (b"," if start else b"") + b",".join(lines)
+            fields: list[bytes] = [b""] * (width * (stop - start))
+            for i, piece in enumerate(pieces):  # line after line, piece after piece
+                fields[i::width] = piece.encode(start, stop)
+            text = b"".join(fields)
+            yield text[1:] if start == 0 else text
         yield b"]"
+
+
+def _pieces(columns: list[_ColumnJson]) -> list[_ColumnJson | _RunJson]:
+    """The columns in order, each run of neighbours with few distinct values as one piece
+    (a coded column of many stands alone: its combinations with others would be as many as
+    the lines)."""
+    pieces: list[_ColumnJson | _RunJson] = []
+    run: list[tuple[np.ndarray, list[bytes]]] = []
+    for column in columns:
+        coded = column.codes()
+        if coded is not None and len(coded[1]) <= column.few:
+            run.append(coded)
+            continue
+        if run:
+            pieces.append(_RunJson(run))
+            run = []
+        pieces.append(column if coded is None else _RunJson([coded]))
+    if run:
+        pieces.append(_RunJson(run))
+    return pieces
+
+
+# a column of at most this many distinct values, or one in 32 lines, is coded
+_FEW_MIN, _FEW_SHARE = 16, 32
 
 
 class _ColumnJson:
     """One column's fields of a record, ``key`` + its value's JSON (as ``orjson.dumps``
     writes it) + ``end``, for any range of lines."""
 
-    def __init__(self, column: np.ndarray, key: bytes, end: bytes) -> None:
-        import numpy as np
-        import orjson
-
-        if column.dtype.name in _FLOATS:
-            column = column.astype(np.float64)  # the Python floats tolist() would give
-        elif column.dtype.name in _NUMBERS and not column.dtype.isnative:
-            column = column.astype(column.dtype.newbyteorder("="))
-        self.column, self.key, self.end = np.ascontiguousarray(column), key, end
+    def __init__(self, column: np.ndarray, key: bytes, end: bytes,
+                 coded: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self.column, self.key, self.end = _native(column), key, end
+        self.coded = coded
+        self.few = max(_FEW_MIN, len(column) // _FEW_SHARE)  # distinct values: "few"
         self.items: list[Any] | None = None
         self.encoded: dict[Any, bytes] | None = None
-        if column.dtype.name not in _NUMBERS:
-            self.items = column.tolist()
+        if self.column.dtype.name not in _NUMBERS and coded is None:
+            self.items = self.column.tolist()
             # lines repeat a few hundred activities, units and sources: each text encoded
             # once. Text only: 1, 1.0 and True (or 0.0 and -0.0) are one dict key, and are
             # written apart; no value but a text equals a text, and None only None, so the
@@ -269,20 +300,116 @@ class _ColumnJson:
             except TypeError:  # an unhashable value
                 distinct = {}
             if distinct and all(type(v) is str or v is None for v in distinct):
-                option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-                self.encoded = {v: key + orjson.dumps(v, option=option) + end
+                option = _orjson_options(non_str_keys=True)
+                self.encoded = {v: key + _orjson().dumps(v, option=option) + end
                                 for v in distinct}
 
-    def encode(self, start: int, stop: int) -> list[bytes]:
-        import orjson
+    def codes(self) -> tuple[np.ndarray, list[bytes]] | None:
+        """(each line's code, each code's field) for a coded column or one of few distinct
+        values; None for the others."""
+        import numpy as np
 
+        few = self.few
+        if self.coded is not None:
+            codes, values = self.coded
+            return codes, self._fields(_native(values))
+        if self.items is None:
+            # numbers, by their bits (0.0 and -0.0 are written apart); a sample first, so
+            # that a column of amounts is not sorted for nothing
+            bits = self.column.view(f"u{self.column.dtype.itemsize}")
+            if len(np.unique(bits[:4 * few])) > few:
+                return None
+            distinct, first, inverse = np.unique(bits, return_index=True, return_inverse=True)
+            if len(distinct) > few:
+                return None
+            return inverse.reshape(-1), self._fields(self.column[first])
+        if self.encoded is None or len(self.encoded) > few:
+            return None
+        index = {v: i for i, v in enumerate(self.encoded)}
+        return (np.fromiter(map(index.__getitem__, self.items), dtype=np.intp,
+                            count=len(self.items)), list(self.encoded.values()))
+
+    def _fields(self, values: np.ndarray) -> list[bytes]:
+        """The field of each of ``values`` (a column's dtype rules apply)."""
+        if values.dtype.name in _NUMBERS:
+            text = _orjson().dumps(values, option=_orjson_options())
+            return [self.key + t + self.end for t in text[1:-1].split(b",")] if len(values) \
+                else []
+        return [self.key + _dumps_value(v) + self.end for v in values.tolist()]
+
+    def encode(self, start: int, stop: int) -> list[bytes]:
         if self.items is None:  # numbers: orjson writes numpy's (NaN as null) as Python's
-            text = orjson.dumps(self.column[start:stop], option=orjson.OPT_SERIALIZE_NUMPY)
+            text = _orjson().dumps(self.column[start:stop], option=_orjson_options())
             return (self.key + text[1:-1].replace(b",", self.end + b"\n" + self.key)
                     + self.end).split(b"\n")
         if self.encoded is None:
             return [self.key + _dumps_value(v) + self.end for v in self.items[start:stop]]
         return list(map(self.encoded.__getitem__, self.items[start:stop]))
+
+
+class _RunJson:
+    """Neighbouring coded columns as one piece: each combination of their values that occurs
+    is encoded once."""
+
+    def __init__(self, columns: list[tuple[np.ndarray, list[bytes]]]) -> None:
+        import numpy as np
+
+        # the engine codes many columns by one key: a column coded as another is not a digit
+        digits = list({id(codes): (codes, len(fields)) for codes, fields in columns}.values())
+        if len(digits) == 1:
+            inverse, first = digits[0][0], None
+        else:
+            combined, size = digits[0][0].astype(np.int64), digits[0][1]
+            for codes, base in digits[1:]:  # mixed radix: one integer per combination
+                if size * base >= 2**62:  # renumber the combinations seen so far
+                    distinct, combined = np.unique(combined, return_inverse=True)
+                    combined, size = combined.reshape(-1), len(distinct)
+                combined = combined * base + codes
+                size *= base
+            _distinct, first, inverse = np.unique(combined, return_index=True,
+                                                  return_inverse=True)
+        if first is None:  # one key: its codes are the combinations
+            rows = None
+            count = min(len(fields) for _codes, fields in columns)
+        else:
+            rows = first.tolist()
+            count = len(rows)
+        encoded = np.empty(count, dtype=object)
+        if len(columns) == 1:
+            encoded[:] = columns[0][1][:count]
+        elif rows is None:
+            encoded[:] = [b"".join([fields[k] for _codes, fields in columns])
+                          for k in range(count)]
+        else:
+            encoded[:] = [b"".join([fields[codes[row]] for codes, fields in columns])
+                          for row in rows]
+        self.encoded, self.inverse = encoded, inverse.reshape(-1)
+
+    def encode(self, start: int, stop: int) -> list[bytes]:
+        return self.encoded[self.inverse[start:stop]].tolist()
+
+
+def _native(column: np.ndarray) -> np.ndarray:
+    """A column as orjson writes it from numpy as ``tolist()``'s values: floats as native
+    float64, other numbers in native byte order, contiguous."""
+    import numpy as np
+
+    if column.dtype.name in _FLOATS:
+        column = column.astype(np.float64)
+    elif column.dtype.name in _NUMBERS and not column.dtype.isnative:
+        column = column.astype(column.dtype.newbyteorder("="))
+    return np.ascontiguousarray(column)
+
+
+def _orjson() -> Any:
+    import orjson
+
+    return orjson
+
+
+def _orjson_options(non_str_keys: bool = False) -> int:
+    orjson = _orjson()
+    return orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_NON_STR_KEYS if non_str_keys else 0)
 
 
 def _dumps_value(value: Any) -> bytes:

@@ -199,9 +199,13 @@ def read_lines_csv(path: Path) -> CsvLines:
     columns["poste"] = [postes.get(v, v) if v else v for v in columns["poste"]]
     for column in _NUMBER_COLUMNS:
         if column in position:  # blanks as None
-            values = [v if v and not v.isspace() else None for v in columns[column]]
+            values = columns[column]
+            blank = {v for v in set(values) if not v or v.isspace()}  # mostly none
+            if blank:
+                values = [None if v in blank else v for v in values]
             if delimiter == ";":  # French Excel's decimal commas, spaces between thousands
-                values = [_decimal_point(v) for v in values]
+                points = {v: _decimal_point(v) for v in set(values)}
+                values = list(map(points.__getitem__, values))
             columns[column] = values
     return CsvLines(LineTable(columns, count), issues, excluded, starts[1:],
                     header_entries, production)
