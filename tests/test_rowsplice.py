@@ -233,3 +233,125 @@ def test_rich_text_is_not_taken_for_a_formula() -> None:
     result = rowsplice.splice_sheet("S", data, plan)
     assert result is not None and not result.formulas_removed
     assert b'<c r="A1"><v>5.0</v></c>' in (result.data or b"")
+
+
+_FRESH_FAULTS = [
+    None, "spans", "junk after", "junk alone", "empty row", "other digits", "unordered",
+    "at block", "extLst", "attribute first", "whitespace between", "rich text", "gap",
+    "blank run", "no cells",
+]
+
+
+def _fresh_sheet(rng: random.Random, first: int, count: int, fault: str | None) -> str:
+    """Line rows from ``first``, their cells in columns A to D, the way a filled template's
+    are; one row spoilt by ``fault``."""
+    bad = first + rng.randrange(count)
+    rows = []
+    for r in range(first, first + count):
+        cells = [f'<c r="A{r}" t="inlineStr"><is><t>activité {r % 7}</t></is></c>',
+                 f'<c r="B{r}"><v>{r / 4}</v></c>']
+        if r % 3:
+            cells.append(f'<c r="D{r}" s="2" t="inlineStr"><is><t>km</t></is></c>')
+        attributes = f' r="{r}"'
+        if r == bad:
+            if fault == "spans":
+                attributes += ' spans="1:4"'
+            elif fault == "junk after":
+                cells.append("texte")
+            elif fault == "junk alone":
+                cells = ["texte"]
+            elif fault == "other digits":
+                cells[1] = cells[1].replace(f"B{r}", f"B{r + 1}")
+            elif fault == "unordered":
+                cells.reverse()
+            elif fault == "at block":
+                cells.append(f'<c r="F{r}"><v>1</v></c>')
+            elif fault == "extLst":
+                cells.append("<extLst/>")
+            elif fault == "attribute first":
+                attributes = f' ht="15" r="{r}"'
+            elif fault == "rich text":
+                cells[0] = (f'<c r="A{r}" t="inlineStr"><is><r><rPr><color rgb="FF0000FF"/>'
+                            "</rPr><t>bleu</t></r></is></c>")
+            elif fault == "no cells":
+                cells = []
+        if r == bad and fault == "gap":
+            continue
+        if r == bad and fault == "empty row":
+            rows.append(f"<row{attributes}/>")
+            continue
+        rows.append(f"<row{attributes}>{''.join(cells)}</row>")
+    separator = "\n" if fault == "whitespace between" else ""
+    return (f'<worksheet xmlns="{MAIN}"><dimension ref="A1:D{first + count - 1}"/>'
+            '<cols><col min="1" max="4" width="9"/><col min="5" max="7" style="3"/></cols>'
+            f"<sheetData><row r=\"1\"><c r=\"A1\"><v>0</v></c></row>"
+            f"{separator.join(rows)}</sheetData></worksheet>")
+
+
+@pytest.mark.parametrize("fault", _FRESH_FAULTS)
+def test_a_run_of_fresh_line_rows_is_spliced_at_once_as_the_tree_writes_it(
+        fault: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Consecutive line rows written for the first time take one splice for the whole run;
+    any row out of the usual sends the run back to the row-by-row path. Either way the XML
+    is the tree patcher's."""
+    taken: list[int] = []
+    real = rowsplice._Splicer.fresh_rows
+
+    def counted(self, *args):  # type: ignore[no-untyped-def]
+        result = real(self, *args)
+        if result is not None:
+            taken.append(result[2])
+        return result
+
+    monkeypatch.setattr(rowsplice._Splicer, "fresh_rows", counted)
+    for seed in range(6):
+        rng = random.Random(seed)
+        first, count = rng.randint(2, 9), rng.randint(20, 60)
+        data = _fresh_sheet(rng, first, count, fault).encode()
+        rows = list(range(first, first + count))
+        blank = fault == "blank run"
+        columns = {5: FormulaColumn([f"B{ROW_MARK}*2"] * count,
+                                    [rng.random() for _ in rows]),
+                   6: [None if blank and i % 9 == 4 else rng.choice(["OK", 1.5, "a<b"])
+                       for i in range(count)],
+                   7: [rng.random() for _ in rows]}
+        # the plan clears the block's columns (as the result plan does), or columns holding
+        # cells (the run then goes row by row), or nothing
+        clear = [[], [f"E{first}:G{first + count - 1}"],
+                 [f"D{first + 3}:E{first + 9}"]][seed % 3]
+        args = {"writes": {"S": {(1, 2): 5.0}}, "clear": {"S": clear},
+                "blocks": {"S": [CellBlock(rows, columns)]}}
+        by_splice, by_tree, _ = _both(data, args)
+        if by_splice is None:  # an odd row the splicer leaves to the tree
+            assert fault in ("junk after", "junk alone", "other digits", "unordered",
+                             "at block", "extLst"), fault
+            continue
+        assert isinstance(by_splice, rowsplice.Spliced) and by_splice.data is not None
+        assert _c14n(by_splice.data) == _c14n(by_tree.data)  # type: ignore[attr-defined]
+    if fault in (None, "blank run", "no cells"):
+        assert taken, fault
+
+
+def test_a_long_run_with_an_odd_row_is_spliced_at_once_around_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run longer than FRESH_RUN_MAX is taken in parts: the part with a row not as usual
+    (spans) goes row by row, the others at once; the XML is the tree patcher's."""
+    taken: list[int] = []
+    real = rowsplice._Splicer.fresh_rows
+
+    def counted(self, *args):  # type: ignore[no-untyped-def]
+        result = real(self, *args)
+        if result is not None:
+            taken.append(result[2])
+        return result
+
+    monkeypatch.setattr(rowsplice._Splicer, "fresh_rows", counted)
+    count = 3 * rowsplice.FRESH_RUN_MAX + 40
+    data = _fresh_sheet(random.Random(1), 2, count, "spans").encode()
+    rows = list(range(2, 2 + count))
+    args = {"writes": {"S": {}}, "clear": {"S": []},
+            "blocks": {"S": [CellBlock(rows, {5: [float(r) for r in rows]})]}}
+    by_splice, by_tree, _ = _both(data, args)
+    assert isinstance(by_splice, rowsplice.Spliced) and by_splice.data is not None
+    assert _c14n(by_splice.data) == _c14n(by_tree.data)  # type: ignore[attr-defined]
+    assert sum(taken) >= count - rowsplice.FRESH_RUN_MAX and len(taken) >= 2, taken

@@ -48,6 +48,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 from xml.etree.ElementTree import Element, ParseError
@@ -775,11 +776,14 @@ def _fast_extent(data: bytes, long_token: bool, limits: Limits
     # A cell or row whose r is missing, single-quoted or spaced makes the counts below differ.
     if long_token or b"<!" in data or _F_PREFIXED_TAG.search(data):
         return None  # the full scan refuses an endless token, a DOCTYPE...
-    # Counted before any list is built: a million repeated rows costs no memory here.
-    n_rows = data.count(b"<row ") + data.count(b"<row>")
-    n_cells = data.count(b"<c ") + data.count(b"<c>") + data.count(b"<c/>")
-    if n_rows > limits.max_rows or n_cells > limits.max_cells:
-        return [("count", n_rows, n_cells, None)]
+    # Counted before any list is built: a million repeated rows costs no memory here. "<row"
+    # and "<c" bound the counts from above (<c also starts <col>, <cfRule>…): the exact counts
+    # are taken only past a limit.
+    if data.count(b"<row") > limits.max_rows or data.count(b"<c") > limits.max_cells:
+        n_rows = data.count(b"<row ") + data.count(b"<row>")
+        n_cells = data.count(b"<c ") + data.count(b"<c>") + data.count(b"<c/>")
+        if n_rows > limits.max_rows or n_cells > limits.max_cells:
+            return [("count", n_rows, n_cells, None)]
     cells = _F_CELL.findall(data)
     rows = _F_ROW.findall(data)
     merges = _F_MERGE.findall(data)
@@ -794,10 +798,11 @@ def _fast_extent(data: bytes, long_token: bool, limits: Limits
         if end is not None:
             marks.append(("dimension", end[0], end[1], dimension.group(1).decode("ascii")))
     if rows:
-        marks.append(("row", max(int(r) for r in rows), 0, None))
-    if cells:
-        top_row = max(int(digits) for _letters, digits in cells)
-        top_col = max(_column(letters.decode("ascii")) for letters in {c[0] for c in cells})
+        marks.append(("row", max(map(int, rows)), 0, None))
+    if cells:  # a row's cells share its digits: each distinct number converted once
+        top_row = max(map(int, set(map(itemgetter(1), cells))))
+        top_col = max(_column(letters.decode("ascii")) for letters in set(map(itemgetter(0),
+                                                                              cells)))
         marks.append(("cell", top_row, top_col, None))
     for ref in merges:
         end = _range_end(ref.decode("ascii"))

@@ -54,6 +54,7 @@ _NAME = r"[A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)?"
 _ATTRIBUTE = re.compile(rf'\s+({_NAME})="([^"<]*)"')
 _ATTRIBUTES = re.compile(rf'(?:\s+{_NAME}="[^"<]*")*\s*')
 _ROW_NUMBER = re.compile(rb'\sr="([1-9][0-9]{0,6})"')
+_ROW_FIRST_NUMBER = re.compile(rb'<row r="([1-9][0-9]{0,6})"')
 _CELL_REF_BYTES = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
 _CELL_REF = re.compile(_CELL_REF_BYTES.pattern.decode())  # the same, on text
 _ANY_CELL = re.compile(r"<c[\s/>]")
@@ -71,6 +72,9 @@ _VALUE_NAMES = frozenset(("t", "cm", "vm"))
 _AFTER_ROW_NAME = (b" ", b"\t", b"\r", b"\n", b"/", b">")
 _FLOATS = frozenset((float, type(None)))
 _UNUSUAL = re.compile(rb"<[!?]")
+# consecutive fresh line rows spliced at once: at least MIN (fewer: one by one), at most MAX
+# (a run with an odd row goes row by row: a run's checks cost its length once)
+FRESH_RUN_MIN, FRESH_RUN_MAX = 8, 256
 
 Write = tuple[int, str | None, str | None]  # column, value markup + "</c>" (None: empty), cell
 
@@ -161,6 +165,9 @@ class _Splicer:
             for i, row in enumerate(block.rows):
                 block_rows.setdefault(row, []).append((block, i))
         wanted = set(single).union(block_rows)  # rows written (maybe new)
+        # rows one block alone writes, nothing else: a run of them may be spliced at once
+        alone = {row for row, entries in block_rows.items() if len(entries) == 1}.difference(
+            single)
         pieces: list[bytes] = []
         kept_from = 0  # start of the original text not yet copied
         previous = 0
@@ -212,6 +219,17 @@ class _Splicer:
             if entries is None and number not in single and not clears:
                 continue
             encoded = None
+            if number in alone:
+                fresh = self.fresh_rows(body, at, number, entries[0], alone)  # type: ignore
+                if fresh is not None:
+                    text, last_end, count = fresh
+                    pieces.append(body[kept_from:at])
+                    pieces.append(text)
+                    kept_from = last_end
+                    previous = number + count - 1
+                    next_new += count - 1  # those rows were wanted, and met
+                    self.changed = True
+                    continue
             if entries is not None and len(entries) == 1 and number not in single:
                 encoded = self.fresh_row(number, attributes, content, entries[0], clears)
                 if encoded is None:
@@ -241,6 +259,81 @@ class _Splicer:
             return body
         pieces.append(body[kept_from:])
         return b"".join(pieces)
+
+    def fresh_rows(self, body: bytes, at: int, number: int, entry: tuple[_RenderedBlock, int],
+                   alone: set[int]) -> tuple[bytes, int, int] | None:
+        """(new text, end, count) of the rows from ``at`` (row ``number`` first) when they
+        are :meth:`fresh_row`'s rows, back to back, with consecutive numbers, that the block
+        alone writes: each gets its run before its ``</row>``, checked and joined for all
+        the rows at once. None (the rows are then taken one by one) when fewer than
+        ``FRESH_RUN_MIN`` such rows follow, or one of the next ``FRESH_RUN_MAX`` is not as
+        usual: a ``spans``
+        attribute, another attribute first, an empty row, a cell without its reference
+        first, of another row, out of order or at the block's columns, anything after the
+        last cell."""
+        block, i = entry
+        runs = block.encoded_runs
+        if runs is None or number < block.one_by_one_until:
+            return None
+        rows = block.rows
+        count = 0
+        while count < FRESH_RUN_MAX and i + count < len(rows) \
+                and rows[i + count] == number + count and rows[i + count] in alone \
+                and runs[i + count]:
+            count += 1
+        if count < FRESH_RUN_MIN:
+            return None
+        block.one_by_one_until = number + count  # unless the run is taken below
+        end = at
+        find = body.find
+        for _ in range(count):
+            end = find(b"</row>", end)
+            if end < 0:
+                return None
+            end += 6
+        text = body[at:end]
+        parts = text.split(b"</row>")
+        parts.pop()  # after the last </row>: nothing
+        if text.count(b"<row") != count or text.count(b"</row><row") != count - 1 \
+                or b' spans="' in text or b"<extLst" in text \
+                or _ROW_FIRST_NUMBER.findall(text) != block.number_bytes[i:i + count]:
+            return None
+        refs = _CELL_REF_BYTES.findall(text)
+        if len(refs) != text.count(b"<c"):
+            return None
+        known = self.columns_of_bytes
+        try:
+            cols = [known[letters] for letters, _ in refs]
+        except KeyError:
+            cols = [known.setdefault(letters, column_number(letters.decode()) or 0)
+                    for letters, _ in refs]
+        digits = list(map(itemgetter(1), refs))
+        last_row = number + count - 1  # cleared columns, like the block's, must hold no cell
+        touched_from = min([block.first_col, *(area.left for area in self.plan.clear
+                                               if area.top <= last_row and area.bottom >= number)])
+        less = int.__lt__
+        first = 0
+        for part, suffix in zip(parts, block.number_bytes[i:i + count], strict=True):
+            cells = part.count(b"<c")
+            if not cells:
+                if part.find(b">") != len(part) - 1:  # its start tag alone
+                    return None
+                continue
+            last = first + cells
+            row_cols = cols[first:last]
+            if not part.endswith((b"</c>", b"/>")) or row_cols[-1] >= touched_from \
+                    or row_cols[0] < 1 or digits[first:last].count(suffix) != cells \
+                    or not all(map(less, row_cols, row_cols[1:])):
+                return None
+            first = last
+        block.one_by_one_until = 0
+        closing = [b"</row>"] * count
+        pieces: list[bytes] = [b""] * (3 * count)
+        pieces[0::3], pieces[1::3], pieces[2::3] = parts, runs[i:i + count], closing
+        self.extent = _grown(self.extent, number, block.first_written, block.last_written)
+        self.extent = _grown(self.extent, number + count - 1, block.first_written,
+                             block.last_written)
+        return b"".join(pieces), end, count
 
     def fresh_row(self, number: int, attributes: bytes, content: bytes,
                   entry: tuple[_RenderedBlock, int], clears: list[tuple[int, int]]
@@ -495,6 +588,8 @@ class _RenderedBlock:
     def __init__(self, splicer: _Splicer, block: CellBlock) -> None:
         self.rows = block.rows
         self.numbers = numbers = [str(r) for r in block.rows]
+        self.number_bytes = [n.encode() for n in numbers]
+        self.one_by_one_until = 0  # its rows before this one go one by one (an odd run)
         self.columns = sorted(block.columns)
         self.cells: list[list[str | None]] = []
         self.head_lengths: list[int | None] = []  # a whole cell's start without its row
