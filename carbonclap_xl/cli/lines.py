@@ -82,7 +82,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
                         key=lambda i: (i.line if i.line is not None else len(result.lines),
                                        str(i.field)))
         # as every door shows them: the first 100 of a code, then one that counts the rest
-        result.issues = group_issues([csv_lines.locate(i) for i in issues])
+        result.issues = group_issues(issues, locate=csv_lines.locate)
         bar.advance(label="écriture du JSON")
         if args.json:
             emit_json(result.to_dict(for_json=True), args.json)

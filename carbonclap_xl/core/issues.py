@@ -9,6 +9,7 @@ from this table and a test checks it is up to date.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -371,33 +372,41 @@ GROUP_EXAMPLES = 5  # cells a folded issue names
 
 
 def group_issues(issues: list[Issue], keep: int = GROUP_AFTER,
-                 examples: int = GROUP_EXAMPLES) -> list[Issue]:
+                 examples: int = GROUP_EXAMPLES,
+                 locate: Callable[[Issue], Issue] | None = None) -> list[Issue]:
     """Issues as reports and Contrôles show them: the first ``keep`` of each code one by one,
     the others of that code folded into one issue (at the place of the first of them) that
     counts them and names their first cells, e.g. « Cellules fusionnées ×99 900 : Lieux!A105,
     Lieux!A106… (et 99 898 autres). Premier cas : … ». Apply it once, to the complete list
-    (issues already folded pass through). Severity counts are unchanged."""
+    (issues already folded pass through). Severity counts are unchanged. ``locate``, when
+    given, places each issue shown or named (a CSV's line numbers), not the folded ones:
+    10,000 warnings of one code cost 100 of them."""
+    place = locate or _same
     shown: dict[Code, int] = {}
     folds: dict[Code, _Fold] = {}
     out: list[Issue | _Fold] = []
     for issue in issues:
         if issue.count > 1:
-            out.append(issue)
+            out.append(place(issue))
             continue
         n = shown.get(issue.code, 0)
         if n < keep:
             shown[issue.code] = n + 1
-            out.append(issue)
+            out.append(place(issue))
             continue
         fold = folds.get(issue.code)
         if fold is None:
-            fold = folds[issue.code] = _Fold(issue)
+            fold = folds[issue.code] = _Fold(place(issue))
             out.append(fold)
         else:
             fold.count += 1
             if len(fold.cells) < examples:
-                fold.cells.append(_place(issue))
+                fold.cells.append(_place(place(issue)))
     return [item.issue() if isinstance(item, _Fold) else item for item in out]
+
+
+def _same(issue: Issue) -> Issue:
+    return issue
 
 
 def _place(issue: Issue) -> str:

@@ -195,8 +195,8 @@ def read_lines_csv(path: Path) -> CsvLines:
         columns[column] = by_position[i] if i is not None else [None] * count
     # postes by id, sheet name or label (few distinct values: one look-up each); an unknown
     # poste stays as typed and is reported
-    postes = {v: (find_poste(v) or v) for v in set(columns["poste"]) if v}
-    columns["poste"] = [postes.get(v, v) if v else v for v in columns["poste"]]
+    postes = {v: (find_poste(v) or v) if v else v for v in set(columns["poste"])}
+    columns["poste"] = list(map(postes.__getitem__, columns["poste"]))
     for column in _NUMBER_COLUMNS:
         if column in position:  # blanks as None
             values = columns[column]
