@@ -120,6 +120,7 @@ class EngineResult:
 
 _EMPTY, _NUMBER_OK, _TEXT_NUMBER, _NOT_NUMBER = 0, 1, 2, 3
 _BOOL_CELL = "\x00VRAI/FAUX"  # stands for a boolean cell while factorising
+_TEXT_TYPES = frozenset((str, type(None)))  # of the values a text column holds
 
 
 def _parse_cell(v: Any) -> tuple[float, str | None, int]:
@@ -173,8 +174,9 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]) -> _Quantitie
         filled = ~np.isnan(numeric)
     else:
         codes, uniques = factorize(raw)
-        if any(isinstance(u, bool | np.bool_) or (type(u) is not str and u in (0, 1))
-               for u in uniques):  # factorize merges TRUE with 1: keep them apart
+        if not set(map(type, uniques)) <= _TEXT_TYPES and any(
+                isinstance(u, bool | np.bool_) or (type(u) is not str and u in (0, 1))
+                for u in uniques):  # factorize merges TRUE with 1: keep them apart
             is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), bool,
                                   len(raw))
             if is_bool.any():
@@ -283,7 +285,7 @@ def _coding(codes: np.ndarray, uniques: list[Any]) -> Coding | None:
     """An input column as (codes, its distinct values) when those are all text or blank:
     ``factorize`` takes 1, 1.0 and TRUE for one value (and NaN for None), so only then does
     values[codes] write what the column holds."""
-    if not all(type(u) is str or u is None for u in uniques):
+    if not set(map(type, uniques)) <= _TEXT_TYPES:
         return None
     return codes, _objects(uniques)
 
@@ -433,6 +435,7 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
         count, count_given = _counts(column("count"), issues)
     else:  # a CSV or a 1.0 workbook without the column: every count is 1
         count, count_given = np.ones(n), np.zeros(n, dtype=bool)
+        coded["count_used"] = (np.zeros(n, dtype=np.intp), np.ones(1))
     quantities: dict[Phase, np.ndarray] = {}
     read: list[_Quantities] = []
     has_quantity = np.zeros(n, dtype=bool)
@@ -517,7 +520,8 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     out["unit_used"] = unit_used
 
     # units: one conversion per distinct (unit, factor unit, VAT rate of an amount TTC)
-    usable = ~is_none(coded["factor_id"][1])[key_codes]
+    usable_keys = ~is_none(coded["factor_id"][1])
+    usable = usable_keys[key_codes]
     unit_codes, unit_uniques = factorize(unit_used)
     coded["unit_used"] = (unit_codes, _objects(unit_uniques))
 
@@ -567,7 +571,8 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
 
     # uncertainty: factor (u_F) and data quality (u_Q)
     u_factor = attr(lambda r: r.factor.uncertainty_pct if r.factor
-                    and r.factor.uncertainty_pct is not None else nan, float, nan)
+                    and r.factor.uncertainty_pct is not None else nan, float, nan,
+                    name="factor_uncertainty_pct")
     defaulted = usable & np.isnan(u_factor)
     seen: set[str] = set()
     for idx in np.flatnonzero(defaulted):
@@ -578,7 +583,11 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
                                      field="activity",
                                      default=fr_general(DEFAULT_FACTOR_UNCERTAINTY_PCT)))
     u_factor = np.where(np.isnan(u_factor), DEFAULT_FACTOR_UNCERTAINTY_PCT, u_factor)
-    out["factor_uncertainty_pct"] = np.where(usable, u_factor, nan)
+    u_keys = coded["factor_uncertainty_pct"][1]  # the same, key by key
+    u_keys = np.where(usable_keys, np.where(np.isnan(u_keys), DEFAULT_FACTOR_UNCERTAINTY_PCT,
+                                            u_keys), nan)
+    coded["factor_uncertainty_pct"] = (key_codes, u_keys)
+    out["factor_uncertainty_pct"] = u_keys[key_codes]
     out["uncertainty_group"] = attr(lambda r: r.factor.uncertainty_key if r.factor else None,
                                     name="uncertainty_group")
 
@@ -661,6 +670,8 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     out["status"] = statuses[status]
 
     missing = {c: np.full(n, None, dtype=object) for c in LINE_COLUMNS if c not in frame}
+    for name in missing:  # blank throughout: one value
+        coded[name] = (np.zeros(n, dtype=np.intp), _objects([None]))
     result_lines = frame.with_columns({**missing, **out, "poste": poste})
     for name, (codes, values) in coded.items():
         result_lines.set_coded(name, codes, values)

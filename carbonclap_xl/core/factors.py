@@ -2,7 +2,7 @@
 
 ``load_edition()`` reads only the resolved catalogue (a few hundred activities, milliseconds);
 a source's full file (Base Empreinte: ~11,000 factors) is read the first time a direct
-reference such as ``BE:43642`` needs it. Data is found through ``importlib.resources`` in an
+reference such as ``BE:43642`` needs it. Data is found in the package's folder in an
 installed wheel (``carbonclap_xl/_data/factors``) and in the source tree (``factors/``) in an
 editable install or a checkout.
 """
@@ -14,7 +14,6 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +88,11 @@ class Activity:
 
 def data_dir() -> Path:
     """The folder holding the factor files, installed or in the source tree."""
-    packaged = resources.files("carbonclap_xl") / "_data" / "factors"
+    # the package's own folder, as importlib.resources would give it for an installed wheel
+    # (unpacked: the files are read by path), without importing it (and tempfile) at each run
+    packaged = Path(__file__).resolve().parents[1] / "_data" / "factors"
     if packaged.is_dir():
-        return Path(str(packaged))
+        return packaged
     tree = Path(__file__).resolve().parents[2] / "factors"
     if tree.is_dir():
         return tree

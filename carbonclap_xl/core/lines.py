@@ -110,7 +110,7 @@ class LineTable:
         from the end, as numpy's indexing does."""
         table = _as_column(values, None)
         index = np.asarray(codes, dtype=np.intp)
-        if len(table):
+        if len(table) and len(index) and index.min() < 0:
             index = np.where(index < 0, index + len(table), index)
         self[name] = table[index]
         self._coded[name] = (index, table)
@@ -205,7 +205,8 @@ def factorize(values: np.ndarray | Sequence[Any]) -> tuple[np.ndarray, list[Any]
     codes = np.fromiter(map(index.__getitem__, items), dtype=np.intp, count=len(items))
     table = index
     uniques = list(table)
-    if any(isinstance(u, float) and math.isnan(u) for u in uniques):  # NaN objects: one blank
+    if float in set(map(type, uniques)) and any(  # NaN objects: one blank
+            isinstance(u, float) and math.isnan(u) for u in uniques):
         merged = [None if isinstance(u, float) and math.isnan(u) else u for u in uniques]
         first: dict[Any, int] = {}
         remap = np.array([first.setdefault(u, len(first)) for u in merged], dtype=np.intp)

@@ -335,7 +335,10 @@ class _ColumnJson:
             text = _orjson().dumps(values, option=_orjson_options())
             return [self.key + t + self.end for t in text[1:-1].split(b",")] if len(values) \
                 else []
-        return [self.key + _dumps_value(v) + self.end for v in values.tolist()]
+        items = values.tolist()
+        if all(type(v) is str or v is None for v in items):  # as _dumps_value writes them
+            return [self.key + text + self.end for text in map(_orjson().dumps, items)]
+        return [self.key + _dumps_value(v) + self.end for v in items]
 
     def encode(self, start: int, stop: int) -> list[bytes]:
         if self.items is None:  # numbers: orjson writes numpy's (NaN as null) as Python's
