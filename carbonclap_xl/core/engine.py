@@ -156,6 +156,30 @@ def _parse_cell(v: Any) -> tuple[float, str | None, int]:
     return value, unit, _TEXT_NUMBER
 
 
+def _parse_cells(cells: list[Any], texts: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_parse_cell`` of each distinct cell, as (values, units, kinds). ``texts``: they are
+    all text or blank, as a CSV's are: plain numbers are then converted at once (numpy
+    converts a text as ``float()`` does), any other text takes ``_parse_cell``."""
+    if texts:
+        filled = [cell for cell in cells if cell is not None]
+        try:
+            numbers = np.array(filled, dtype=np.float64)
+        except (ValueError, OverflowError):  # "12 km", "1,5", "": each on its own
+            pass
+        else:
+            blank = np.equal(np.array(cells, dtype=object), None)
+            values = np.full(len(cells), math.nan)
+            kinds = np.full(len(cells), _EMPTY, dtype=np.int8)
+            values[~blank] = numbers
+            kinds[~blank] = np.where(np.isnan(numbers), _NOT_NUMBER, _NUMBER_OK)
+            return values, np.full(len(cells), None, dtype=object), kinds
+    parsed = [_parse_cell(cell) for cell in cells]
+    units = np.empty(len(parsed), dtype=object)
+    units[:] = [p[1] for p in parsed]
+    return (np.array([p[0] for p in parsed], dtype=float), units,
+            np.array([p[2] for p in parsed], dtype=np.int8))
+
+
 class _Quantities(NamedTuple):
     numbers: np.ndarray  # NaN where blank or unusable
     suffix: np.ndarray  # the unit typed after a number ("12 km"), else None
@@ -174,6 +198,7 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]) -> _Quantitie
         filled = ~np.isnan(numeric)
     else:
         codes, uniques = factorize(raw)
+        kept = True  # the cells as typed
         if not set(map(type, uniques)) <= _TEXT_TYPES and any(
                 isinstance(u, bool | np.bool_) or (type(u) is not str and u in (0, 1))
                 for u in uniques):  # factorize merges TRUE with 1: keep them apart
@@ -183,12 +208,11 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]) -> _Quantitie
                 raw = raw.copy()
                 raw[is_bool] = _BOOL_CELL
                 codes, uniques = factorize(raw)
-        coding = _coding(codes, uniques)  # None when a TRUE stands among them
-        parsed = [_parse_cell(u) for u in uniques]
-        numeric = np.array([p[0] for p in parsed], dtype=float)[codes]
-        suffix = np.array([p[1] for p in parsed], dtype=object)[codes]
-        has_suffix = np.array([p[1] is not None for p in parsed], dtype=bool)[codes]
-        kind = np.array([p[2] for p in parsed], dtype=np.int8)[codes]
+                kept = False
+        coding = _coding(codes, uniques) if kept else None
+        values, units, kinds = _parse_cells(uniques, coding is not None)
+        numeric, suffix, kind = values[codes], units[codes], kinds[codes]
+        has_suffix = np.not_equal(units, None)[codes]
         filled = kind != _EMPTY
         for idx in np.flatnonzero(kind == _NOT_NUMBER):
             shown = "VRAI/FAUX" if raw[idx] == _BOOL_CELL else raw[idx]
