@@ -5,7 +5,9 @@ cell costs a few Python steps, and a processed 5,000-line workbook holds 50,000 
 cells. This module does the same edits on the text of the usual sheet (what Excel,
 LibreOffice and openpyxl write): the rows the plan does not touch are kept as they are, byte
 for byte; each touched row is written again from its cells; a block's columns
-(``port.CellBlock``) are rendered column by column, a few string operations a cell.
+(``port.CellBlock``) are rendered column by column, a few string operations a cell; a run
+of consecutive line rows written for the first time (a workbook filled from a CSV or saved
+by LibreOffice: no ``spans``) is checked and joined in one go (``_Splicer.fresh_rows``).
 
 Anything unusual sends the whole sheet back to the tree patcher, which handles every case and
 gives every refusal (:func:`splice_sheet` returns None): another encoding than UTF-8, a
