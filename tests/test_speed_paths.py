@@ -340,3 +340,31 @@ def test_large_atomic_write_syncs_ahead_and_reports_a_failed_sync(tmp_path: Path
         for piece in data:
             handle.write(piece)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.json"]
+
+
+def test_engine_codes_keep_what_was_typed_in_odd_columns() -> None:
+    """Review findings: without a poste column the result's poste is "" (not null); a column
+    holding an unhashable value keeps its cells as they are (factorize writes them as text),
+    and a TRUE among them is still told apart (« VRAI/FAUX »)."""
+    from carbonclap_xl.core.engine import compute
+    from carbonclap_xl.core.factors import load_edition
+
+    edition = load_edition()
+    no_poste = compute({"activity": ["elec_fr"], "quantity_forecast": [1.0], "unit": ["kWh"]},
+                       edition)
+    assert no_poste.lines["poste"].tolist() == [""]
+    odd = compute({"poste": ["regie"] * 3, "activity": ["elec_fr", ["x"], "elec_fr"],
+                   "quantity_forecast": [True, {"a": 1}, -5], "unit": ["kWh"] * 3}, edition)
+    assert [(type(v), v) for v in odd.lines["activity"].tolist()] == \
+        [(str, "elec_fr"), (list, ["x"]), (str, "elec_fr")]
+    assert [type(v) for v in odd.lines["quantity_forecast"].tolist()] == [bool, dict, int]
+    assert any("VRAI/FAUX" in i.message for i in odd.issues)
+    assert not any("« True" in i.message for i in odd.issues)
+
+
+def test_factorize_takes_numpy_nan_for_a_blank() -> None:
+    from carbonclap_xl.core.lines import factorize
+
+    for blanks in ([np.float64("nan"), None], [np.float64("nan"), None, float("nan")]):
+        codes, uniques = factorize(np.array(["a", *blanks], dtype=object))
+        assert uniques == ["a", None] and codes.tolist() == [0] + [1] * len(blanks)

@@ -24,7 +24,7 @@ from carbonclap_xl import __version__
 from carbonclap_xl.core.errors import FactorNotFound, MoneyYearMismatch, UnitMismatch, UnknownUnit
 from carbonclap_xl.core.factors import Activity, Factor, FactorEdition, fold, parse_reference
 from carbonclap_xl.core.issues import Code, Issue, Severity, hint_from, make_issue
-from carbonclap_xl.core.lines import LineTable, by_unique, factorize, is_none
+from carbonclap_xl.core.lines import LineTable, by_unique, factorize, factorize_kept, is_none
 from carbonclap_xl.core.model import (
     DATA_SOURCE_ALIASES,
     DATA_SOURCE_BY_ID,
@@ -197,17 +197,17 @@ def _quantities(raw: np.ndarray, column: str, issues: list[Issue]) -> _Quantitie
         has_suffix = np.zeros(len(raw), dtype=bool)
         filled = ~np.isnan(numeric)
     else:
-        codes, uniques = factorize(raw)
-        kept = True  # the cells as typed
-        if not set(map(type, uniques)) <= _TEXT_TYPES and any(
+        codes, uniques, kept = factorize_kept(raw)  # kept: the uniques are the cells
+        # factorize merges TRUE with 1 (and writes all as text beside a list): keep them apart
+        if not kept or (not set(map(type, uniques)) <= _TEXT_TYPES and any(
                 isinstance(u, bool | np.bool_) or (type(u) is not str and u in (0, 1))
-                for u in uniques):  # factorize merges TRUE with 1: keep them apart
+                for u in uniques)):
             is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), bool,
                                   len(raw))
             if is_bool.any():
                 raw = raw.copy()
                 raw[is_bool] = _BOOL_CELL
-                codes, uniques = factorize(raw)
+                codes, uniques, _ = factorize_kept(raw)
                 kept = False
         coding = _coding(codes, uniques) if kept else None
         values, units, kinds = _parse_cells(uniques, coding is not None)
@@ -287,9 +287,9 @@ Coding = tuple[np.ndarray, np.ndarray]
 def _text_coded(values: np.ndarray, lower: bool = False) -> tuple[Coding, Coding | None]:
     """The stripped text of a column ('' for blanks; lowered if ``lower``) as (codes, its
     distinct texts), and the column itself coded when ``_coding`` allows."""
-    codes, uniques = factorize(values)
+    codes, uniques, kept = factorize_kept(values)
     text_codes, texts = factorize([_clean(u).lower() if lower else _clean(u) for u in uniques])
-    return (text_codes[codes], _objects(texts)), _coding(codes, uniques)
+    return (text_codes[codes], _objects(texts)), _coding(codes, uniques) if kept else None
 
 
 def _objects(values: Sequence[Any]) -> np.ndarray:
@@ -631,8 +631,8 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
         if phase is Phase.FINAL and name not in frame:  # the forecast's source
             u_quality[phase] = u_quality[Phase.FORECAST]
             continue
-        codes, uniques = factorize(column(name))
-        if (coding := _coding(codes, uniques)) is not None and name in frame:
+        codes, uniques, kept = factorize_kept(column(name))
+        if kept and (coding := _coding(codes, uniques)) is not None and name in frame:
             coded[name] = coding
         texts = [_clean(u) for u in uniques]
         for i in np.flatnonzero(~np.array([known(t) for t in texts], dtype=bool)[codes]):
@@ -694,8 +694,8 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     out["status"] = statuses[status]
 
     missing = {c: np.full(n, None, dtype=object) for c in LINE_COLUMNS if c not in frame}
-    for name in missing:  # blank throughout: one value
-        coded[name] = (np.zeros(n, dtype=np.intp), _objects([None]))
+    for name in missing:  # blank throughout: one value (the poste is coded above: "")
+        coded.setdefault(name, (np.zeros(n, dtype=np.intp), _objects([None])))
     result_lines = frame.with_columns({**missing, **out, "poste": poste})
     for name, (codes, values) in coded.items():
         result_lines.set_coded(name, codes, values)
@@ -769,7 +769,7 @@ def _codes(lines: LineTable, name: str, ids: tuple[str, ...]) -> np.ndarray:
     if coding is None:
         return by_unique(lines[name], lambda g: index.get(g, -1), np.int64)
     codes, values = coding
-    table = np.array([index.get(v, -1) if type(v) is str else -1 for v in values.tolist()],
+    table = np.array([index.get(v, -1) if isinstance(v, str) else -1 for v in values.tolist()],
                      dtype=np.int64)
     return table[codes]
 

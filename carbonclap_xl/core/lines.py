@@ -192,6 +192,14 @@ def factorize(values: np.ndarray | Sequence[Any]) -> tuple[np.ndarray, list[Any]
     Blanks (None) are a value like any other; NaN floats count as None. Lines repeat a few
     hundred activities, units and sources, so per-line work becomes a numpy ``take``.
     """
+    codes, uniques, _kept = factorize_kept(values)
+    return codes, uniques
+
+
+def factorize_kept(values: np.ndarray | Sequence[Any]) -> tuple[np.ndarray, list[Any], bool]:
+    """``factorize``, and whether the uniques are the values themselves: False when an
+    unhashable value (a list) made every value its text."""
+    kept = True
     array = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
     if array.dtype.kind == "f":
         items = [None if math.isnan(v) else v for v in array.tolist()]
@@ -200,18 +208,19 @@ def factorize(values: np.ndarray | Sequence[Any]) -> tuple[np.ndarray, list[Any]
     try:
         index = {v: i for i, v in enumerate(dict.fromkeys(items))}
     except TypeError:  # an unhashable cell value: fall back to its text
+        kept = False
         items = [v if v is None else str(v) for v in items]
         index = {v: i for i, v in enumerate(dict.fromkeys(items))}
     codes = np.fromiter(map(index.__getitem__, items), dtype=np.intp, count=len(items))
     table = index
     uniques = list(table)
-    if float in set(map(type, uniques)) and any(  # NaN objects: one blank
-            isinstance(u, float) and math.isnan(u) for u in uniques):
+    if any(issubclass(t, float) for t in set(map(type, uniques))) and any(
+            isinstance(u, float) and math.isnan(u) for u in uniques):  # NaN: one blank
         merged = [None if isinstance(u, float) and math.isnan(u) else u for u in uniques]
         first: dict[Any, int] = {}
         remap = np.array([first.setdefault(u, len(first)) for u in merged], dtype=np.intp)
-        return remap[codes], list(first)
-    return codes, uniques
+        return remap[codes], list(first), kept
+    return codes, uniques, kept
 
 
 def by_unique(values: np.ndarray | Sequence[Any], fn: Any, dtype: Any = object) -> np.ndarray:
