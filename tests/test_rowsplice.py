@@ -235,6 +235,22 @@ def test_rich_text_is_not_taken_for_a_formula() -> None:
     assert b'<c r="A1"><v>5.0</v></c>' in (result.data or b"")
 
 
+@pytest.fixture
+def taken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of each run of rows ``fresh_rows`` splices at once, as it goes."""
+    runs: list[int] = []
+    real = rowsplice._Splicer.fresh_rows
+
+    def counted(self, *args):  # type: ignore[no-untyped-def]
+        result = real(self, *args)
+        if result is not None:
+            runs.append(result[2])
+        return result
+
+    monkeypatch.setattr(rowsplice._Splicer, "fresh_rows", counted)
+    return runs
+
+
 _FRESH_FAULTS = [
     None, "spans", "junk after", "junk alone", "empty row", "other digits", "unordered",
     "at block", "extLst", "attribute first", "whitespace between", "rich text", "gap",
@@ -290,20 +306,10 @@ def _fresh_sheet(rng: random.Random, first: int, count: int, fault: str | None) 
 
 @pytest.mark.parametrize("fault", _FRESH_FAULTS)
 def test_a_run_of_fresh_line_rows_is_spliced_at_once_as_the_tree_writes_it(
-        fault: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+        fault: str | None, taken: list[int]) -> None:
     """Consecutive line rows written for the first time take one splice for the whole run;
     any row out of the usual sends the run back to the row-by-row path. Either way the XML
     is the tree patcher's."""
-    taken: list[int] = []
-    real = rowsplice._Splicer.fresh_rows
-
-    def counted(self, *args):  # type: ignore[no-untyped-def]
-        result = real(self, *args)
-        if result is not None:
-            taken.append(result[2])
-        return result
-
-    monkeypatch.setattr(rowsplice._Splicer, "fresh_rows", counted)
     for seed in range(6):
         rng = random.Random(seed)
         first, count = rng.randint(2, 9), rng.randint(20, 60)
@@ -332,20 +338,9 @@ def test_a_run_of_fresh_line_rows_is_spliced_at_once_as_the_tree_writes_it(
         assert taken, fault
 
 
-def test_a_long_run_with_an_odd_row_is_spliced_at_once_around_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_long_run_with_an_odd_row_is_spliced_at_once_around_it(taken: list[int]) -> None:
     """A run longer than FRESH_RUN_MAX is taken in parts: the part with a row not as usual
     (spans) goes row by row, the others at once; the XML is the tree patcher's."""
-    taken: list[int] = []
-    real = rowsplice._Splicer.fresh_rows
-
-    def counted(self, *args):  # type: ignore[no-untyped-def]
-        result = real(self, *args)
-        if result is not None:
-            taken.append(result[2])
-        return result
-
-    monkeypatch.setattr(rowsplice._Splicer, "fresh_rows", counted)
     count = 3 * rowsplice.FRESH_RUN_MAX + 40
     data = _fresh_sheet(random.Random(1), 2, count, "spans").encode()
     rows = list(range(2, 2 + count))

@@ -303,12 +303,7 @@ class _Splicer:
         refs = _CELL_REF_BYTES.findall(text)
         if len(refs) != text.count(b"<c"):
             return None
-        known = self.columns_of_bytes
-        try:
-            cols = [known[letters] for letters, _ in refs]
-        except KeyError:
-            cols = [known.setdefault(letters, column_number(letters.decode()) or 0)
-                    for letters, _ in refs]
+        cols = self.ref_columns(refs)
         digits = list(map(itemgetter(1), refs))
         last_row = number + count - 1  # cleared columns, like the block's, must hold no cell
         touched_from = min([block.first_col, *(area.left for area in self.plan.clear
@@ -337,6 +332,15 @@ class _Splicer:
                              block.last_written)
         return b"".join(pieces), end, count
 
+    def ref_columns(self, refs: list[tuple[bytes, bytes]]) -> list[int]:
+        """The column number of each (letters, digits) reference (0: not a column)."""
+        known = self.columns_of_bytes
+        try:
+            return [known[letters] for letters, _ in refs]
+        except KeyError:
+            return [known.setdefault(letters, column_number(letters.decode()) or 0)
+                    for letters, _ in refs]
+
     def fresh_row(self, number: int, attributes: bytes, content: bytes,
                   entry: tuple[_RenderedBlock, int], clears: list[tuple[int, int]]
                   ) -> bytes | None:
@@ -357,12 +361,7 @@ class _Splicer:
             if not refs or len(refs) != content.count(b"<c") \
                     or not content.endswith((b"</c>", b"/>")) or b"<extLst" in content:
                 return None
-            known = self.columns_of_bytes
-            try:
-                cols = [known[letters] for letters, _ in refs]
-            except KeyError:
-                cols = [known.setdefault(letters, column_number(letters.decode()) or 0)
-                        for letters, _ in refs]
+            cols = self.ref_columns(refs)
             suffix = str(number).encode()
             if cols[-1] >= touched_from or cols[0] < 1 \
                     or [digits for _, digits in refs].count(suffix) != len(refs) \
