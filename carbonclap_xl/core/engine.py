@@ -125,17 +125,6 @@ _TEXT_TYPES = frozenset((str, type(None)))  # of the values a text column holds
 
 def _parse_cell(v: Any) -> tuple[float, str | None, int]:
     """(value, unit typed after it, kind) of one quantity cell."""
-    if type(v) is str and v != _BOOL_CELL:  # the usual cell of a CSV: a plain number
-        text = v.strip()
-        if not text:
-            return math.nan, None, _EMPTY
-        try:
-            number = float(text)
-        except ValueError:
-            pass
-        else:
-            return (math.nan, None, _NOT_NUMBER) if number != number \
-                else (number, None, _NUMBER_OK)
     if v is None or isinstance(v, bool | np.bool_) or v == _BOOL_CELL:
         return math.nan, None, _EMPTY if v is None else _NOT_NUMBER
     if isinstance(v, int | float | np.integer | np.floating):
@@ -515,30 +504,31 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
             if r.factor is None:
                 error[rows] = True
 
-    def attr(fn: Any, dtype: Any = object, blank: Any = None, name: str | None = None
-             ) -> np.ndarray:
-        """One attribute of each line's resolution, computed once per distinct key (the
-        result's column ``name``, kept coded)."""
+    def per_key(fn: Any, dtype: Any = object, blank: Any = None) -> np.ndarray:
+        """One attribute of each distinct key's resolution, the blank last (no activity)."""
         table = np.empty(len(resolved) + 1, dtype=dtype)
         table[:] = [fn(r) for r in resolved] + [blank]
-        if name is not None:
-            coded[name] = (key_codes, table)
-        return table[key_codes]
+        return table
+
+    def attr(fn: Any, dtype: Any = object, blank: Any = None) -> np.ndarray:
+        """One attribute of each line's resolution, computed once per distinct key."""
+        return per_key(fn, dtype, blank)[key_codes]
+
+    out: dict[str, Any] = {}
+
+    def keep(name: str, table: np.ndarray) -> None:
+        """The result's column ``name``: ``table`` per key, kept coded."""
+        coded[name] = (key_codes, table)
+        out[name] = table[key_codes]
 
     nan = math.nan
-    out: dict[str, Any] = {
-        "activity_id": attr(lambda r: r.activity.id if r.activity else None,
-                            name="activity_id"),
-        "activity_label": attr(lambda r: r.activity.label_fr if r.activity else None,
-                               name="activity_label"),
-        "nature": attr(lambda r: r.nature, name="nature"),
-        "factor_id": attr(lambda r: r.factor.id if r.factor else None, name="factor_id"),
-        "factor_label": attr(lambda r: r.factor.label_fr if r.factor else None,
-                             name="factor_label"),
-        "factor_value": attr(lambda r: r.factor.value if r.factor else nan, float, nan,
-                             name="factor_value"),
-        "factor_unit": attr(lambda r: r.factor.unit if r.factor else None, name="factor_unit"),
-    }
+    keep("activity_id", per_key(lambda r: r.activity.id if r.activity else None))
+    keep("activity_label", per_key(lambda r: r.activity.label_fr if r.activity else None))
+    keep("nature", per_key(lambda r: r.nature))
+    keep("factor_id", per_key(lambda r: r.factor.id if r.factor else None))
+    keep("factor_label", per_key(lambda r: r.factor.label_fr if r.factor else None))
+    keep("factor_value", per_key(lambda r: r.factor.value if r.factor else nan, float, nan))
+    keep("factor_unit", per_key(lambda r: r.factor.unit if r.factor else None))
     default_unit = attr(lambda r: r.default_unit)
     unit_used = np.where(unit != "", unit, default_unit)
     out["unit_used"] = unit_used
@@ -572,8 +562,7 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     out["conversion"] = conv_table[pair_codes]
     coded["conversion"] = (pair_codes, conv_table)
     out["count_used"] = count
-    out["count_unit"] = attr(lambda r: count_noun(r.factor.unit) if r.factor else None,
-                             name="count_unit")
+    keep("count_unit", per_key(lambda r: count_noun(r.factor.unit) if r.factor else None))
     error |= np.isnan(count)
     # a distance per trip against a factor per passager.km, and no count: ask for persons
     per_passenger = attr(lambda r: bool(r.factor) and is_passenger_distance(r.factor.unit),
@@ -594,9 +583,9 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
         issues.append(_located(asked[key], int(idx)))
 
     # uncertainty: factor (u_F) and data quality (u_Q)
-    u_factor = attr(lambda r: r.factor.uncertainty_pct if r.factor
-                    and r.factor.uncertainty_pct is not None else nan, float, nan,
-                    name="factor_uncertainty_pct")
+    u_keys = per_key(lambda r: r.factor.uncertainty_pct if r.factor
+                     and r.factor.uncertainty_pct is not None else nan, float, nan)
+    u_factor = u_keys[key_codes]
     defaulted = usable & np.isnan(u_factor)
     seen: set[str] = set()
     for idx in np.flatnonzero(defaulted):
@@ -607,13 +596,9 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
                                      field="activity",
                                      default=fr_general(DEFAULT_FACTOR_UNCERTAINTY_PCT)))
     u_factor = np.where(np.isnan(u_factor), DEFAULT_FACTOR_UNCERTAINTY_PCT, u_factor)
-    u_keys = coded["factor_uncertainty_pct"][1]  # the same, key by key
-    u_keys = np.where(usable_keys, np.where(np.isnan(u_keys), DEFAULT_FACTOR_UNCERTAINTY_PCT,
-                                            u_keys), nan)
-    coded["factor_uncertainty_pct"] = (key_codes, u_keys)
-    out["factor_uncertainty_pct"] = u_keys[key_codes]
-    out["uncertainty_group"] = attr(lambda r: r.factor.uncertainty_key if r.factor else None,
-                                    name="uncertainty_group")
+    keep("factor_uncertainty_pct", np.where(
+        usable_keys, np.where(np.isnan(u_keys), DEFAULT_FACTOR_UNCERTAINTY_PCT, u_keys), nan))
+    keep("uncertainty_group", per_key(lambda r: r.factor.uncertainty_key if r.factor else None))
 
     def quality(text: Any) -> float:
         key = DATA_SOURCE_ALIASES.get(str(text or "").lower(), str(text or "").lower())
@@ -674,12 +659,9 @@ def compute(lines: LineTable | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     for phase in PHASES:
         out[EMISSIONS_COLUMN[phase]] = np.where(error, nan, emissions[phase])
 
-    out["source_dataset"] = attr(lambda r: r.factor.source_dataset if r.factor else None,
-                                 name="source_dataset")
-    out["source_edition"] = attr(lambda r: r.factor.source_edition if r.factor else None,
-                                 name="source_edition")
-    out["source_id"] = attr(lambda r: r.factor.source_id if r.factor else None,
-                            name="source_id")
+    keep("source_dataset", per_key(lambda r: r.factor.source_dataset if r.factor else None))
+    keep("source_edition", per_key(lambda r: r.factor.source_edition if r.factor else None))
+    keep("source_id", per_key(lambda r: r.factor.source_id if r.factor else None))
     warned = np.zeros(n, dtype=bool)
     for issue in issues:
         if issue.line is not None and issue.severity is Severity.WARNING:

@@ -284,6 +284,8 @@ class _ColumnJson:
 
     def __init__(self, column: np.ndarray, key: bytes, end: bytes,
                  coded: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        import orjson
+
         self.column, self.key, self.end = _native(column), key, end
         self.coded = coded
         self.few = max(_FEW_MIN, len(column) // _FEW_SHARE)  # distinct values: "few"
@@ -300,8 +302,8 @@ class _ColumnJson:
             except TypeError:  # an unhashable value
                 distinct = {}
             if distinct and all(type(v) is str or v is None for v in distinct):
-                option = _orjson_options(non_str_keys=True)
-                self.encoded = {v: key + _orjson().dumps(v, option=option) + end
+                option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+                self.encoded = {v: key + orjson.dumps(v, option=option) + end
                                 for v in distinct}
 
     def codes(self) -> tuple[np.ndarray, list[bytes]] | None:
@@ -331,18 +333,22 @@ class _ColumnJson:
 
     def _fields(self, values: np.ndarray) -> list[bytes]:
         """The field of each of ``values`` (a column's dtype rules apply)."""
+        import orjson
+
         if values.dtype.name in _NUMBERS:
-            text = _orjson().dumps(values, option=_orjson_options())
+            text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
             return [self.key + t + self.end for t in text[1:-1].split(b",")] if len(values) \
                 else []
         items = values.tolist()
         if all(type(v) is str or v is None for v in items):  # as _dumps_value writes them
-            return [self.key + text + self.end for text in map(_orjson().dumps, items)]
+            return [self.key + text + self.end for text in map(orjson.dumps, items)]
         return [self.key + _dumps_value(v) + self.end for v in items]
 
     def encode(self, start: int, stop: int) -> list[bytes]:
+        import orjson
+
         if self.items is None:  # numbers: orjson writes numpy's (NaN as null) as Python's
-            text = _orjson().dumps(self.column[start:stop], option=_orjson_options())
+            text = orjson.dumps(self.column[start:stop], option=orjson.OPT_SERIALIZE_NUMPY)
             return (self.key + text[1:-1].replace(b",", self.end + b"\n" + self.key)
                     + self.end).split(b"\n")
         if self.encoded is None:
@@ -402,17 +408,6 @@ def _native(column: np.ndarray) -> np.ndarray:
     elif column.dtype.name in _NUMBERS and not column.dtype.isnative:
         column = column.astype(column.dtype.newbyteorder("="))
     return np.ascontiguousarray(column)
-
-
-def _orjson() -> Any:
-    import orjson
-
-    return orjson
-
-
-def _orjson_options(non_str_keys: bool = False) -> int:
-    orjson = _orjson()
-    return orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_NON_STR_KEYS if non_str_keys else 0)
 
 
 def _dumps_value(value: Any) -> bytes:
